@@ -1,0 +1,3 @@
+"""dqn-cli: a config-driven experiment CLI for Deep Q-Networks."""
+
+__version__ = "0.1.0"

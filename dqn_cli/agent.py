@@ -1,0 +1,91 @@
+"""One Q-learner: acts epsilon-greedily and learns from replay batches."""
+
+from __future__ import annotations
+
+import copy
+from typing import Dict, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from dqn_cli.buffers import Batch
+from dqn_cli.config import (
+    AdamConfig,
+    AdamWConfig,
+    OptimizerConfig,
+    RMSpropConfig,
+    SGDConfig,
+)
+from dqn_cli.losses import td_loss, td_targets
+from dqn_cli.target import update_target
+
+
+def build_optimizer(cfg: OptimizerConfig, params) -> torch.optim.Optimizer:
+    common = {"lr": cfg.lr, "weight_decay": cfg.weight_decay}
+    if isinstance(cfg, AdamWConfig):
+        return torch.optim.AdamW(params, betas=tuple(cfg.betas), eps=cfg.eps, amsgrad=cfg.amsgrad, **common)
+    if isinstance(cfg, AdamConfig):
+        return torch.optim.Adam(params, betas=tuple(cfg.betas), eps=cfg.eps, amsgrad=cfg.amsgrad, **common)
+    if isinstance(cfg, RMSpropConfig):
+        return torch.optim.RMSprop(params, alpha=cfg.alpha, eps=cfg.eps, momentum=cfg.momentum,
+                                   centered=cfg.centered, **common)
+    if isinstance(cfg, SGDConfig):
+        return torch.optim.SGD(params, momentum=cfg.momentum, nesterov=cfg.nesterov, **common)
+    raise TypeError(f"unknown optimizer config {type(cfg).__name__}")
+
+
+class DQNAgent:
+    """Online and target Q-networks, their optimizer, and the two things DQN does with them."""
+
+    def __init__(self, q_network: nn.Module, optimizer_cfg: OptimizerConfig, target_cfg, gamma: float,
+                 loss: str, double_q: bool, device: torch.device):
+        self.online = q_network.to(device)
+        self.target = copy.deepcopy(self.online).requires_grad_(False)
+        self.optimizer = build_optimizer(optimizer_cfg, self.online.parameters())
+        self.optimizer_cfg = optimizer_cfg
+        self.target_cfg = target_cfg
+        self.gamma = gamma
+        self.loss = loss
+        self.double_q = double_q
+        self.device = device
+
+    @torch.inference_mode()
+    def act(self, obs: np.ndarray, epsilon: float, rng: np.random.Generator, n_actions: int) -> np.ndarray:
+        """Epsilon-greedy actions for a batch of observations (one per env)."""
+        explore = rng.random(len(obs)) < epsilon
+        actions = rng.integers(0, n_actions, size=len(obs))
+        if not explore.all():
+            q_values = self.online(torch.as_tensor(obs, device=self.device).float())
+            greedy = q_values.argmax(dim=1).cpu().numpy()
+            actions = np.where(explore, actions, greedy)
+        return actions
+
+    def learn(self, batch: Batch) -> Tuple[torch.Tensor, torch.Tensor]:
+        """One gradient step on the TD loss; returns (loss, mean Q of taken actions), detached."""
+        q_taken = self.online(batch.obs).gather(1, batch.actions.unsqueeze(1)).squeeze(1)
+        with torch.no_grad():
+            next_q_target = self.target(batch.next_obs)
+            next_q_online = self.online(batch.next_obs) if self.double_q else None
+            targets = td_targets(batch.rewards, batch.terminated, self.gamma, next_q_target, next_q_online)
+        loss = td_loss(q_taken, targets, self.loss)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.optimizer_cfg.max_grad_norm is not None:
+            nn.utils.clip_grad_norm_(self.online.parameters(), self.optimizer_cfg.max_grad_norm)
+        if self.optimizer_cfg.max_grad_value is not None:
+            nn.utils.clip_grad_value_(self.online.parameters(), self.optimizer_cfg.max_grad_value)
+        self.optimizer.step()
+        return loss.detach(), q_taken.detach().mean()
+
+    def update_target(self) -> None:
+        update_target(self.target_cfg, self.target, self.online)
+
+    def state_dict(self) -> Dict[str, dict]:
+        return {"online": self.online.state_dict(), "target": self.target.state_dict(),
+                "optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: Dict[str, dict]) -> None:
+        self.online.load_state_dict(state["online"])
+        self.target.load_state_dict(state["target"])
+        self.optimizer.load_state_dict(state["optimizer"])

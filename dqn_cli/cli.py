@@ -1,0 +1,225 @@
+"""Console entry points. The only module that imports Hydra: compose -> typed config -> core."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import re
+import sys
+import traceback
+from pathlib import Path
+from typing import Any, Callable, Dict, List, NoReturn
+
+from dqn_cli import config as config_module
+from dqn_cli.errors import UserError
+
+log = logging.getLogger("dqn_cli")
+
+# Installed wheel: dqn_cli/conf; source checkout or editable install: <repo>/conf.
+_PACKAGE_DIR = Path(__file__).resolve().parent
+CONF_DIR = next(p for p in (_PACKAGE_DIR / "conf", _PACKAGE_DIR.parent / "conf") if p.is_dir())
+
+_failed_jobs: List[str] = []  # filled by SweepStatusCallback in the launching process
+
+
+def _fail(program: str, message: str) -> NoReturn:
+    print(f"{program}: error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def group_options(group: str) -> List[str]:
+    """The YAML options of a config group (what a user may type after `group=`)."""
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+def _schema_keys(class_name: str) -> List[str]:
+    schema = getattr(config_module, class_name, None)
+    if schema is None or not dataclasses.is_dataclass(schema):
+        return []
+    return [f.name for f in dataclasses.fields(schema) if f.name != "name"]
+
+
+def explain_hydra_error(error: BaseException) -> str:
+    """Turn Hydra / OmegaConf composition errors into one line that says what would be right."""
+    text = str(error)
+    missing = re.search(r"Could not find '([^']+)/([^'/]+)'", text)
+    if missing:
+        group, option = missing.groups()
+        return f"{group}={option} is not an option; choose one of: {', '.join(group_options(group))}"
+    missing_group = re.search(r"Could not find '([^'/]+)'", text)
+    if missing_group and missing_group.group(1) in {p.name for p in CONF_DIR.iterdir() if p.is_dir()}:
+        group = missing_group.group(1)
+        return f"{group} needs an option; choose one of: {', '.join(group_options(group))}"
+    full_key = re.search(r"full_key: (\S+)", text)
+    key = full_key.group(1) if full_key else None
+    unknown = re.search(r"Key '([^']+)' is not in struct", text)
+    if unknown:
+        key = key or unknown.group(1)
+        object_type = re.search(r"object_type=(\w+)", text)
+        allowed = _schema_keys(object_type.group(1)) if object_type else []
+        hint = f"; allowed keys here: {', '.join(allowed)}" if allowed else ""
+        return f"{key} is not a setting{hint}"
+    conversion = re.search(r"Value '([^']*)' (?:of type '\w+' )?could not be converted to (\w+)", text)
+    if conversion:
+        value, kind = conversion.groups()
+        return f"{key}={value!r} is not valid: expected {kind.lower()}"
+    invalid_value = re.search(r"Invalid value '([^']*)', expected one of \[([^\]]*)\]", text)
+    if invalid_value:
+        return f"{key}={invalid_value.group(1)!r} is not valid: expected one of {invalid_value.group(2)}"
+    first = text.strip().splitlines()[0] if text.strip() else type(error).__name__
+    return f"{first}" + (f" (key: {key})" if key and key not in first else "")
+
+
+def _run_hydra_app(task: Callable[[Any], Any], program: str) -> None:
+    """Run a Hydra app, reporting user errors as one line instead of Hydra's multi-line dump."""
+    import hydra
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    config_module.register_schemas()
+    show_traceback = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # makes Hydra re-raise, so we can word the message
+    app = hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")(task)
+    try:
+        app()
+    except UserError as error:
+        _fail(program, str(error))
+    except (HydraException, OmegaConfBaseException) as error:
+        if show_traceback:
+            raise
+        _fail(program, explain_hydra_error(error))
+    except KeyboardInterrupt:
+        _fail(program, "interrupted")
+    if _failed_jobs:
+        _fail(program, f"{len(_failed_jobs)} sweep job(s) failed: {', '.join(_failed_jobs)} "
+                       "(see error.txt in each; the other jobs' results are kept)")
+
+
+def _train_task(cfg) -> float:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    from omegaconf import OmegaConf
+
+    from dqn_cli.train import train
+
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
+    try:
+        typed = config_module.validate(OmegaConf.to_object(cfg))
+        summary = train(typed, run_dir)
+    except Exception as error:
+        if not in_sweep:
+            raise
+        # One failed job must not end the sweep: record it and let the launcher go on.
+        message = str(error) if isinstance(error, UserError) else traceback.format_exc()
+        (run_dir / "error.txt").write_text(message + "\n")
+        log.error(f"job failed ({run_dir}): {str(error).splitlines()[0] if str(error) else type(error).__name__}")
+        return float("nan")
+    best, last = summary["final_eval"]["best"], summary["final_eval"]["last"]
+    print(f"run dir: {run_dir} | best.pt {best['mean']:.1f} ± {best['std']:.1f}, "
+          f"last.pt {last['mean']:.1f} ± {last['std']:.1f} over {best['episodes']} greedy episodes "
+          f"| {summary['steps']} steps in {summary['wall_time_s']:.1f} s")
+    return best["mean"]
+
+
+try:
+    from hydra.experimental.callback import Callback as _HydraCallback
+except ImportError:  # pragma: no cover - hydra is a hard dependency
+    _HydraCallback = object
+
+
+class SweepStatusCallback(_HydraCallback):
+    """At the end of a multirun: say which jobs failed, so the command can exit non-zero."""
+
+    def on_multirun_end(self, config, **kwargs) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        failed = sorted(str(p.parent.relative_to(sweep_dir)) for p in sweep_dir.glob("**/error.txt"))
+        done = sorted(str(p.parent.relative_to(sweep_dir)) for p in sweep_dir.glob("**/summary.json"))
+        print(f"sweep dir: {sweep_dir} | {len(done)} job(s) finished, {len(failed)} failed")
+        _failed_jobs.extend(failed)
+
+
+def train_main() -> None:
+    """`dqn-train [group=option ...] [key=value ...]` (Hydra command line)."""
+    _run_hydra_app(_train_task, "dqn-train")
+
+
+# ---------------------------------------------------------------------------------------------
+# dqn-eval
+
+
+@dataclasses.dataclass
+class EvalArgs:
+    run: str = ""
+    """The run directory to evaluate (required)."""
+    checkpoint: str = "best"
+    """best | last."""
+    episodes: int = 100
+    """Greedy episodes to play."""
+    video: bool = False
+    """Also write an mp4 of one episode under <run>/videos/."""
+    seed: int = -1
+    """Seed of the first episode; -1 uses the run's final-evaluation seeds (reproduces summary.json)."""
+    device: str = "cpu"
+    """cpu | cuda | auto."""
+
+
+def _parse_eval_args(argv: List[str]) -> EvalArgs:
+    fields = {f.name: f for f in dataclasses.fields(EvalArgs)}
+    values: Dict[str, Any] = {}
+    for arg in argv:
+        key, sep, raw = arg.partition("=")
+        if not sep or key not in fields:
+            raise UserError(f"unexpected argument {arg!r}; use key=value with keys: {', '.join(fields)}")
+        kind = fields[key].type
+        try:
+            if kind == "int":
+                values[key] = int(raw)
+            elif kind == "bool":
+                if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError
+                values[key] = raw.lower() in ("true", "1", "yes")
+            else:
+                values[key] = raw
+        except ValueError:
+            raise UserError(f"{key}={raw!r} is not valid: expected {kind}") from None
+    args = EvalArgs(**values)
+    if not args.run:
+        raise UserError("missing run=<run dir>, e.g. dqn-eval run=outputs/runs/<run-dir>")
+    if args.checkpoint not in ("best", "last"):
+        raise UserError(f"checkpoint={args.checkpoint!r} is not valid; choose best or last")
+    if args.episodes <= 0:
+        raise UserError(f"episodes={args.episodes} is out of range; allowed: an integer > 0")
+    if args.device not in config_module.DEVICES:
+        raise UserError(f"device={args.device!r} is not valid; choose one of: {' | '.join(config_module.DEVICES)}")
+    return args
+
+
+def eval_main(argv: List[str] | None = None) -> None:
+    """`dqn-eval run=<run dir> [checkpoint=best|last] [episodes=N] [video=true] [seed=N]`."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("-h", "--help"):
+        print(eval_main.__doc__)
+        for f in dataclasses.fields(EvalArgs):
+            print(f"  {f.name}={f.default!r}")
+        return
+    try:
+        from dqn_cli.evaluate_run import evaluate_run
+
+        args = _parse_eval_args(argv)
+        result = evaluate_run(Path(args.run), args.checkpoint, args.episodes, args.video, args.seed, args.device)
+    except UserError as error:
+        _fail("dqn-eval", str(error))
+    except KeyboardInterrupt:
+        _fail("dqn-eval", "interrupted")
+    line = (f"{result['checkpoint']}.pt: {result['mean']:.2f} ± {result['std']:.2f} over "
+            f"{result['episodes']} greedy episodes ({result['env_id']}) -> {result['eval_json']}")
+    if result.get("video"):
+        line += f" | video: {result['video']}"
+    print(line)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    train_main()

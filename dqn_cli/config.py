@@ -1,0 +1,369 @@
+"""Typed configuration: one dataclass per config-group option, plus the top-level TrainConfig.
+
+The YAML files under conf/ extend these schemas (Hydra's "schema" pattern), so a misspelled key
+or a value of the wrong type is refused while composing. `validate` adds the range checks a
+type cannot express. Below cli.py, code only ever sees these dataclasses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from dqn_cli.errors import ConfigError
+
+# ---------------------------------------------------------------------------------------------
+# env
+
+
+@dataclass
+class EnvConfig:
+    id: str = "CartPole-v1"
+    """Gymnasium environment id, e.g. CartPole-v1."""
+    num_envs: int = 1
+    """Parallel training environments (a synchronous vector env); one transition per env per step."""
+    reward_scale: float = 1.0
+    """Training rewards are multiplied by this before they are stored (returns are logged raw)."""
+    reward_clip: Optional[float] = None
+    """If set, training rewards (after scaling) are clipped to [-reward_clip, reward_clip]."""
+    max_episode_steps: Optional[int] = None
+    """Override the env's time limit (truncation); None keeps the registered one."""
+    make_kwargs: Dict[str, Any] = field(default_factory=dict)
+    """Extra keyword arguments for gymnasium.make."""
+    solve_threshold: Optional[float] = None
+    """Mean greedy return that counts as solving the env (reported, never used for training)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# network
+
+
+@dataclass
+class MLPConfig:
+    name: str = "mlp"
+    hidden_sizes: List[int] = field(default_factory=lambda: [128, 128])
+    """Width of each hidden layer."""
+    activation: str = "relu"
+    """One of: relu, tanh, elu, gelu, silu."""
+
+
+@dataclass
+class DuelingConfig(MLPConfig):
+    name: str = "dueling"
+    head_hidden_size: int = 0
+    """Hidden width of the value and advantage heads; 0 makes each head one linear layer."""
+
+
+# ---------------------------------------------------------------------------------------------
+# buffer
+
+
+@dataclass
+class UniformBufferConfig:
+    name: str = "uniform"
+    capacity: int = 100_000
+    """Transitions kept; the oldest are overwritten first."""
+
+
+# ---------------------------------------------------------------------------------------------
+# target
+
+
+@dataclass
+class HardTargetConfig:
+    name: str = "hard"
+    interval: int = 500
+    """Copy the online weights into the target net every `interval` env steps."""
+
+
+@dataclass
+class SoftTargetConfig:
+    name: str = "soft"
+    tau: float = 0.005
+    """Polyak factor: target <- tau * online + (1 - tau) * target."""
+    interval: int = 1
+    """Apply the polyak update every `interval` env steps."""
+
+
+# ---------------------------------------------------------------------------------------------
+# optimizer
+
+
+@dataclass
+class OptimizerConfig:
+    name: str = "adam"
+    lr: float = 1e-3
+    """Learning rate."""
+    weight_decay: float = 0.0
+    max_grad_norm: Optional[float] = None
+    """Clip the global gradient norm to this value (None: no clipping)."""
+    max_grad_value: Optional[float] = None
+    """Clip every gradient element to [-v, v] (None: no clipping)."""
+
+
+@dataclass
+class AdamConfig(OptimizerConfig):
+    name: str = "adam"
+    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
+    eps: float = 1e-8
+    amsgrad: bool = False
+
+
+@dataclass
+class AdamWConfig(AdamConfig):
+    name: str = "adamw"
+    weight_decay: float = 0.01
+
+
+@dataclass
+class RMSpropConfig(OptimizerConfig):
+    name: str = "rmsprop"
+    alpha: float = 0.99
+    eps: float = 1e-8
+    momentum: float = 0.0
+    centered: bool = False
+
+
+@dataclass
+class SGDConfig(OptimizerConfig):
+    name: str = "sgd"
+    momentum: float = 0.0
+    nesterov: bool = False
+
+
+# ---------------------------------------------------------------------------------------------
+# exploration
+
+
+@dataclass
+class LinearExplorationConfig:
+    name: str = "linear"
+    start: float = 1.0
+    end: float = 0.05
+    fraction: float = 0.1
+    """Anneal over this fraction of total_steps ..."""
+    steps: Optional[int] = None
+    """... or over this many env steps, if set."""
+
+
+@dataclass
+class ExponentialExplorationConfig:
+    name: str = "exponential"
+    start: float = 0.9
+    end: float = 0.05
+    decay: float = 1000.0
+    """epsilon = end + (start - end) * exp(-step / decay)."""
+
+
+@dataclass
+class ConstantExplorationConfig:
+    name: str = "constant"
+    epsilon: float = 0.1
+
+
+# ---------------------------------------------------------------------------------------------
+# top level
+
+
+@dataclass
+class EvalConfig:
+    interval: int = 5_000
+    """Greedy evaluation every this many env steps (0: only the final evaluation)."""
+    episodes: int = 10
+    """Episodes per periodic evaluation; the best mean picks checkpoints/best.pt."""
+    final_episodes: int = 100
+    """Episodes of the final evaluation of best.pt and last.pt."""
+
+
+@dataclass
+class CheckpointConfig:
+    interval: Optional[int] = None
+    """Write checkpoints/last.pt every this many env steps (None: at each periodic evaluation)."""
+
+
+@dataclass
+class LogConfig:
+    train_interval: int = 1_000
+    """Write TD loss, mean Q, epsilon and steps/s to TensorBoard every this many env steps."""
+    console_interval_s: float = 10.0
+    """Seconds between plain log lines when stderr is not a terminal."""
+    progress: str = "auto"
+    """auto (a bar on a terminal, log lines otherwise) | bar | lines | off."""
+
+
+@dataclass
+class TrainConfig:
+    env: Any = None
+    network: Any = None
+    buffer: Any = None
+    target: Any = None
+    optimizer: Any = None
+    exploration: Any = None
+    seed: int = 0
+    """Drives every random number generator; train and eval envs get derived seeds."""
+    total_steps: int = 50_000
+    """Environment steps to train for (summed over parallel envs)."""
+    gamma: float = 0.99
+    """Discount factor, 0 <= gamma <= 1."""
+    loss: str = "huber"
+    """huber | mse."""
+    double_q: bool = False
+    """Double DQN: the online net picks the next action, the target net values it."""
+    batch_size: int = 128
+    learning_starts: int = 1_000
+    """Env steps of uniformly random actions before learning begins."""
+    train_freq: int = 1
+    """Run an update every this many env steps ..."""
+    gradient_steps: int = 1
+    """... of this many gradient steps."""
+    device: str = "auto"
+    """auto (cuda if available) | cpu | cuda."""
+    torch_threads: int = 0
+    """Intra-op threads for torch; 0 picks 1 for small MLPs, the core count otherwise."""
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+
+
+# Schema classes per config group, keyed by the `name` each option carries.
+GROUP_SCHEMAS: Dict[str, Dict[str, type]] = {
+    "network": {"mlp": MLPConfig, "dueling": DuelingConfig},
+    "buffer": {"uniform": UniformBufferConfig},
+    "target": {"hard": HardTargetConfig, "soft": SoftTargetConfig},
+    "optimizer": {
+        "adam": AdamConfig,
+        "adamw": AdamWConfig,
+        "rmsprop": RMSpropConfig,
+        "sgd": SGDConfig,
+    },
+    "exploration": {
+        "linear": LinearExplorationConfig,
+        "exponential": ExponentialExplorationConfig,
+        "constant": ConstantExplorationConfig,
+    },
+}
+
+ACTIVATIONS = ("relu", "tanh", "elu", "gelu", "silu")
+LOSSES = ("huber", "mse")
+DEVICES = ("auto", "cpu", "cuda")
+PROGRESS_MODES = ("auto", "bar", "lines", "off")
+
+
+def register_schemas() -> None:
+    """Store every schema in Hydra's ConfigStore (the YAML options extend them by name)."""
+    from hydra.core.config_store import ConfigStore
+
+    store = ConfigStore.instance()
+    store.store(name="train_schema", node=TrainConfig)
+    store.store(group="env", name="env_schema", node=EnvConfig)
+    for group, options in GROUP_SCHEMAS.items():
+        for option, schema in options.items():
+            store.store(group=group, name=f"{option}_schema", node=schema)
+
+
+def _require(ok: bool, key: str, value: Any, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}={value!r} is out of range; allowed: {allowed}")
+
+
+def _require_choice(key: str, value: Any, choices: tuple) -> None:
+    _require(value in choices, key, value, " | ".join(choices))
+
+
+def validate(cfg: TrainConfig) -> TrainConfig:
+    """Range checks that types cannot express; raises ConfigError naming the key."""
+    _require(cfg.total_steps > 0, "total_steps", cfg.total_steps, "an integer > 0")
+    _require(0.0 <= cfg.gamma <= 1.0, "gamma", cfg.gamma, "0 <= gamma <= 1")
+    _require_choice("loss", cfg.loss, LOSSES)
+    _require_choice("device", cfg.device, DEVICES)
+    _require(cfg.batch_size > 0, "batch_size", cfg.batch_size, "an integer > 0")
+    _require(cfg.learning_starts >= 0, "learning_starts", cfg.learning_starts, "an integer >= 0")
+    _require(cfg.train_freq > 0, "train_freq", cfg.train_freq, "an integer > 0")
+    _require(cfg.gradient_steps > 0, "gradient_steps", cfg.gradient_steps, "an integer > 0")
+    _require(cfg.torch_threads >= 0, "torch_threads", cfg.torch_threads, "0 (auto) or more")
+
+    env = cfg.env
+    _require(bool(env.id), "env.id", env.id, "a registered gymnasium id such as CartPole-v1")
+    _require(env.num_envs > 0, "env.num_envs", env.num_envs, "an integer > 0")
+    _require(env.reward_clip is None or env.reward_clip > 0, "env.reward_clip", env.reward_clip, "null or > 0")
+    _require(
+        env.max_episode_steps is None or env.max_episode_steps > 0,
+        "env.max_episode_steps", env.max_episode_steps, "null or an integer > 0",
+    )
+
+    net = cfg.network
+    _require(len(net.hidden_sizes) > 0 and min(net.hidden_sizes) > 0,
+             "network.hidden_sizes", list(net.hidden_sizes), "a non-empty list of positive widths")
+    _require_choice("network.activation", net.activation, ACTIVATIONS)
+
+    _require(cfg.buffer.capacity > 0, "buffer.capacity", cfg.buffer.capacity, "an integer > 0")
+    _require(cfg.buffer.capacity >= cfg.batch_size, "buffer.capacity", cfg.buffer.capacity,
+             f">= batch_size ({cfg.batch_size})")
+
+    tgt = cfg.target
+    _require(tgt.interval > 0, "target.interval", tgt.interval, "an integer > 0")
+    if isinstance(tgt, SoftTargetConfig):
+        _require(0.0 < tgt.tau <= 1.0, "target.tau", tgt.tau, "0 < tau <= 1")
+
+    opt = cfg.optimizer
+    _require(opt.lr > 0, "optimizer.lr", opt.lr, "a float > 0")
+    _require(opt.weight_decay >= 0, "optimizer.weight_decay", opt.weight_decay, ">= 0")
+    for key in ("max_grad_norm", "max_grad_value"):
+        value = getattr(opt, key)
+        _require(value is None or value > 0, f"optimizer.{key}", value, "null or > 0")
+    if isinstance(opt, AdamConfig):
+        _require(len(opt.betas) == 2 and all(0 <= b < 1 for b in opt.betas),
+                 "optimizer.betas", list(opt.betas), "two floats in [0, 1)")
+
+    exp = cfg.exploration
+    for key in ("start", "end", "epsilon"):
+        if hasattr(exp, key):
+            value = getattr(exp, key)
+            _require(0.0 <= value <= 1.0, f"exploration.{key}", value, "0 <= value <= 1")
+    if isinstance(exp, LinearExplorationConfig):
+        _require(0.0 < exp.fraction <= 1.0, "exploration.fraction", exp.fraction, "0 < fraction <= 1")
+        _require(exp.steps is None or exp.steps > 0, "exploration.steps", exp.steps, "null or > 0")
+    if isinstance(exp, ExponentialExplorationConfig):
+        _require(exp.decay > 0, "exploration.decay", exp.decay, "a float > 0")
+
+    _require(cfg.eval.interval >= 0, "eval.interval", cfg.eval.interval, "an integer >= 0")
+    _require(cfg.eval.episodes > 0, "eval.episodes", cfg.eval.episodes, "an integer > 0")
+    _require(cfg.eval.final_episodes > 0, "eval.final_episodes", cfg.eval.final_episodes, "an integer > 0")
+    _require(cfg.checkpoint.interval is None or cfg.checkpoint.interval > 0,
+             "checkpoint.interval", cfg.checkpoint.interval, "null or an integer > 0")
+    _require(cfg.log.train_interval > 0, "log.train_interval", cfg.log.train_interval, "an integer > 0")
+    _require_choice("log.progress", cfg.log.progress, PROGRESS_MODES)
+    return cfg
+
+
+def to_dict(cfg: TrainConfig) -> Dict[str, Any]:
+    """Plain nested dict (for checkpoints, summary.json and TensorBoard)."""
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(data: Dict[str, Any]) -> TrainConfig:
+    """Rebuild a TrainConfig from `to_dict` output (as stored in a checkpoint)."""
+    data = dict(data)
+    groups: Dict[str, Any] = {"env": EnvConfig(**data.pop("env"))}
+    for group, options in GROUP_SCHEMAS.items():
+        values = dict(data.pop(group))
+        groups[group] = options[values["name"]](**values)
+    nested = {
+        "eval": EvalConfig(**data.pop("eval")),
+        "checkpoint": CheckpointConfig(**data.pop("checkpoint")),
+        "log": LogConfig(**data.pop("log")),
+    }
+    return TrainConfig(**groups, **nested, **data)
+
+
+def flatten(data: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
+    """{'optimizer': {'lr': 1e-3}} -> {'optimizer.lr': 1e-3}."""
+    flat: Dict[str, Any] = {}
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, path + "."))
+        else:
+            flat[path] = value
+    return flat

@@ -1,0 +1,55 @@
+"""Console progress: a bar on a terminal, plain periodic log lines otherwise. Never both."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from typing import Optional
+
+log = logging.getLogger("dqn_cli")
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
+        f"{seconds // 60}:{seconds % 60:02d}"
+
+
+class Progress:
+    """Reports steps, steps/s, recent return, epsilon and time left, at most every `interval_s`."""
+
+    def __init__(self, total: int, mode: str = "auto", interval_s: float = 10.0, initial: int = 0):
+        if mode == "auto":
+            mode = "bar" if sys.stderr.isatty() else "lines"
+        self.mode, self.total, self.initial = mode, total, initial
+        self.interval_s = interval_s if mode == "lines" else 0.25
+        self.start = self.last = time.perf_counter()
+        self.bar = None
+        if mode == "bar":
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, initial=initial, unit="step", unit_scale=True, dynamic_ncols=True,
+                            smoothing=0.1, mininterval=0.25, file=sys.stderr)
+
+    def update(self, step: int, recent_return: Optional[float], epsilon: float) -> None:
+        now = time.perf_counter()
+        if self.mode == "off" or now - self.last < self.interval_s:
+            return
+        self.last = now
+        ret = "n/a" if recent_return is None else f"{recent_return:.1f}"
+        if self.bar is not None:
+            self.bar.n = step
+            self.bar.set_postfix_str(f"return {ret}, eps {epsilon:.3f}", refresh=False)
+            self.bar.refresh()
+            return
+        rate = (step - self.initial) / max(now - self.start, 1e-9)
+        eta = (self.total - step) / max(rate, 1e-9)
+        log.info(f"step {step}/{self.total} ({100 * step / self.total:.0f}%) | {rate:,.0f} steps/s | "
+                 f"return(last 100) {ret} | eps {epsilon:.3f} | left {_duration(eta)}")
+
+    def close(self, step: int) -> None:
+        if self.bar is not None:
+            self.bar.n = step
+            self.bar.refresh()
+            self.bar.close()

@@ -1,0 +1,84 @@
+"""Gymnasium environments: training vector env, evaluation envs, checks and derived seeds."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Optional
+
+import gymnasium as gym
+import numpy as np
+
+from dqn_cli.config import EnvConfig
+from dqn_cli.errors import ConfigError
+
+# Train, periodic-eval and final-eval episodes draw from disjoint seed ranges derived from the
+# run seed, so the final score is measured on episodes that never picked the best checkpoint.
+TRAIN_SEED_OFFSET = 0
+EVAL_SEED_OFFSET = 1_000_000
+FINAL_EVAL_SEED_OFFSET = 2_000_000
+
+
+def make_env(cfg: EnvConfig, render_mode: Optional[str] = None) -> gym.Env:
+    """One environment, with the checks a user needs to hear about in one line."""
+    kwargs = dict(cfg.make_kwargs)
+    if cfg.max_episode_steps is not None:
+        kwargs["max_episode_steps"] = cfg.max_episode_steps
+    if render_mode is not None:
+        kwargs["render_mode"] = render_mode
+    try:
+        env = gym.make(cfg.id, **kwargs)
+    except gym.error.Error as error:
+        if isinstance(error, (gym.error.NameNotFound, gym.error.NamespaceNotFound,
+                              gym.error.VersionNotFound, gym.error.UnregisteredEnv)):
+            close = difflib.get_close_matches(cfg.id, list(gym.registry), n=3, cutoff=0.5)
+            hint = f"; did you mean {', '.join(close)}?" if close else "; pick one from gymnasium.pprint_registry()"
+            raise ConfigError(f"env.id={cfg.id!r} is not a registered gymnasium environment{hint}") from None
+        raise ConfigError(f"env.id={cfg.id!r} could not be made: {error}") from None
+    except TypeError as error:
+        raise ConfigError(f"env.make_kwargs={cfg.make_kwargs!r} not accepted by {cfg.id}: {error}") from None
+    check_spaces(env, cfg.id)
+    return env
+
+
+def check_spaces(env: gym.Env, env_id: str) -> None:
+    if not isinstance(env.action_space, gym.spaces.Discrete):
+        raise ConfigError(
+            f"env.id={env_id!r} has a {type(env.action_space).__name__} action space; "
+            "DQN needs a Discrete one (e.g. CartPole-v1, LunarLander-v3)")
+    if not isinstance(env.observation_space, gym.spaces.Box):
+        raise ConfigError(
+            f"env.id={env_id!r} has a {type(env.observation_space).__name__} observation space; "
+            "dqn-cli supports Box observations (vectors or images)")
+
+
+def make_vector_env(cfg: EnvConfig, seed: int) -> gym.vector.VectorEnv:
+    """`cfg.num_envs` copies in one process, reset in the same step an episode ends.
+
+    SAME_STEP autoreset returns the first observation of the next episode in place of the
+    last one and puts the last one in info["final_obs"]; `real_next_obs` restores it.
+    """
+    make_env(cfg).close()  # fail fast, with our one-line message, before building copies
+    envs = gym.vector.SyncVectorEnv(
+        [lambda: make_env(cfg) for _ in range(cfg.num_envs)],
+        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+    )
+    envs.action_space.seed(seed)
+    return envs
+
+
+def real_next_obs(next_obs: np.ndarray, done: np.ndarray, info: dict) -> np.ndarray:
+    """The observation each env actually reached, also for envs whose episode just ended."""
+    if not done.any():
+        return next_obs
+    fixed = next_obs.copy()
+    for i in np.flatnonzero(done):
+        fixed[i] = info["final_obs"][i]
+    return fixed
+
+
+def shape_rewards(rewards: np.ndarray, scale: float, clip: Optional[float]) -> np.ndarray:
+    """Training rewards: scaled, then clipped to [-clip, clip] if a clip is set."""
+    shaped = rewards.astype(np.float32) * scale
+    if clip is not None:
+        np.clip(shaped, -clip, clip, out=shaped)
+    return shaped

@@ -1,0 +1,107 @@
+"""Greedy evaluation, shared by periodic evaluation, the final evaluation and dqn-eval."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, List
+
+import numpy as np
+import torch
+from torch import nn
+
+from dqn_cli.config import EnvConfig
+from dqn_cli.envs import make_env
+
+Policy = Callable[[np.ndarray], np.ndarray]  # batch of observations -> batch of actions
+
+
+@dataclass
+class EvalResult:
+    returns: np.ndarray
+    lengths: np.ndarray
+
+    @property
+    def mean(self) -> float:
+        return float(self.returns.mean())
+
+    @property
+    def std(self) -> float:
+        return float(self.returns.std())
+
+    def as_dict(self) -> dict:
+        return {"mean": self.mean, "std": self.std, "episodes": int(len(self.returns)),
+                "min": float(self.returns.min()), "max": float(self.returns.max()),
+                "mean_length": float(self.lengths.mean())}
+
+
+def greedy_policy(q_network: nn.Module, device: torch.device) -> Policy:
+    @torch.inference_mode()
+    def act(obs: np.ndarray) -> np.ndarray:
+        q_values = q_network(torch.as_tensor(obs, device=device).float())
+        return q_values.argmax(dim=1).cpu().numpy()
+
+    return act
+
+
+def evaluate(policy: Policy, env_cfg: EnvConfig, episodes: int, seed: int, max_parallel: int = 16) -> EvalResult:
+    """Run `episodes` greedy episodes; episode i resets with seed `seed + i`.
+
+    Up to `max_parallel` envs step side by side so the policy sees one batch per step; the
+    result does not depend on that number because every episode has its own seed.
+    """
+    envs = [make_env(env_cfg) for _ in range(min(episodes, max_parallel))]
+    returns = np.zeros(episodes)
+    lengths = np.zeros(episodes, dtype=np.int64)
+    obs: List[np.ndarray] = [None] * len(envs)
+    episode_of: List[int] = [-1] * len(envs)
+    started = 0
+
+    def start_next(slot: int) -> None:
+        nonlocal started
+        episode_of[slot] = started if started < episodes else -1
+        if started < episodes:
+            obs[slot], _ = envs[slot].reset(seed=seed + started)
+            started += 1
+
+    for slot in range(len(envs)):
+        start_next(slot)
+    try:
+        while True:
+            active = [slot for slot in range(len(envs)) if episode_of[slot] >= 0]
+            if not active:
+                break
+            actions = policy(np.stack([obs[slot] for slot in active]))
+            for slot, action in zip(active, actions):
+                obs[slot], reward, terminated, truncated, _ = envs[slot].step(action)
+                episode = episode_of[slot]
+                returns[episode] += float(reward)
+                lengths[episode] += 1
+                if terminated or truncated:
+                    start_next(slot)
+    finally:
+        for env in envs:
+            env.close()
+    return EvalResult(returns, lengths)
+
+
+def record_video(policy: Policy, env_cfg: EnvConfig, path: Path, seed: int, fps: int = 30) -> float:
+    """Play one greedy episode with seed `seed`, write it as an mp4 to `path`, return its return."""
+    import imageio.v2 as imageio
+
+    env = make_env(env_cfg, render_mode="rgb_array")
+    fps = env.metadata.get("render_fps") or fps
+    obs, _ = env.reset(seed=seed)
+    frames = [env.render()]
+    episode_return, done = 0.0, False
+    while not done:
+        obs, reward, terminated, truncated, _ = env.step(policy(obs[None])[0])
+        episode_return += float(reward)
+        frames.append(env.render())
+        done = terminated or truncated
+    env.close()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp.mp4")
+    imageio.mimwrite(tmp, frames, fps=fps, macro_block_size=1)
+    tmp.replace(path)
+    return episode_return

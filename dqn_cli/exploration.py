@@ -1,0 +1,37 @@
+"""Epsilon schedules as pure functions of the env step."""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+from dqn_cli.config import (
+    ConstantExplorationConfig,
+    ExponentialExplorationConfig,
+    LinearExplorationConfig,
+)
+
+Schedule = Callable[[int], float]
+
+
+def linear_epsilon(step: int, start: float, end: float, duration: int) -> float:
+    """Straight line from `start` at step 0 to `end` at `duration`, flat afterwards."""
+    progress = min(step / max(duration, 1), 1.0)
+    return start + progress * (end - start)
+
+
+def exponential_epsilon(step: int, start: float, end: float, decay: float) -> float:
+    """`end + (start - end) * exp(-step / decay)` (the PyTorch tutorial's schedule)."""
+    return end + (start - end) * math.exp(-step / decay)
+
+
+def make_schedule(cfg, total_steps: int) -> Schedule:
+    """Bind a schedule config to a function step -> epsilon."""
+    if isinstance(cfg, LinearExplorationConfig):
+        duration = cfg.steps if cfg.steps is not None else int(cfg.fraction * total_steps)
+        return lambda step: linear_epsilon(step, cfg.start, cfg.end, duration)
+    if isinstance(cfg, ExponentialExplorationConfig):
+        return lambda step: exponential_epsilon(step, cfg.start, cfg.end, cfg.decay)
+    if isinstance(cfg, ConstantExplorationConfig):
+        return lambda step: cfg.epsilon
+    raise TypeError(f"unknown exploration config {type(cfg).__name__}")

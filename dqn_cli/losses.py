@@ -1,0 +1,38 @@
+"""TD targets and losses as pure functions."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+
+
+def td_targets(
+    rewards: torch.Tensor,
+    terminated: torch.Tensor,
+    gamma: float,
+    next_q_target: torch.Tensor,
+    next_q_online: Optional[torch.Tensor] = None,
+) -> torch.Tensor:
+    """r + gamma * (1 - terminated) * Q_target(s', a').
+
+    Vanilla DQN takes a' = argmax Q_target(s', .); Double DQN (pass `next_q_online`) lets the
+    online net pick a' and the target net value it. Only termination stops bootstrapping: a
+    transition cut by a time limit (truncation) is stored with terminated=0 and bootstraps.
+    """
+    if next_q_online is None:
+        next_values = next_q_target.max(dim=1).values
+    else:
+        next_actions = next_q_online.argmax(dim=1, keepdim=True)
+        next_values = next_q_target.gather(1, next_actions).squeeze(1)
+    return rewards + gamma * (1.0 - terminated) * next_values
+
+
+def td_loss(q_taken: torch.Tensor, targets: torch.Tensor, kind: str) -> torch.Tensor:
+    """Huber (smooth L1, delta 1) or mean squared TD error."""
+    if kind == "huber":
+        return F.smooth_l1_loss(q_taken, targets)
+    if kind == "mse":
+        return F.mse_loss(q_taken, targets)
+    raise ValueError(f"unknown loss {kind!r}; allowed: huber | mse")

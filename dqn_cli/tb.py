@@ -1,0 +1,65 @@
+"""TensorBoard logging. Every tag name lives here (and in the README's table)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Dict
+
+from torch.utils.tensorboard import SummaryWriter
+from torch.utils.tensorboard.summary import hparams
+
+# training, against env steps
+EPISODE_RETURN = "train/episode_return"
+EPISODE_LENGTH = "train/episode_length"
+EPSILON = "train/epsilon"
+TD_LOSS = "train/td_loss"
+MEAN_Q = "train/mean_q"
+STEPS_PER_SECOND = "perf/steps_per_second"
+# periodic greedy evaluation, against env steps
+EVAL_MEAN = "eval/mean_return"
+EVAL_STD = "eval/std_return"
+# final evaluation (100 greedy episodes), also the HPARAMS tab's metrics
+FINAL_BEST_MEAN = "final/best_mean_return"
+FINAL_BEST_STD = "final/best_std_return"
+FINAL_LAST_MEAN = "final/last_mean_return"
+FINAL_LAST_STD = "final/last_std_return"
+CONFIG_TEXT = "config"
+
+ALL_SCALAR_TAGS = (EPISODE_RETURN, EPISODE_LENGTH, EPSILON, TD_LOSS, MEAN_Q, STEPS_PER_SECOND,
+                   EVAL_MEAN, EVAL_STD, FINAL_BEST_MEAN, FINAL_BEST_STD, FINAL_LAST_MEAN, FINAL_LAST_STD)
+
+
+def _hparam_value(value: Any) -> Any:
+    """HPARAMS accepts bool, int, float and str; everything else is shown as text."""
+    if isinstance(value, (bool, int, float, str)):
+        return value
+    return json.dumps(value)
+
+
+class TensorBoardLogger:
+    """Thin wrapper so the loop logs by name and the run dir holds one event-file stream."""
+
+    def __init__(self, log_dir: Path):
+        self.writer = SummaryWriter(log_dir=str(log_dir), flush_secs=10)
+
+    def scalar(self, tag: str, value: float, step: int) -> None:
+        self.writer.add_scalar(tag, value, step)
+
+    def config_text(self, config_yaml: str) -> None:
+        # Markdown code block so indentation survives in the TEXT tab.
+        self.writer.add_text(CONFIG_TEXT, "```yaml\n" + config_yaml + "\n```", 0)
+
+    def hparams(self, flat_config: Dict[str, Any], final_metrics: Dict[str, float], step: int) -> None:
+        """One HPARAMS entry per run (written into this run's own event file, not a sub-folder)."""
+        params = {key: _hparam_value(value) for key, value in flat_config.items()}
+        experiment, session_start, session_end = hparams(params, final_metrics)
+        file_writer = self.writer._get_file_writer()
+        for summary in (experiment, session_start, session_end):
+            file_writer.add_summary(summary)
+        for tag, value in final_metrics.items():
+            self.writer.add_scalar(tag, value, step)
+
+    def close(self) -> None:
+        self.writer.flush()
+        self.writer.close()

@@ -1,0 +1,228 @@
+"""train(cfg, run_dir) -> summary: the whole DQN algorithm in one readable loop."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict
+
+import numpy as np
+import torch
+from omegaconf import OmegaConf
+
+from dqn_cli import tb
+from dqn_cli.agent import DQNAgent
+from dqn_cli.buffers import ReplayBuffer
+from dqn_cli.checkpoint import atomic_write_json, load_checkpoint, rng_state, save_checkpoint
+from dqn_cli.config import MLPConfig, TrainConfig, flatten, to_dict
+from dqn_cli.console import Progress
+from dqn_cli.envs import (
+    EVAL_SEED_OFFSET,
+    FINAL_EVAL_SEED_OFFSET,
+    TRAIN_SEED_OFFSET,
+    make_vector_env,
+    real_next_obs,
+    shape_rewards,
+)
+from dqn_cli.errors import ConfigError
+from dqn_cli.evaluate import EvalResult, evaluate, greedy_policy
+from dqn_cli.exploration import make_schedule
+from dqn_cli.networks import build_q_network
+
+log = logging.getLogger("dqn_cli")
+
+
+@dataclass
+class Counters:
+    step: int = 0  # env steps, summed over parallel envs
+    episodes: int = 0
+    updates: int = 0  # gradient steps
+    best_eval: Dict[str, float] = field(default_factory=lambda: {"mean": -float("inf"), "std": 0.0, "step": -1})
+
+
+def crossings(before: int, after: int, interval: int) -> int:
+    """How many multiples of `interval` a counter passed going from `before` to `after`."""
+    return after // interval - before // interval
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device='cuda' but no CUDA device is available; use device=auto or device=cpu")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def torch_threads(cfg: TrainConfig, device: torch.device) -> int:
+    """Small MLPs run fastest on one thread (less sync than work); bigger nets use the cores."""
+    if cfg.torch_threads > 0:
+        return cfg.torch_threads
+    if device.type == "cuda" or isinstance(cfg.network, MLPConfig):
+        return 1
+    return os.cpu_count() or 1
+
+
+def seed_everything(seed: int) -> np.random.Generator:
+    random.seed(seed)
+    torch.manual_seed(seed)
+    return np.random.default_rng(seed)
+
+
+def _checkpoint_state(cfg: TrainConfig, agent: DQNAgent, buffer: ReplayBuffer, counters: Counters,
+                      np_rng: np.random.Generator) -> Dict[str, Any]:
+    return {
+        **agent.state_dict(),
+        "counters": {"step": counters.step, "episodes": counters.episodes, "updates": counters.updates},
+        "best_eval": dict(counters.best_eval),
+        "rng": {**rng_state(np_rng), "replay": buffer.generator.get_state()},
+        "config": to_dict(cfg),
+    }
+
+
+def _final_evaluation(agent: DQNAgent, cfg: TrainConfig, path: Path) -> EvalResult:
+    agent.online.load_state_dict(load_checkpoint(path)["online"])
+    return evaluate(greedy_policy(agent.online, agent.device), cfg.env, cfg.eval.final_episodes,
+                    seed=cfg.seed + FINAL_EVAL_SEED_OFFSET)
+
+
+def train(cfg: TrainConfig, run_dir: Path) -> Dict[str, Any]:
+    """Train a DQN as `cfg` says, writing checkpoints, TensorBoard events and summary.json to run_dir."""
+    started = time.perf_counter()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_dir = run_dir / "checkpoints"
+    device = resolve_device(cfg.device)
+    torch.set_num_threads(torch_threads(cfg, device))
+    np_rng = seed_everything(cfg.seed)
+
+    envs = make_vector_env(cfg.env, cfg.seed)
+    obs, _ = envs.reset(seed=[cfg.seed + TRAIN_SEED_OFFSET + i for i in range(cfg.env.num_envs)])
+    obs_space, n_actions = envs.single_observation_space, int(envs.single_action_space.n)
+    q_network = build_q_network(cfg.network, int(np.prod(obs_space.shape)), n_actions)
+    agent = DQNAgent(q_network, cfg.optimizer, cfg.target, cfg.gamma, cfg.loss, cfg.double_q, device)
+    buffer = ReplayBuffer(cfg.buffer.capacity, obs_space.shape, obs_space.dtype, seed=cfg.seed, device=device)
+    epsilon_at = make_schedule(cfg.exploration, cfg.total_steps)
+    writer = tb.TensorBoardLogger(run_dir)
+    writer.config_text(OmegaConf.to_yaml(to_dict(cfg)))
+    log.info(f"{cfg.env.id} x{cfg.env.num_envs} | {sum(p.numel() for p in q_network.parameters()):,} parameters "
+             f"on {device} | replay buffer {cfg.buffer.capacity:,} transitions = {buffer.nbytes / 2**20:.1f} MiB")
+
+    counters = Counters()
+    episode_return = np.zeros(cfg.env.num_envs)
+    episode_length = np.zeros(cfg.env.num_envs, dtype=np.int64)
+    recent_returns: deque = deque(maxlen=100)
+    progress = Progress(cfg.total_steps, cfg.log.progress, cfg.log.console_interval_s)
+    eval_seconds = 0.0
+    losses, mean_qs = [], []
+    loop_started = last_log_time = time.perf_counter()
+    last_log_step = 0
+    checkpoint_interval = cfg.checkpoint.interval or cfg.eval.interval or cfg.total_steps
+
+    def periodic_evaluation() -> None:
+        nonlocal eval_seconds
+        eval_started = time.perf_counter()
+        result = evaluate(greedy_policy(agent.online, device), cfg.env, cfg.eval.episodes,
+                          seed=cfg.seed + EVAL_SEED_OFFSET)
+        writer.scalar(tb.EVAL_MEAN, result.mean, counters.step)
+        writer.scalar(tb.EVAL_STD, result.std, counters.step)
+        # Ties go to the later weights: they have seen more data at a lower epsilon.
+        if result.mean >= counters.best_eval["mean"]:
+            counters.best_eval = {"mean": result.mean, "std": result.std, "step": counters.step}
+            save_checkpoint(ckpt_dir / "best.pt", _checkpoint_state(cfg, agent, buffer, counters, np_rng))
+        eval_seconds += time.perf_counter() - eval_started
+
+    try:
+        while counters.step < cfg.total_steps:
+            # act
+            epsilon = epsilon_at(counters.step)
+            if counters.step < cfg.learning_starts:
+                actions = np_rng.integers(0, n_actions, size=cfg.env.num_envs)
+            else:
+                actions = agent.act(obs, epsilon, np_rng, n_actions)
+            next_obs, rewards, terminated, truncated, info = envs.step(actions)
+            done = terminated | truncated
+
+            # store: truncation keeps terminated=False, so time-limited transitions still bootstrap
+            buffer.add(obs, actions, shape_rewards(rewards, cfg.env.reward_scale, cfg.env.reward_clip),
+                       real_next_obs(next_obs, done, info), terminated)
+            obs = next_obs
+
+            episode_return += rewards
+            episode_length += 1
+            for i in np.flatnonzero(done):
+                counters.episodes += 1
+                recent_returns.append(float(episode_return[i]))
+                writer.scalar(tb.EPISODE_RETURN, episode_return[i], counters.step + i + 1)
+                writer.scalar(tb.EPISODE_LENGTH, episode_length[i], counters.step + i + 1)
+                episode_return[i], episode_length[i] = 0.0, 0
+
+            before, counters.step = counters.step, counters.step + cfg.env.num_envs
+
+            # learn
+            if counters.step >= cfg.learning_starts:
+                for _ in range(crossings(before, counters.step, cfg.train_freq) * cfg.gradient_steps):
+                    loss, mean_q = agent.learn(buffer.sample(cfg.batch_size))
+                    losses.append(loss)
+                    mean_qs.append(mean_q)
+                    counters.updates += 1
+                if crossings(before, counters.step, cfg.target.interval):
+                    agent.update_target()
+
+            # log, evaluate, checkpoint
+            if crossings(before, counters.step, cfg.log.train_interval):
+                now = time.perf_counter()
+                writer.scalar(tb.EPSILON, epsilon, counters.step)
+                writer.scalar(tb.STEPS_PER_SECOND, (counters.step - last_log_step) / (now - last_log_time),
+                              counters.step)
+                if losses:
+                    writer.scalar(tb.TD_LOSS, torch.stack(losses).mean().item(), counters.step)
+                    writer.scalar(tb.MEAN_Q, torch.stack(mean_qs).mean().item(), counters.step)
+                    losses, mean_qs = [], []
+                last_log_time, last_log_step = now, counters.step
+            if cfg.eval.interval and crossings(before, counters.step, cfg.eval.interval):
+                periodic_evaluation()
+            if crossings(before, counters.step, checkpoint_interval):
+                save_checkpoint(ckpt_dir / "last.pt", _checkpoint_state(cfg, agent, buffer, counters, np_rng))
+            progress.update(counters.step, np.mean(recent_returns) if recent_returns else None, epsilon)
+
+        # The end of training always competes for best.pt, and last.pt is always the final weights.
+        if not cfg.eval.interval or counters.step % cfg.eval.interval:
+            periodic_evaluation()
+        save_checkpoint(ckpt_dir / "last.pt", _checkpoint_state(cfg, agent, buffer, counters, np_rng))
+    finally:
+        progress.close(counters.step)
+        envs.close()
+    train_seconds = time.perf_counter() - loop_started
+
+    final_started = time.perf_counter()
+    final = {name: _final_evaluation(agent, cfg, ckpt_dir / f"{name}.pt") for name in ("best", "last")}
+    final_seconds = time.perf_counter() - final_started
+
+    summary = {
+        "env_id": cfg.env.id,
+        "seed": cfg.seed,
+        "steps": counters.step,
+        "episodes": counters.episodes,
+        "updates": counters.updates,
+        "wall_time_s": round(time.perf_counter() - started, 3),
+        "train_time_s": round(train_seconds, 3),
+        "periodic_eval_time_s": round(eval_seconds, 3),
+        "final_eval_time_s": round(final_seconds, 3),
+        "steps_per_second": round(counters.step / train_seconds, 1),
+        "best_periodic_eval": {**counters.best_eval, "episodes": cfg.eval.episodes},
+        "final_eval": {name: result.as_dict() for name, result in final.items()},
+        "solve_threshold": cfg.env.solve_threshold,
+        "solved": (cfg.env.solve_threshold is not None
+                   and final["best"].mean >= cfg.env.solve_threshold),
+    }
+    writer.hparams(flatten(to_dict(cfg)), {
+        tb.FINAL_BEST_MEAN: final["best"].mean, tb.FINAL_BEST_STD: final["best"].std,
+        tb.FINAL_LAST_MEAN: final["last"].mean, tb.FINAL_LAST_STD: final["last"].std,
+    }, counters.step)
+    writer.close()
+    atomic_write_json(run_dir / "summary.json", summary)
+    return summary
