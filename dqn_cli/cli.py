@@ -6,6 +6,7 @@ import dataclasses
 import logging
 import os
 import re
+import shutil
 import sys
 import traceback
 from pathlib import Path
@@ -21,6 +22,7 @@ _PACKAGE_DIR = Path(__file__).resolve().parent
 CONF_DIR = next(p for p in (_PACKAGE_DIR / "conf", _PACKAGE_DIR.parent / "conf") if p.is_dir())
 
 _failed_jobs: List[str] = []  # filled by SweepStatusCallback in the launching process
+_user_errors: List[UserError] = []  # a single run's user error, reported after Hydra returns
 
 
 def _fail(program: str, message: str) -> NoReturn:
@@ -42,33 +44,32 @@ def _schema_keys(class_name: str) -> List[str]:
 
 def explain_hydra_error(error: BaseException) -> str:
     """Turn Hydra / OmegaConf composition errors into one line that says what would be right."""
-    text = str(error)
+    chain, link = [], error
+    while link is not None and link not in chain:
+        chain.append(link)
+        link = link.__cause__ or link.__context__
+    text = "\n".join(str(e) for e in chain)
     missing = re.search(r"Could not find '([^']+)/([^'/]+)'", text)
     if missing:
         group, option = missing.groups()
         return f"{group}={option} is not an option; choose one of: {', '.join(group_options(group))}"
-    missing_group = re.search(r"Could not find '([^'/]+)'", text)
-    if missing_group and missing_group.group(1) in {p.name for p in CONF_DIR.iterdir() if p.is_dir()}:
-        group = missing_group.group(1)
-        return f"{group} needs an option; choose one of: {', '.join(group_options(group))}"
-    full_key = re.search(r"full_key: (\S+)", text)
-    key = full_key.group(1) if full_key else None
-    unknown = re.search(r"Key '([^']+)' is not in struct", text)
+    override = re.search(r"(?:Could not override '|Error merging override )([^'=\s]+)", text)
+    key = override.group(1) if override else next(
+        (e.full_key for e in chain if getattr(e, "full_key", None)), "a setting")
+    unknown = re.search(r"Key '([^']+)' (?:is )?not in (?:struct|'(\w+)')", text)
     if unknown:
-        key = key or unknown.group(1)
-        object_type = re.search(r"object_type=(\w+)", text)
-        allowed = _schema_keys(object_type.group(1)) if object_type else []
+        allowed = _schema_keys(unknown.group(2) or "")
         hint = f"; allowed keys here: {', '.join(allowed)}" if allowed else ""
         return f"{key} is not a setting{hint}"
-    conversion = re.search(r"Value '([^']*)' (?:of type '\w+' )?could not be converted to (\w+)", text)
+    conversion = re.search(r"Value '([^']*)' of type '\w+' could not be converted to (\w+)", text)
     if conversion:
         value, kind = conversion.groups()
         return f"{key}={value!r} is not valid: expected {kind.lower()}"
-    invalid_value = re.search(r"Invalid value '([^']*)', expected one of \[([^\]]*)\]", text)
-    if invalid_value:
-        return f"{key}={invalid_value.group(1)!r} is not valid: expected one of {invalid_value.group(2)}"
+    not_bool = re.search(r"Value '([^']*)' is not a valid bool", text)
+    if not_bool:
+        return f"{key}={not_bool.group(1)!r} is not valid: expected true or false"
     first = text.strip().splitlines()[0] if text.strip() else type(error).__name__
-    return f"{first}" + (f" (key: {key})" if key and key not in first else "")
+    return first
 
 
 def _run_hydra_app(task: Callable[[Any], Any], program: str) -> None:
@@ -83,6 +84,8 @@ def _run_hydra_app(task: Callable[[Any], Any], program: str) -> None:
     app = hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")(task)
     try:
         app()
+        if _user_errors:
+            raise _user_errors[0]
     except UserError as error:
         _fail(program, str(error))
     except (HydraException, OmegaConfBaseException) as error:
@@ -94,6 +97,12 @@ def _run_hydra_app(task: Callable[[Any], Any], program: str) -> None:
     if _failed_jobs:
         _fail(program, f"{len(_failed_jobs)} sweep job(s) failed: {', '.join(_failed_jobs)} "
                        "(see error.txt in each; the other jobs' results are kept)")
+
+
+def _remove_if_only_bookkeeping(run_dir: Path) -> None:
+    """A run refused before it trained leaves no directory behind (only Hydra's own files were there)."""
+    if {p.name for p in run_dir.iterdir()} <= {".hydra", "train.log"}:
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def _train_task(cfg) -> float:
@@ -111,6 +120,10 @@ def _train_task(cfg) -> float:
         summary = train(typed, run_dir)
     except Exception as error:
         if not in_sweep:
+            if isinstance(error, UserError):
+                _user_errors.append(error)  # worded by _run_hydra_app, without Hydra's job-failure dump
+                _remove_if_only_bookkeeping(run_dir)
+                return float("nan")
             raise
         # One failed job must not end the sweep: record it and let the launcher go on.
         message = str(error) if isinstance(error, UserError) else traceback.format_exc()

@@ -1,0 +1,106 @@
+"""Tier 1, the loop itself: counters and stored transitions do what the settings' names say."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from dqn_cli import train as train_module
+from dqn_cli.buffers import ReplayBuffer
+from dqn_cli.config import (
+    EnvConfig,
+    EvalConfig,
+    HardTargetConfig,
+    LinearExplorationConfig,
+    LogConfig,
+    MLPConfig,
+    SGDConfig,
+    TrainConfig,
+    UniformBufferConfig,
+    validate,
+)
+
+
+class CountingEnv(gym.Env):
+    """obs = [t]; action 1 at t == 2 terminates at t == 3; otherwise a 4-step time limit truncates."""
+
+    observation_space = gym.spaces.Box(0, 10, (1,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.array([0.0], np.float32), {}
+
+    def step(self, action):
+        terminated = self.t == 2 and action == 1
+        self.t += 1
+        return np.array([self.t], np.float32), 1.0, bool(terminated), False, {}
+
+
+gym.register("CountingEnv-v0", entry_point=CountingEnv, max_episode_steps=4)
+
+
+def tiny_config(**overrides) -> TrainConfig:
+    cfg = TrainConfig(
+        env=EnvConfig(id="CountingEnv-v0", num_envs=1), network=MLPConfig(hidden_sizes=[8]),
+        buffer=UniformBufferConfig(capacity=1000), target=HardTargetConfig(interval=7),
+        optimizer=SGDConfig(lr=0.01), exploration=LinearExplorationConfig(),
+        total_steps=60, learning_starts=20, batch_size=4, train_freq=3, gradient_steps=2,
+        eval=EvalConfig(interval=0, episodes=1, final_episodes=1), log=LogConfig(progress="off"),
+    )
+    return validate(replace(cfg, **overrides))
+
+
+def expected_event_count(cfg: TrainConfig, interval: int) -> int:
+    """Loop ticks at step = n, 2n, ... (n = num_envs); count ticks from learning_starts on
+    that pass a multiple of `interval` -- written out step by step, independently of `crossings`."""
+    count, n = 0, cfg.env.num_envs
+    for after in range(n, cfg.total_steps + n, n):
+        if after >= cfg.learning_starts:
+            count += sum(1 for s in range(after - n + 1, after + 1) if s % interval == 0)
+    return count
+
+
+@pytest.mark.parametrize("num_envs", [1, 3])
+def test_learning_starts_train_freq_gradient_steps_and_target_interval(tmp_path: Path, monkeypatch, num_envs):
+    cfg = tiny_config(env=EnvConfig(id="CountingEnv-v0", num_envs=num_envs))
+    target_updates = []
+    monkeypatch.setattr(train_module.DQNAgent, "update_target", lambda self: target_updates.append(1))
+    summary = train_module.train(cfg, tmp_path)
+    assert summary["updates"] == expected_event_count(cfg, cfg.train_freq) * cfg.gradient_steps
+    assert len(target_updates) == expected_event_count(cfg, cfg.target.interval)
+    assert summary["steps"] >= cfg.total_steps
+
+
+def test_no_update_before_learning_starts(tmp_path: Path):
+    summary = train_module.train(tiny_config(learning_starts=1000, total_steps=60), tmp_path)
+    assert summary["updates"] == 0
+
+
+def test_stored_transitions_bootstrap_through_truncation_only(tmp_path: Path, monkeypatch):
+    stored = []
+    original_add = ReplayBuffer.add
+
+    def spy(self, obs, actions, rewards, next_obs, terminated):
+        stored.append((np.array(obs), np.array(actions), np.array(rewards), np.array(next_obs),
+                       np.array(terminated)))
+        original_add(self, obs, actions, rewards, next_obs, terminated)
+
+    monkeypatch.setattr(ReplayBuffer, "add", spy)
+    cfg = tiny_config(env=EnvConfig(id="CountingEnv-v0", num_envs=3, reward_scale=0.5, reward_clip=0.4),
+                      total_steps=300)
+    train_module.train(cfg, tmp_path)
+    obs, actions, rewards, next_obs, terminated = (np.concatenate(x) for x in zip(*stored))
+    # next_obs is the state the env really reached, also at episode ends (never the reset state)
+    assert np.array_equal(next_obs[:, 0], obs[:, 0] + 1)
+    ended_by_termination = (obs[:, 0] == 2) & (actions == 1)
+    ended_by_time_limit = next_obs[:, 0] == 4
+    assert ended_by_termination.any() and ended_by_time_limit.any()
+    assert np.array_equal(terminated.astype(bool), ended_by_termination)
+    assert not terminated[ended_by_time_limit].any()
+    assert np.allclose(rewards, 0.4)  # 1.0 scaled by 0.5, clipped to 0.4
