@@ -14,7 +14,7 @@ BIN_DIR = Path(sys.executable).parent
 
 # A few hundred steps: enough to exercise every part of the loop in a couple of seconds.
 TINY = ["total_steps=600", "learning_starts=100", "eval.interval=300", "eval.episodes=2",
-        "eval.final_episodes=3", "log.progress=off"]
+        "eval.final_episodes=3", "log.progress=off", "log.train_interval=100"]
 
 
 def run_cli(program: str, args: List[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:

@@ -1,0 +1,160 @@
+"""Tier 3: the console scripts with tiny budgets, run as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import TINY, only_run_dir, run_cli
+from dqn_cli import tb
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> Path:
+    """One tiny soft-target run shared by the read-only checks below."""
+    workdir = tmp_path_factory.mktemp("work")
+    result = run_cli("dqn-train", ["env=cartpole", "target=soft", *TINY], workdir)
+    assert result.returncode == 0, result.stderr
+    run_dir = only_run_dir(workdir)
+    assert f"run dir: {run_dir}" in result.stdout and "best.pt" in result.stdout
+    return run_dir
+
+
+def test_run_dir_is_named_by_date_time_env_and_seed(finished_run: Path):
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d_cartpole_seed0", finished_run.name)
+    assert finished_run.parent.parent.name == "outputs"
+
+
+def test_run_dir_holds_config_events_checkpoints_and_summary(finished_run: Path):
+    assert (finished_run / ".hydra" / "config.yaml").is_file()
+    assert "target=soft" in (finished_run / ".hydra" / "overrides.yaml").read_text()
+    assert list(finished_run.glob("events.out.tfevents.*"))
+    summary = json.loads((finished_run / "summary.json").read_text())
+    assert summary["steps"] == 600 and summary["steps_per_second"] > 0 and summary["wall_time_s"] > 0
+    assert summary["best_periodic_eval"]["step"] in (300, 600)
+    for name in ("best", "last"):
+        final = summary["final_eval"][name]
+        assert final["episodes"] == 3 and final["mean"] > 0 and final["std"] >= 0
+
+
+@pytest.mark.parametrize("name", ["best", "last"])
+def test_checkpoints_load_weights_only_with_everything_to_resume(finished_run: Path, name: str):
+    state = torch.load(finished_run / "checkpoints" / f"{name}.pt", weights_only=True)
+    assert {"online", "target", "optimizer", "counters", "rng", "config", "best_eval"} <= set(state)
+    assert state["config"]["target"]["name"] == "soft"
+    assert {"python", "numpy", "torch", "replay"} <= set(state["rng"])
+    assert state["counters"]["step"] > 0
+    assert not list((finished_run / "checkpoints").glob("*.tmp*"))  # atomic writes leave no temp files
+
+
+def test_tensorboard_has_every_tag_config_text_and_hparams(finished_run: Path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(finished_run))
+    events.Reload()
+    tags = events.Tags()
+    assert set(tb.ALL_SCALAR_TAGS) <= set(tags["scalars"])
+    assert any(t.startswith(tb.CONFIG_TEXT) for t in tags["tensors"])
+    plugins = events.PluginTagToContent("hparams")
+    assert "_hparams_/experiment" in plugins and "_hparams_/session_start_info" in plugins
+    assert b"optimizer.lr" in plugins["_hparams_/session_start_info"]
+    returns = events.Scalars(tb.EPISODE_RETURN)
+    assert len(returns) > 5 and all(0 < e.step <= 600 for e in returns)
+
+
+def test_dqn_eval_reproduces_the_final_evaluation_and_writes_video(finished_run: Path, tmp_path: Path):
+    result = run_cli("dqn-eval", [f"run={finished_run}", "checkpoint=best", "episodes=3", "video=true"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "±" in result.stdout and "3 greedy episodes" in result.stdout
+    report = json.loads((finished_run / "eval.json").read_text())
+    summary = json.loads((finished_run / "summary.json").read_text())
+    assert report["mean"] == pytest.approx(summary["final_eval"]["best"]["mean"])  # same seeds, same weights
+    video = Path(report["video"])
+    assert video.parent == finished_run / "videos" and video.suffix == ".mp4"
+    assert video.stat().st_size > 1000 and video.read_bytes()[4:8] == b"ftyp"
+
+
+BAD_TRAIN_INPUTS = [
+    (["env=nosuch"], "env=nosuch is not an option; choose one of:"),
+    (["optimizer.lrr=1"], "optimizer.lrr is not a setting; allowed keys here:"),
+    (["total_steps=abc"], "total_steps='abc' is not valid: expected integer"),
+    (["gamma=1.5"], "gamma=1.5 is out of range; allowed: 0 <= gamma <= 1"),
+    (["buffer.capacity=0"], "buffer.capacity=0 is out of range; allowed: an integer > 0"),
+    (["env.id=NoSuchGame-v0"], "env.id='NoSuchGame-v0' is not a registered gymnasium environment"),
+    (["env.id=Pendulum-v1"], "has a Box action space; DQN needs a Discrete one"),
+    (["experiment=nosuch"], "experiment=nosuch is not an option; choose one of:"),
+]
+
+
+@pytest.mark.parametrize("args,message", BAD_TRAIN_INPUTS, ids=[a[0] for a, _ in BAD_TRAIN_INPUTS])
+def test_bad_train_input_is_one_line_nonzero_and_leaves_nothing(workdir: Path, args, message):
+    result = run_cli("dqn-train", [*args, *TINY], workdir)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dqn-train: error: ") and message in lines[0], result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not (workdir / "outputs" / "runs").exists() or not list((workdir / "outputs" / "runs").iterdir())
+
+
+def test_dqn_eval_on_missing_folder(tmp_path: Path):
+    result = run_cli("dqn-eval", [f"run={tmp_path / 'nope'}"], tmp_path)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        f"dqn-eval: error: run directory {tmp_path / 'nope'} does not exist; pass run=<dir> of a finished run, "
+        "e.g. one under outputs/runs/"]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "foreign_pickle", "not_ours"])
+def test_dqn_eval_refuses_damaged_or_foreign_checkpoints(finished_run: Path, tmp_path: Path, damage: str):
+    run_dir = tmp_path / "run"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    good = (finished_run / "checkpoints" / "best.pt").read_bytes()
+    target = run_dir / "checkpoints" / "best.pt"
+    if damage == "truncated":
+        target.write_bytes(good[: len(good) // 2])
+    elif damage == "foreign_pickle":
+        torch.save({"format": "dqn-cli/1", "payload": Path("/")}, target)  # an arbitrary object
+    else:
+        torch.save({"weights": torch.zeros(3)}, target)
+    result = run_cli("dqn-eval", [f"run={run_dir}"], tmp_path)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(target) in lines[0] and "Traceback" not in result.stderr
+
+
+def test_dqn_eval_bad_arguments(tmp_path: Path):
+    for args, message in ([["episodes=0", "run=x"], "episodes=0 is out of range"],
+                          [["checkpoint=middle", "run=x"], "checkpoint='middle' is not valid"],
+                          [["--episodes", "3"], "unexpected argument '--episodes'"]):
+        result = run_cli("dqn-eval", args, tmp_path)
+        assert result.returncode != 0 and message in result.stderr
+
+
+def job_dir(sweep: Path, override: str) -> Path:
+    (match,) = [p for p in sweep.iterdir() if p.is_dir() and override in p.name.split(",")]
+    return match
+
+
+def test_sweep_writes_one_subdir_per_job_named_by_overrides(workdir: Path):
+    result = run_cli("dqn-train", ["-m", "seed=0,1", *TINY], workdir)
+    assert result.returncode == 0, result.stderr
+    (sweep,) = (workdir / "outputs" / "sweeps").iterdir()
+    jobs = [job_dir(sweep, "seed=0"), job_dir(sweep, "seed=1")]
+    assert "total_steps=600" in jobs[0].name.split(",")  # every override names the job, fixed ones too
+    summaries = [json.loads((job / "summary.json").read_text()) for job in jobs]
+    assert [s["seed"] for s in summaries] == [0, 1]
+
+
+def test_parallel_sweep_keeps_good_jobs_when_one_fails(workdir: Path):
+    result = run_cli("dqn-train", ["-m", "gamma=0.9,1.5", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                                   *TINY], workdir)
+    assert result.returncode != 0
+    assert "1 sweep job(s) failed" in result.stderr
+    (sweep,) = (workdir / "outputs" / "sweeps").iterdir()
+    good, bad = job_dir(sweep, "gamma=0.9"), job_dir(sweep, "gamma=1.5")
+    assert (good / "summary.json").is_file() and (good / "checkpoints" / "best.pt").is_file()
+    assert "gamma=1.5 is out of range" in (bad / "error.txt").read_text()

@@ -1,0 +1,96 @@
+"""Tier 2: every option of every group, and every preset, composes into a valid typed config."""
+
+from __future__ import annotations
+
+from typing import List
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.errors import HydraException
+from omegaconf import OmegaConf
+
+from dqn_cli import config as config_module
+from dqn_cli.cli import CONF_DIR, explain_hydra_error, group_options
+from dqn_cli.config import TrainConfig, from_dict, to_dict, validate
+from dqn_cli.errors import ConfigError
+
+GROUPS = ["env", "network", "buffer", "target", "optimizer", "exploration", "experiment"]
+
+config_module.register_schemas()
+
+
+def compose_typed(overrides: List[str]) -> TrainConfig:
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=overrides)
+    return validate(OmegaConf.to_object(cfg))
+
+
+def test_default_composes_to_cartpole_with_hard_target():
+    cfg = compose_typed([])
+    assert cfg.env.id == "CartPole-v1" and cfg.target.name == "hard" and cfg.network.name == "mlp"
+
+
+@pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in group_options(g)])
+def test_every_option_composes_and_validates(group, option):
+    cfg = compose_typed([f"{group}={option}"])
+    if group == "env":
+        assert cfg.env.id and cfg.env.solve_threshold is not None
+    elif group != "experiment":
+        assert getattr(cfg, group).name == option  # the option's own schema class was applied
+
+
+def test_every_group_has_the_options_the_docs_promise():
+    assert set(group_options("env")) >= {"cartpole", "acrobot", "mountaincar", "lunarlander"}
+    assert set(group_options("network")) >= {"mlp", "dueling"}
+    assert set(group_options("target")) >= {"hard", "soft"}
+    assert set(group_options("optimizer")) >= {"adam", "adamw", "rmsprop", "sgd"}
+    assert set(group_options("exploration")) >= {"linear", "exponential", "constant"}
+    assert set(group_options("experiment")) >= {"cartpole", "pytorch_tutorial", "book_cartpole",
+                                                "lunarlander_article"}
+
+
+def test_presets_carry_their_reference_values():
+    tutorial = compose_typed(["experiment=pytorch_tutorial"])
+    assert tutorial.optimizer.name == "adamw" and tutorial.optimizer.amsgrad and tutorial.optimizer.lr == 1e-4
+    assert tutorial.target.name == "soft" and tutorial.target.tau == 0.005
+    assert tutorial.exploration.name == "exponential" and tutorial.optimizer.max_grad_value == 100
+    book = compose_typed(["experiment=book_cartpole"])
+    assert book.env.reward_scale == 0.01 and book.gamma == 0.98 and book.batch_size == 32
+    article = compose_typed(["experiment=lunarlander_article"])
+    assert article.env.id == "LunarLander-v3" and article.target.interval == 1000 and article.batch_size == 64
+
+
+def test_command_line_beats_preset():
+    cfg = compose_typed(["experiment=pytorch_tutorial", "optimizer.lr=0.5", "seed=7"])
+    assert cfg.optimizer.lr == 0.5 and cfg.seed == 7
+
+
+def test_checkpoint_config_round_trip():
+    cfg = compose_typed(["network=dueling", "optimizer=rmsprop", "exploration=constant"])
+    assert from_dict(to_dict(cfg)) == cfg
+
+
+@pytest.mark.parametrize("overrides,expected", [
+    (["env=nosuch"], "env=nosuch is not an option; choose one of: acrobot, cartpole"),
+    (["optimizer.lrr=1"], "optimizer.lrr is not a setting; allowed keys here: lr,"),
+    (["total_steps=abc"], "total_steps='abc' is not valid: expected integer"),
+    (["optimizer=sgd", "optimizer.amsgrad=true"], "optimizer.amsgrad is not a setting"),
+    (["double_q=maybe"], "double_q='maybe' is not valid: expected true or false"),
+])
+def test_composition_errors_become_one_clear_line(overrides, expected):
+    with pytest.raises(HydraException) as caught:
+        compose_typed(overrides)
+    message = explain_hydra_error(caught.value)
+    assert message.startswith(expected) and "\n" not in message
+
+
+@pytest.mark.parametrize("overrides,key", [
+    (["gamma=1.5"], "gamma=1.5"), (["buffer.capacity=0"], "buffer.capacity=0"),
+    (["target=soft", "target.tau=0"], "target.tau=0.0"), (["loss=l1"], "loss='l1'"),
+    (["exploration.end=-0.1"], "exploration.end=-0.1"), (["env.num_envs=0"], "env.num_envs=0"),
+    (["batch_size=500", "buffer.capacity=100"], "buffer.capacity=100"),
+])
+def test_range_errors_name_the_key_and_what_is_allowed(overrides, key):
+    with pytest.raises(ConfigError, match="allowed") as caught:
+        compose_typed(overrides)
+    assert str(caught.value).startswith(key)
