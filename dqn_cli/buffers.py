@@ -1,4 +1,4 @@
-"""Replay storage in preallocated tensors: no Python object per transition."""
+"""Replay storage in preallocated arrays: no Python object per transition."""
 
 from __future__ import annotations
 
@@ -19,28 +19,27 @@ class Batch(NamedTuple):
 class ReplayBuffer:
     """Uniform replay over a ring of `capacity` transitions.
 
-    Transitions arrive a vector-env step at a time (one per env) and are written with one
-    slice assignment; sampling draws indices with replacement from a seeded generator.
+    Storage is numpy (a slice write per vector-env step, a fancy-index gather per batch, both
+    without per-sample Python); batches become tensors without a copy on the CPU and with one
+    host-to-device transfer per field on a GPU.
     """
 
     def __init__(self, capacity: int, obs_shape: Sequence[int], obs_dtype: np.dtype, seed: int,
                  device: torch.device = torch.device("cpu")):
         self.capacity = capacity
         self.device = device
-        torch_dtype = torch.from_numpy(np.zeros(0, dtype=obs_dtype)).dtype
-        self.obs = torch.zeros((capacity, *obs_shape), dtype=torch_dtype)
-        self.next_obs = torch.zeros((capacity, *obs_shape), dtype=torch_dtype)
-        self.actions = torch.zeros(capacity, dtype=torch.int64)
-        self.rewards = torch.zeros(capacity, dtype=torch.float32)
-        self.terminated = torch.zeros(capacity, dtype=torch.float32)
+        self.obs = np.zeros((capacity, *obs_shape), dtype=obs_dtype)
+        self.next_obs = np.zeros((capacity, *obs_shape), dtype=obs_dtype)
+        self.actions = np.zeros(capacity, dtype=np.int64)
+        self.rewards = np.zeros(capacity, dtype=np.float32)
+        self.terminated = np.zeros(capacity, dtype=np.float32)
         self.position = 0  # next slot to write
         self.size = 0
-        self.generator = torch.Generator().manual_seed(seed)
+        self.rng = np.random.default_rng(seed)
 
     @property
     def nbytes(self) -> int:
-        tensors = (self.obs, self.next_obs, self.actions, self.rewards, self.terminated)
-        return sum(t.numel() * t.element_size() for t in tensors)
+        return sum(a.nbytes for a in (self.obs, self.next_obs, self.actions, self.rewards, self.terminated))
 
     def __len__(self) -> int:
         return self.size
@@ -49,18 +48,19 @@ class ReplayBuffer:
             terminated: np.ndarray) -> None:
         """Store one transition per row (a vector env's step)."""
         n = len(actions)
-        slots = (self.position + torch.arange(n)) % self.capacity
-        self.obs[slots] = torch.as_tensor(obs, dtype=self.obs.dtype)
-        self.next_obs[slots] = torch.as_tensor(next_obs, dtype=self.obs.dtype)
-        self.actions[slots] = torch.as_tensor(actions, dtype=torch.int64)
-        self.rewards[slots] = torch.as_tensor(rewards, dtype=torch.float32)
-        self.terminated[slots] = torch.as_tensor(terminated, dtype=torch.float32)
-        self.position = (self.position + n) % self.capacity
+        end = self.position + n
+        slots = slice(self.position, end) if end <= self.capacity else np.arange(self.position, end) % self.capacity
+        self.obs[slots] = obs
+        self.next_obs[slots] = next_obs
+        self.actions[slots] = actions
+        self.rewards[slots] = rewards
+        self.terminated[slots] = terminated
+        self.position = end % self.capacity
         self.size = min(self.size + n, self.capacity)
 
     def sample(self, batch_size: int) -> Batch:
-        """Uniformly random stored transitions, moved to `device` in one transfer per field."""
-        idx = torch.randint(0, self.size, (batch_size,), generator=self.generator)
-        to = lambda t: t[idx].to(self.device, non_blocking=True)  # noqa: E731
+        """Uniformly random stored transitions (with replacement)."""
+        idx = self.rng.integers(0, self.size, size=batch_size)
+        to = lambda array: torch.from_numpy(array[idx]).to(self.device, non_blocking=True)  # noqa: E731
         return Batch(to(self.obs).float(), to(self.actions), to(self.rewards), to(self.next_obs).float(),
                      to(self.terminated))

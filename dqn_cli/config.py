@@ -73,7 +73,7 @@ class UniformBufferConfig:
 @dataclass
 class HardTargetConfig:
     name: str = "hard"
-    interval: int = 500
+    interval: int = 250
     """Copy the online weights into the target net every `interval` env steps."""
 
 
@@ -105,6 +105,7 @@ class OptimizerConfig:
 @dataclass
 class AdamConfig(OptimizerConfig):
     name: str = "adam"
+    lr: float = 2.5e-3
     betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
     eps: float = 1e-8
     amsgrad: bool = False
@@ -168,7 +169,7 @@ class ConstantExplorationConfig:
 
 @dataclass
 class EvalConfig:
-    interval: int = 5_000
+    interval: int = 2_500
     """Greedy evaluation every this many env steps (0: only the final evaluation)."""
     episodes: int = 10
     """Episodes per periodic evaluation; the best mean picks checkpoints/best.pt."""
@@ -202,7 +203,7 @@ class TrainConfig:
     exploration: Any = None
     seed: int = 0
     """Drives every random number generator; train and eval envs get derived seeds."""
-    total_steps: int = 50_000
+    total_steps: int = 40_000
     """Environment steps to train for (summed over parallel envs)."""
     gamma: float = 0.99
     """Discount factor, 0 <= gamma <= 1."""
@@ -213,7 +214,7 @@ class TrainConfig:
     batch_size: int = 128
     learning_starts: int = 1_000
     """Env steps of uniformly random actions before learning begins."""
-    train_freq: int = 1
+    train_freq: int = 4
     """Run an update every this many env steps ..."""
     gradient_steps: int = 1
     """... of this many gradient steps."""

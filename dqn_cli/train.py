@@ -79,7 +79,7 @@ def _checkpoint_state(cfg: TrainConfig, agent: DQNAgent, buffer: ReplayBuffer, c
         **agent.state_dict(),
         "counters": {"step": counters.step, "episodes": counters.episodes, "updates": counters.updates},
         "best_eval": dict(counters.best_eval),
-        "rng": {**rng_state(np_rng), "replay": buffer.generator.get_state()},
+        "rng": {**rng_state(np_rng), "replay": buffer.rng.bit_generator.state},
         "config": to_dict(cfg),
     }
 
