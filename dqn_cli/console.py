@@ -40,7 +40,7 @@ class Progress:
         ret = "n/a" if recent_return is None else f"{recent_return:.1f}"
         if self.bar is not None:
             self.bar.n = step
-            self.bar.set_postfix_str(f"return {ret}, eps {epsilon:.3f}", refresh=False)
+            self.bar.set_postfix_str(f"return(last 100) {ret}, eps {epsilon:.3f}", refresh=False)
             self.bar.refresh()
             return
         rate = (step - self.initial) / max(now - self.start, 1e-9)
