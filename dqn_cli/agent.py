@@ -39,9 +39,13 @@ class DQNAgent:
     """Online and target Q-networks, their optimizer, and the two things DQN does with them."""
 
     def __init__(self, q_network: nn.Module, optimizer_cfg: OptimizerConfig, target_cfg, gamma: float,
-                 loss: str, double_q: bool, device: torch.device):
+                 loss: str, double_q: bool, device: torch.device, compile_learner: bool = False):
         self.online = q_network.to(device)
         self.target = copy.deepcopy(self.online).requires_grad_(False)
+        # The learner's forward passes (fixed batch shape) may be compiled; acting stays eager
+        # because its batch of one would compile a second graph for little gain.
+        self.learn_online = torch.compile(self.online, dynamic=False) if compile_learner else self.online
+        self.learn_target = torch.compile(self.target, dynamic=False) if compile_learner else self.target
         self.optimizer = build_optimizer(optimizer_cfg, self.online.parameters())
         self.optimizer_cfg = optimizer_cfg
         self.target_cfg = target_cfg
@@ -54,19 +58,20 @@ class DQNAgent:
     def act(self, obs: np.ndarray, epsilon: float, rng: np.random.Generator, n_actions: int) -> np.ndarray:
         """Epsilon-greedy actions for a batch of observations (one per env)."""
         explore = rng.random(len(obs)) < epsilon
-        actions = rng.integers(0, n_actions, size=len(obs))
-        if not explore.all():
-            q_values = self.online(torch.as_tensor(obs, device=self.device).float())
-            greedy = q_values.argmax(dim=1).cpu().numpy()
-            actions = np.where(explore, actions, greedy)
+        if explore.all():
+            return rng.integers(0, n_actions, size=len(obs))
+        actions = self.online(torch.from_numpy(np.asarray(obs, dtype=np.float32)).to(self.device))
+        actions = actions.argmax(dim=1).cpu().numpy()
+        if explore.any():
+            actions[explore] = rng.integers(0, n_actions, size=int(explore.sum()))
         return actions
 
     def learn(self, batch: Batch) -> Tuple[torch.Tensor, torch.Tensor]:
         """One gradient step on the TD loss; returns (loss, mean Q of taken actions), detached."""
-        q_taken = self.online(batch.obs).gather(1, batch.actions.unsqueeze(1)).squeeze(1)
+        q_taken = self.learn_online(batch.obs).gather(1, batch.actions.unsqueeze(1)).squeeze(1)
         with torch.no_grad():
-            next_q_target = self.target(batch.next_obs)
-            next_q_online = self.online(batch.next_obs) if self.double_q else None
+            next_q_target = self.learn_target(batch.next_obs)
+            next_q_online = self.learn_online(batch.next_obs) if self.double_q else None
             targets = td_targets(batch.rewards, batch.terminated, self.gamma, next_q_target, next_q_online)
         loss = td_loss(q_taken, targets, self.loss)
         self.optimizer.zero_grad(set_to_none=True)

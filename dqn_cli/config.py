@@ -211,7 +211,7 @@ class TrainConfig:
     """huber | mse."""
     double_q: bool = False
     """Double DQN: the online net picks the next action, the target net values it."""
-    batch_size: int = 128
+    batch_size: int = 64
     learning_starts: int = 1_000
     """Env steps of uniformly random actions before learning begins."""
     train_freq: int = 4
@@ -222,6 +222,8 @@ class TrainConfig:
     """auto (cuda if available) | cpu | cuda."""
     torch_threads: int = 0
     """Intra-op threads for torch; 0 picks 1 for small MLPs, the core count otherwise."""
+    compile: bool = False
+    """torch.compile the learner's forward passes (costs compile time up front; see README)."""
     eval: EvalConfig = field(default_factory=EvalConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     log: LogConfig = field(default_factory=LogConfig)

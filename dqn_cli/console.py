@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from typing import Optional
+from typing import Sequence
 
 log = logging.getLogger("dqn_cli")
 
@@ -32,12 +32,13 @@ class Progress:
             self.bar = tqdm(total=total, initial=initial, unit="step", unit_scale=True, dynamic_ncols=True,
                             smoothing=0.1, mininterval=0.25, file=sys.stderr)
 
-    def update(self, step: int, recent_return: Optional[float], epsilon: float) -> None:
+    def update(self, step: int, recent_returns: Sequence[float], epsilon: float) -> None:
+        """Cheap unless a report is due (called every loop iteration)."""
         now = time.perf_counter()
         if self.mode == "off" or now - self.last < self.interval_s:
             return
         self.last = now
-        ret = "n/a" if recent_return is None else f"{recent_return:.1f}"
+        ret = f"{sum(recent_returns) / len(recent_returns):.1f}" if recent_returns else "n/a"
         if self.bar is not None:
             self.bar.n = step
             self.bar.set_postfix_str(f"return(last 100) {ret}, eps {epsilon:.3f}", refresh=False)

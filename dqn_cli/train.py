@@ -67,6 +67,16 @@ def torch_threads(cfg: TrainConfig, device: torch.device) -> int:
     return os.cpu_count() or 1
 
 
+def process_started_unix() -> float | None:
+    """When this process was launched (Linux /proc), so start-up can be reported; None elsewhere."""
+    try:
+        ticks = int(open("/proc/self/stat").read().rsplit(")", 1)[1].split()[19])
+        boot = next(int(line.split()[1]) for line in open("/proc/stat") if line.startswith("btime"))
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+
+
 def seed_everything(seed: int) -> np.random.Generator:
     random.seed(seed)
     torch.manual_seed(seed)
@@ -103,7 +113,8 @@ def train(cfg: TrainConfig, run_dir: Path) -> Dict[str, Any]:
     obs, _ = envs.reset(seed=[cfg.seed + TRAIN_SEED_OFFSET + i for i in range(cfg.env.num_envs)])
     obs_space, n_actions = envs.single_observation_space, int(envs.single_action_space.n)
     q_network = build_q_network(cfg.network, int(np.prod(obs_space.shape)), n_actions)
-    agent = DQNAgent(q_network, cfg.optimizer, cfg.target, cfg.gamma, cfg.loss, cfg.double_q, device)
+    agent = DQNAgent(q_network, cfg.optimizer, cfg.target, cfg.gamma, cfg.loss, cfg.double_q, device,
+                     compile_learner=cfg.compile)
     buffer = ReplayBuffer(cfg.buffer.capacity, obs_space.shape, obs_space.dtype, seed=cfg.seed, device=device)
     epsilon_at = make_schedule(cfg.exploration, cfg.total_steps)
     writer = tb.TensorBoardLogger(run_dir)
@@ -118,6 +129,8 @@ def train(cfg: TrainConfig, run_dir: Path) -> Dict[str, Any]:
     progress = Progress(cfg.total_steps, cfg.log.progress, cfg.log.console_interval_s)
     eval_seconds = 0.0
     losses, mean_qs = [], []
+    launched = process_started_unix()
+    startup_s = None if launched is None else round(time.time() - launched, 3)  # launch -> first env step
     loop_started = last_log_time = time.perf_counter()
     last_log_step = 0
     checkpoint_interval = cfg.checkpoint.interval or cfg.eval.interval or cfg.total_steps
@@ -187,7 +200,7 @@ def train(cfg: TrainConfig, run_dir: Path) -> Dict[str, Any]:
                 periodic_evaluation()
             if crossings(before, counters.step, checkpoint_interval):
                 save_checkpoint(ckpt_dir / "last.pt", _checkpoint_state(cfg, agent, buffer, counters, np_rng))
-            progress.update(counters.step, np.mean(recent_returns) if recent_returns else None, epsilon)
+            progress.update(counters.step, recent_returns, epsilon)
 
         # The end of training always competes for best.pt, and last.pt is always the final weights.
         if not cfg.eval.interval or counters.step % cfg.eval.interval:
@@ -199,7 +212,10 @@ def train(cfg: TrainConfig, run_dir: Path) -> Dict[str, Any]:
     train_seconds = time.perf_counter() - loop_started
 
     final_started = time.perf_counter()
-    final = {name: _final_evaluation(agent, cfg, ckpt_dir / f"{name}.pt") for name in ("best", "last")}
+    final = {"best": _final_evaluation(agent, cfg, ckpt_dir / "best.pt")}
+    # When the best evaluation was the final one, best.pt holds last.pt's weights: same seeds, same scores.
+    final_weights_are_best = counters.best_eval["step"] == counters.step
+    final["last"] = final["best"] if final_weights_are_best else _final_evaluation(agent, cfg, ckpt_dir / "last.pt")
     final_seconds = time.perf_counter() - final_started
 
     summary = {
@@ -208,6 +224,7 @@ def train(cfg: TrainConfig, run_dir: Path) -> Dict[str, Any]:
         "steps": counters.step,
         "episodes": counters.episodes,
         "updates": counters.updates,
+        "startup_s": startup_s,
         "wall_time_s": round(time.perf_counter() - started, 3),
         "train_time_s": round(train_seconds, 3),
         "periodic_eval_time_s": round(eval_seconds, 3),

@@ -78,6 +78,15 @@ def test_dqn_eval_reproduces_the_final_evaluation_and_writes_video(finished_run:
     assert video.stat().st_size > 1000 and video.read_bytes()[4:8] == b"ftyp"
 
 
+def test_dqn_eval_of_last_checkpoint_matches_summary(finished_run: Path, tmp_path: Path):
+    result = run_cli("dqn-eval", [f"run={finished_run}", "checkpoint=last", "episodes=3"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((finished_run / "summary.json").read_text())
+    report = json.loads((finished_run / "eval.json").read_text())
+    assert report["checkpoint"] == "last" and report["checkpoint_step"] == summary["steps"]
+    assert report["mean"] == pytest.approx(summary["final_eval"]["last"]["mean"])
+
+
 BAD_TRAIN_INPUTS = [
     (["env=nosuch"], "env=nosuch is not an option; choose one of:"),
     (["optimizer.lrr=1"], "optimizer.lrr is not a setting; allowed keys here:"),

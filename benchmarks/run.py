@@ -1,0 +1,227 @@
+"""Side-by-side speed benchmark, run by hand (never by the tests). One command:
+
+    python benchmarks/run.py                  # everything below except SB3 (~6 minutes on 2 cores)
+    python benchmarks/run.py --sb3            # also SB3 + RL Zoo's tuned CartPole (pip install -e ".[bench]")
+    python benchmarks/run.py --quick          # smaller budgets, to check that it runs
+
+It prints markdown tables and writes benchmarks/results.json:
+
+1. update time: a bare-torch DQN update (same network, batch and optimizer, fixed tensors, the
+   way one would write it by hand) against dqn-cli's update (replay sampling + agent.learn);
+2. the PyTorch tutorial's loop (benchmarks/tutorial_loop.py, reference 001) against
+   `dqn-train experiment=pytorch_tutorial` for the same number of env steps;
+3. `dqn-train` defaults on seeds 0-4, each a separate process: wall time, start-up (launch to
+   first env step), share of time in periodic evaluation, steps/s, best/last 100-episode means;
+4. throughput features: vector envs (`env.num_envs=4`) and `compile=true`;
+5. optionally SB3 DQN with RL Zoo's tuned CartPole-v1 hyperparameters, seeds 0-2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from seeds import run_seed, table  # noqa: E402
+
+BIN = Path(sys.executable).parent
+
+
+# 1. update time ------------------------------------------------------------------------------
+
+def bare_torch_update_us(hidden: int, batch: int, optimizer: str, repeats: int) -> float:
+    """The floor: one DQN update written plainly on preallocated tensors (no replay, no loop)."""
+    torch.manual_seed(0)
+
+    def net():
+        return torch.nn.Sequential(torch.nn.Linear(4, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, hidden),
+                                   torch.nn.ReLU(), torch.nn.Linear(hidden, 2))
+
+    online, target = net(), net()
+    if optimizer == "adamw_amsgrad":
+        opt = torch.optim.AdamW(online.parameters(), lr=1e-4, amsgrad=True)
+    else:
+        opt = torch.optim.Adam(online.parameters(), lr=1e-3)
+    obs, next_obs = torch.randn(batch, 4), torch.randn(batch, 4)
+    actions, rewards, terminated = torch.randint(0, 2, (batch, 1)), torch.randn(batch), torch.zeros(batch)
+
+    def update():
+        q = online(obs).gather(1, actions).squeeze(1)
+        with torch.no_grad():
+            y = rewards + 0.99 * (1 - terminated) * target(next_obs).max(1).values
+        loss = torch.nn.functional.smooth_l1_loss(q, y)
+        opt.zero_grad()
+        loss.backward()
+        if optimizer == "adamw_amsgrad":
+            torch.nn.utils.clip_grad_value_(online.parameters(), 100)
+        opt.step()
+
+    return _time_us(update, repeats)
+
+
+def dqn_cli_update_us(hidden: int, batch: int, optimizer: str, repeats: int) -> float:
+    """dqn-cli's update as the loop runs it: sample a batch from a filled replay buffer, learn."""
+    from dqn_cli.agent import DQNAgent
+    from dqn_cli.buffers import ReplayBuffer
+    from dqn_cli.config import AdamConfig, AdamWConfig, HardTargetConfig
+    from dqn_cli.networks import MLPQNetwork
+
+    torch.manual_seed(0)
+    cfg = AdamWConfig(lr=1e-4, amsgrad=True, max_grad_value=100) if optimizer == "adamw_amsgrad" else \
+        AdamConfig(lr=1e-3)
+    agent = DQNAgent(MLPQNetwork(4, 2, [hidden, hidden], "relu"), cfg, HardTargetConfig(), 0.99, "huber", False,
+                     torch.device("cpu"))
+    buffer = ReplayBuffer(10_000, (4,), np.float32, seed=0)
+    n = 10_000
+    rng = np.random.default_rng(0)
+    buffer.add(rng.normal(size=(n, 4)), rng.integers(0, 2, n), rng.normal(size=n), rng.normal(size=(n, 4)),
+               np.zeros(n))
+    return _time_us(lambda: agent.learn(buffer.sample(batch)), repeats)
+
+
+def _time_us(fn, repeats: int) -> float:
+    for _ in range(max(repeats // 10, 20)):
+        fn()
+    best = float("inf")
+    for _ in range(3):  # best of three blocks: the least disturbed estimate of the floor
+        started = time.perf_counter()
+        for _ in range(repeats):
+            fn()
+        best = min(best, (time.perf_counter() - started) / repeats * 1e6)
+    return best
+
+
+def update_table(repeats: int) -> tuple[str, list]:
+    rows = []
+    for label, hidden, batch, optimizer in (("default (128-128, batch 128, Adam)", 128, 128, "adam"),
+                                            ("tutorial (128-128, batch 128, AdamW amsgrad)", 128, 128,
+                                             "adamw_amsgrad")):
+        floor = bare_torch_update_us(hidden, batch, optimizer, repeats)
+        ours = dqn_cli_update_us(hidden, batch, optimizer, repeats)
+        rows.append({"setting": label, "bare_torch_us": round(floor), "dqn_cli_us": round(ours),
+                     "ratio": round(ours / floor, 2)})
+    lines = ["| setting | bare torch update | dqn-cli update (sample + learn) | ratio |", "|---|---|---|---|"]
+    lines += [f"| {r['setting']} | {r['bare_torch_us']} us | {r['dqn_cli_us']} us | {r['ratio']:.2f}x |" for r in rows]
+    return "\n".join(lines), rows
+
+
+# 2. tutorial loop ----------------------------------------------------------------------------
+
+def tutorial_table(steps: int, workdir: Path) -> tuple[str, dict]:
+    tutorial = json.loads(subprocess.run([sys.executable, str(HERE / "tutorial_loop.py"), "--steps", str(steps)],
+                                         capture_output=True, text=True, check=True).stdout)
+    ours = run_seed(0, ["experiment=pytorch_tutorial", f"total_steps={steps}", "eval.interval=0",
+                        "eval.final_episodes=10"], workdir)
+    ratio = ours["steps_per_second"] / tutorial["steps_per_second"]
+    lines = ["| loop | env steps | steps/s | ratio |", "|---|---|---|---|",
+             f"| PyTorch tutorial loop (benchmarks/tutorial_loop.py) | {tutorial['steps']:,} | "
+             f"{tutorial['steps_per_second']:,.0f} | 1.00x |",
+             f"| `dqn-train experiment=pytorch_tutorial` | {ours['steps']:,} | {ours['steps_per_second']:,.0f} | "
+             f"{ratio:.2f}x |"]
+    return "\n".join(lines), {"tutorial": tutorial, "dqn_cli": ours, "ratio": round(ratio, 2)}
+
+
+# 3. default preset ---------------------------------------------------------------------------
+
+def defaults_tables(seeds: list, overrides: list, workdir: Path) -> tuple[str, list]:
+    rows = [run_seed(seed, overrides, workdir) for seed in seeds]
+    ok = [r for r in rows if "error" not in r]
+    timing = ["| seed | process wall | start-up (launch -> first env step) | periodic eval share of wall |",
+              "|---|---|---|---|"]
+    for r in ok:
+        timing.append(f"| {r['seed']} | {r['process_wall_s']:.1f} s | {r['startup_s']:.2f} s | "
+                      f"{100 * r['periodic_eval_time_s'] / r['process_wall_s']:.1f}% |")
+    if ok:
+        timing.append(f"| **median** | {statistics.median(r['process_wall_s'] for r in ok):.1f} s | "
+                      f"{statistics.median(r['startup_s'] for r in ok):.2f} s | "
+                      f"{statistics.median(100 * r['periodic_eval_time_s'] / r['process_wall_s'] for r in ok):.1f}% |")
+    threshold = ok[0]["solve_threshold"] if ok else None
+    return table(rows, threshold) + "\n\n" + "\n".join(timing), rows
+
+
+# 4. throughput features ----------------------------------------------------------------------
+
+def features_table(steps: int, workdir: Path) -> tuple[str, list]:
+    variants = [("default (1 env)", []), ("env.num_envs=4", ["env.num_envs=4"]), ("compile=true", ["compile=true"])]
+    rows = []
+    for label, extra in variants:
+        r = run_seed(0, [f"total_steps={steps}", *extra], workdir)
+        rows.append({"variant": label, **r})
+    lines = ["| variant (seed 0) | train steps/s | process wall | best.pt (100 ep) |", "|---|---|---|---|"]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['variant']} | failed: {r['error']} | | |")
+        else:
+            lines.append(f"| {r['variant']} | {r['steps_per_second']:,.0f} | {r['process_wall_s']:.1f} s | "
+                         f"{r['final_eval']['best']['mean']:.1f} |")
+    return "\n".join(lines), rows
+
+
+# 5. SB3 + RL Zoo (optional) ------------------------------------------------------------------
+
+def sb3_table(seeds: list, steps: int) -> tuple[str, list]:
+    rows = []
+    for seed in seeds:
+        out = subprocess.run([sys.executable, str(HERE / "sb3_zoo.py"), "--seed", str(seed), "--steps", str(steps)],
+                             capture_output=True, text=True)
+        if out.returncode != 0:
+            rows.append({"seed": seed, "error": out.stderr.strip().splitlines()[-1:]})
+        else:
+            rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    lines = ["| seed | training wall | steps/s | best model (100 ep) | last model (100 ep) |", "|---|---|---|---|---|"]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['seed']} | failed: {r['error']} | | | |")
+        else:
+            lines.append(f"| {r['seed']} | {r['train_seconds']:.1f} s | {r['steps_per_second']:,.0f} | "
+                         f"{r['best_mean']:.1f} ± {r['best_std']:.1f} | {r['last_mean']:.1f} ± {r['last_std']:.1f} |")
+    return "\n".join(lines), rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small budgets: checks the script, not the speed")
+    parser.add_argument("--sb3", action="store_true", help="also run SB3 + RL Zoo (needs the bench extra)")
+    parser.add_argument("--json", type=Path, default=HERE / "results.json")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    workdir = Path(tempfile.mkdtemp(prefix="dqn-bench-"))
+    quick = args.quick
+    results = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {__import__('os').cpu_count()} "
+               f"cores, torch {torch.__version__}, python {platform.python_version()}"}
+    print(f"# dqn-cli benchmark, {results['date']} ({results['machine']})\n")
+
+    text, results["update"] = update_table(200 if quick else 2000)
+    print("## 1. Update time against the bare-torch floor\n\n" + text + "\n", flush=True)
+
+    text, results["tutorial"] = tutorial_table(1000 if quick else 10_000, workdir)
+    print("## 2. The PyTorch tutorial's loop against dqn-cli at the tutorial's settings\n\n" + text + "\n", flush=True)
+
+    seeds = [0] if quick else [0, 1, 2, 3, 4]
+    text, results["defaults"] = defaults_tables(seeds, ["total_steps=3000"] if quick else [], workdir)
+    print("## 3. `dqn-train` (defaults, CartPole-v1), one process per seed\n\n" + text + "\n", flush=True)
+
+    text, results["features"] = features_table(3000 if quick else 40_000, workdir)
+    print("## 4. Throughput features\n\n" + text + "\n", flush=True)
+
+    if args.sb3:
+        text, results["sb3"] = sb3_table([0] if quick else [0, 1, 2], 3000 if quick else 50_000)
+        print("## 5. Stable-Baselines3 DQN, RL Zoo's tuned CartPole-v1 settings\n\n" + text + "\n", flush=True)
+    args.json.write_text(json.dumps(results, indent=2))
+    print(f"(written {args.json})")
+
+
+if __name__ == "__main__":
+    main()
