@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -105,9 +106,10 @@ def _time_us(fn, repeats: int) -> float:
 
 def update_table(repeats: int) -> tuple[str, list]:
     rows = []
-    for label, hidden, batch, optimizer in (("default (128-128, batch 128, Adam)", 128, 128, "adam"),
-                                            ("tutorial (128-128, batch 128, AdamW amsgrad)", 128, 128,
-                                             "adamw_amsgrad")):
+    for label, hidden, batch, optimizer in (("128-128 MLP, batch 128, Adam", 128, 128, "adam"),
+                                            ("128-128 MLP, batch 128, AdamW amsgrad + clip (tutorial)", 128, 128,
+                                             "adamw_amsgrad"),
+                                            ("128-128 MLP, batch 64, Adam (dqn-train default)", 128, 64, "adam")):
         floor = bare_torch_update_us(hidden, batch, optimizer, repeats)
         ours = dqn_cli_update_us(hidden, batch, optimizer, repeats)
         rows.append({"setting": label, "bare_torch_us": round(floor), "dqn_cli_us": round(ours),
@@ -120,17 +122,23 @@ def update_table(repeats: int) -> tuple[str, list]:
 # 2. tutorial loop ----------------------------------------------------------------------------
 
 def tutorial_table(steps: int, workdir: Path) -> tuple[str, dict]:
-    tutorial = json.loads(subprocess.run([sys.executable, str(HERE / "tutorial_loop.py"), "--steps", str(steps)],
-                                         capture_output=True, text=True, check=True).stdout)
+    def tutorial(*flags):
+        out = subprocess.run([sys.executable, str(HERE / "tutorial_loop.py"), "--steps", str(steps), *flags],
+                             capture_output=True, text=True, check=True)
+        return json.loads(out.stdout)
+
+    plain, plotted = tutorial(), tutorial("--live-plot")
     ours = run_seed(0, ["experiment=pytorch_tutorial", f"total_steps={steps}", "eval.interval=0",
                         "eval.final_episodes=10"], workdir)
-    ratio = ours["steps_per_second"] / tutorial["steps_per_second"]
-    lines = ["| loop | env steps | steps/s | ratio |", "|---|---|---|---|",
-             f"| PyTorch tutorial loop (benchmarks/tutorial_loop.py) | {tutorial['steps']:,} | "
-             f"{tutorial['steps_per_second']:,.0f} | 1.00x |",
-             f"| `dqn-train experiment=pytorch_tutorial` | {ours['steps']:,} | {ours['steps_per_second']:,.0f} | "
-             f"{ratio:.2f}x |"]
-    return "\n".join(lines), {"tutorial": tutorial, "dqn_cli": ours, "ratio": round(ratio, 2)}
+    lines = ["| loop | env steps | steps/s | dqn-cli's ratio to it |", "|---|---|---|---|"]
+    for label, result in (("PyTorch tutorial loop (benchmarks/tutorial_loop.py)", plain),
+                          ("the same with the tutorial's per-episode duration chart", plotted)):
+        lines.append(f"| {label} | {result['steps']:,} | {result['steps_per_second']:,.0f} | "
+                     f"{ours['steps_per_second'] / result['steps_per_second']:.2f}x |")
+    lines.append(f"| `dqn-train experiment=pytorch_tutorial` | {ours['steps']:,} | {ours['steps_per_second']:,.0f} | |")
+    return "\n".join(lines), {"tutorial": plain, "tutorial_live_plot": plotted, "dqn_cli": ours,
+                              "ratio": round(ours["steps_per_second"] / plain["steps_per_second"], 2),
+                              "ratio_live_plot": round(ours["steps_per_second"] / plotted["steps_per_second"], 2)}
 
 
 # 3. default preset ---------------------------------------------------------------------------
@@ -195,28 +203,36 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small budgets: checks the script, not the speed")
     parser.add_argument("--sb3", action="store_true", help="also run SB3 + RL Zoo (needs the bench extra)")
     parser.add_argument("--json", type=Path, default=HERE / "results.json")
+    parser.add_argument("--sections", default="1,2,3,4,5", help="which tables to (re)measure, e.g. 1,2; the "
+                        "JSON keeps the other sections from its previous run")
     args = parser.parse_args()
+    sections = set(args.sections.split(","))
     torch.set_num_threads(1)
     workdir = Path(tempfile.mkdtemp(prefix="dqn-bench-"))
     quick = args.quick
-    results = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {__import__('os').cpu_count()} "
+    previous = json.loads(args.json.read_text()) if args.json.is_file() else {}
+    results = {**previous, "date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} "
                f"cores, torch {torch.__version__}, python {platform.python_version()}"}
     print(f"# dqn-cli benchmark, {results['date']} ({results['machine']})\n")
 
-    text, results["update"] = update_table(200 if quick else 2000)
-    print("## 1. Update time against the bare-torch floor\n\n" + text + "\n", flush=True)
+    if "1" in sections:
+        text, results["update"] = update_table(200 if quick else 2000)
+        print("## 1. Update time against the bare-torch floor\n\n" + text + "\n", flush=True)
 
-    text, results["tutorial"] = tutorial_table(1000 if quick else 10_000, workdir)
-    print("## 2. The PyTorch tutorial's loop against dqn-cli at the tutorial's settings\n\n" + text + "\n", flush=True)
+    if "2" in sections:
+        text, results["tutorial"] = tutorial_table(1000 if quick else 10_000, workdir)
+        print("## 2. The PyTorch tutorial's loop against dqn-cli at the tutorial's settings\n\n" + text + "\n", flush=True)
 
-    seeds = [0] if quick else [0, 1, 2, 3, 4]
-    text, results["defaults"] = defaults_tables(seeds, ["total_steps=3000"] if quick else [], workdir)
-    print("## 3. `dqn-train` (defaults, CartPole-v1), one process per seed\n\n" + text + "\n", flush=True)
+    if "3" in sections:
+        seeds = [0] if quick else [0, 1, 2, 3, 4]
+        text, results["defaults"] = defaults_tables(seeds, ["total_steps=3000"] if quick else [], workdir)
+        print("## 3. `dqn-train` (defaults, CartPole-v1), one process per seed\n\n" + text + "\n", flush=True)
 
-    text, results["features"] = features_table(3000 if quick else 40_000, workdir)
-    print("## 4. Throughput features\n\n" + text + "\n", flush=True)
+    if "4" in sections:
+        text, results["features"] = features_table(3000 if quick else 40_000, workdir)
+        print("## 4. Throughput features\n\n" + text + "\n", flush=True)
 
-    if args.sb3:
+    if args.sb3 and "5" in sections:
         text, results["sb3"] = sb3_table([0] if quick else [0, 1, 2], 3000 if quick else 50_000)
         print("## 5. Stable-Baselines3 DQN, RL Zoo's tuned CartPole-v1 settings\n\n" + text + "\n", flush=True)
     args.json.write_text(json.dumps(results, indent=2))

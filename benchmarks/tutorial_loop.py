@@ -4,9 +4,10 @@ Same algorithm and data structures as the tutorial, written here for the side-by
 a deque of namedtuples as replay memory, `random.sample` + `torch.cat` to build each batch, a
 mask of non-final next states, AdamW(amsgrad) 1e-4, Huber loss, gradient values clipped at 100,
 and a soft target update through `state_dict()` after every env step. Stops after a fixed
-number of env steps so dqn-cli can run the same number.
+number of env steps so dqn-cli can run the same number. `--live-plot` adds the tutorial's
+duration chart, redrawn after every episode.
 
-    python benchmarks/tutorial_loop.py --steps 10000
+    python benchmarks/tutorial_loop.py --steps 10000 [--live-plot]
 """
 
 from __future__ import annotations
@@ -36,7 +37,27 @@ class QNet(nn.Module):
         return self.layer3(torch.relu(self.layer2(torch.relu(self.layer1(x)))))
 
 
-def run(total_steps: int, seed: int = 0) -> dict:
+def draw_durations(durations: list) -> None:
+    """The tutorial's per-episode live chart: every episode's length and a 100-episode mean,
+    redrawn after each episode (rendered off-screen here)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure = plt.figure(1)
+    figure.clf()
+    lengths = torch.tensor(durations, dtype=torch.float)
+    plt.xlabel("Episode")
+    plt.ylabel("Duration")
+    plt.plot(lengths.numpy())
+    if len(lengths) >= 100:
+        means = torch.cat((torch.zeros(99), lengths.unfold(0, 100, 1).mean(1).view(-1)))
+        plt.plot(means.numpy())
+    figure.canvas.draw()
+
+
+def run(total_steps: int, seed: int = 0, live_plot: bool = False) -> dict:
     random.seed(seed)
     torch.manual_seed(seed)
     env = gym.make("CartPole-v1")
@@ -97,6 +118,8 @@ def run(total_steps: int, seed: int = 0) -> dict:
             target_net.load_state_dict(target_state)
         episode_returns.append(episode_return)
         episode += 1
+        if live_plot:
+            draw_durations(episode_returns)
     seconds = time.perf_counter() - started
     return {"steps": steps_done, "seconds": round(seconds, 3), "steps_per_second": round(steps_done / seconds, 1),
             "episodes": episode, "last_10_returns": episode_returns[-10:]}
@@ -106,6 +129,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--live-plot", action="store_true", help="redraw the duration chart after every episode")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    print(json.dumps(run(args.steps, args.seed)))
+    print(json.dumps(run(args.steps, args.seed, args.live_plot)))

@@ -152,11 +152,37 @@ class SweepStatusCallback(_HydraCallback):
         done = sorted(str(p.parent.relative_to(sweep_dir)) for p in sweep_dir.glob("**/summary.json"))
         print(f"sweep dir: {sweep_dir} | {len(done)} job(s) finished, {len(failed)} failed")
         _failed_jobs.extend(failed)
+        if done:
+            try:
+                from dqn_cli.report import write_report
+
+                write_report([sweep_dir])
+                print(f"report: {sweep_dir / 'report.md'}")
+            except Exception as error:  # a report problem must not hide the sweep's own outcome
+                print(f"report: not written ({error})", file=sys.stderr)
 
 
 def train_main() -> None:
     """`dqn-train [group=option ...] [key=value ...]` (Hydra command line)."""
     _run_hydra_app(_train_task, "dqn-train")
+
+
+def report_main(argv: List[str] | None = None) -> None:
+    """`dqn-report <sweep dir | run dirs ...> [--out DIR]`: aggregate runs into a table and plots."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="dqn-report", description=report_main.__doc__)
+    parser.add_argument("paths", nargs="+", type=Path, help="a sweep dir, or several run dirs")
+    parser.add_argument("--out", type=Path, help="where to write (default: the sweep dir, or ./report)")
+    args = parser.parse_args(argv)
+    try:
+        from dqn_cli.report import write_report
+
+        out = write_report(args.paths, args.out)
+    except UserError as error:
+        _fail("dqn-report", str(error))
+    print(f"report: {out / 'report.md'} (+ report.json, learning_curves.png, episode_returns.png)")
+    print((out / "report.md").read_text().split("\n\n![")[0])
 
 
 # ---------------------------------------------------------------------------------------------

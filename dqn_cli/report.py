@@ -1,0 +1,304 @@
+"""dqn-report: aggregate runs that differ only in seed into one honest row per configuration.
+
+Reads run directories (summary.json, .hydra/overrides.yaml, TensorBoard event files) and writes
+report.md, report.json, learning_curves.png and episode_returns.png. Works on sweeps that are
+still running or where some runs failed, and says which.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from dqn_cli.checkpoint import atomic_write_bytes, atomic_write_json
+from dqn_cli.errors import RunDirError
+
+BOOTSTRAP_SAMPLES = 10_000
+MOVING_AVERAGE = 100
+
+
+@dataclass
+class Run:
+    path: Path
+    overrides: List[str]
+    seed: Optional[int]
+    status: str  # finished | failed | incomplete
+    summary: Optional[dict] = None
+    error: str = ""
+
+    @property
+    def config_overrides(self) -> frozenset:
+        """The run's overrides without its seed: runs with equal sets are one configuration."""
+        return frozenset(o for o in self.overrides if o.split("=", 1)[0].lstrip("+~") != "seed")
+
+
+@dataclass
+class Group:
+    label: str
+    runs: List[Run] = field(default_factory=list)
+
+    @property
+    def finished(self) -> List[Run]:
+        return [r for r in self.runs if r.status == "finished"]
+
+
+# ---------------------------------------------------------------------------------------------
+# statistics
+
+
+def iqm(values: Sequence[float]) -> float:
+    """Interquartile mean: the mean of the middle 50% (trimming 25% at each end, at least 0 runs)."""
+    ordered = np.sort(np.asarray(values, dtype=float))
+    cut = int(math.floor(0.25 * len(ordered)))
+    return float(ordered[cut:len(ordered) - cut].mean())
+
+
+def bootstrap_ci(values: Sequence[float], confidence: float = 0.95, seed: int = 0) -> Tuple[float, float]:
+    """Percentile bootstrap confidence interval of the mean (seeded, so reports are reproducible)."""
+    data = np.asarray(values, dtype=float)
+    if len(data) == 1:
+        return float(data[0]), float(data[0])
+    rng = np.random.default_rng(seed)
+    means = data[rng.integers(0, len(data), size=(BOOTSTRAP_SAMPLES, len(data)))].mean(axis=1)
+    alpha = (1 - confidence) / 2
+    return float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
+
+
+def score_stats(values: Sequence[float]) -> dict:
+    low, high = bootstrap_ci(values)
+    return {"mean": float(np.mean(values)), "std": float(np.std(values)), "iqm": iqm(values),
+            "ci95": [low, high], "values": [float(v) for v in values]}
+
+
+# ---------------------------------------------------------------------------------------------
+# reading runs
+
+
+def _read_overrides(run_dir: Path) -> List[str]:
+    path = run_dir / ".hydra" / "overrides.yaml"
+    if not path.is_file():
+        return []
+    # Hydra writes a YAML list of strings, one "- key=value" per line.
+    return [line[2:].strip().strip("'\"") for line in path.read_text().splitlines() if line.startswith("- ")]
+
+
+def _is_run_dir(path: Path) -> bool:
+    return (path / ".hydra" / "config.yaml").is_file() or (path / "summary.json").is_file()
+
+
+def find_runs(paths: Sequence[Path]) -> List[Run]:
+    """Every run directory at or below the given paths (a sweep dir, run dirs, or a mix)."""
+    run_dirs: List[Path] = []
+    for path in paths:
+        if not path.is_dir():
+            raise RunDirError(f"{path} is not a directory; pass a sweep dir or run dirs (outputs/sweeps/<...>)")
+        candidates = [path] if _is_run_dir(path) else sorted(p.parent.parent for p in path.glob("**/.hydra/config.yaml"))
+        run_dirs += [p for p in candidates if p not in run_dirs]
+    runs = []
+    for run_dir in run_dirs:
+        overrides = _read_overrides(run_dir)
+        seed = next((int(o.split("=", 1)[1]) for o in overrides if o.split("=", 1)[0] == "seed"), None)
+        if (run_dir / "summary.json").is_file():
+            summary = json.loads((run_dir / "summary.json").read_text())
+            runs.append(Run(run_dir, overrides, summary.get("seed", seed), "finished", summary))
+        elif (run_dir / "error.txt").is_file():
+            error = (run_dir / "error.txt").read_text().strip().splitlines()
+            runs.append(Run(run_dir, overrides, seed, "failed", error=error[-1] if error else ""))
+        else:
+            runs.append(Run(run_dir, overrides, seed, "incomplete"))
+    if not runs:
+        raise RunDirError(f"no dqn-train runs found under {', '.join(map(str, paths))}")
+    return runs
+
+
+def shared_overrides(runs: Sequence[Run]) -> frozenset:
+    """Overrides every run has: said once in the report, left out of the configuration labels."""
+    return frozenset.intersection(*(r.config_overrides for r in runs)) if runs else frozenset()
+
+
+def group_runs(runs: Sequence[Run]) -> List[Group]:
+    """One group per configuration, labelled by what sets it apart from the others."""
+    shared = shared_overrides(runs)
+    groups: Dict[str, Group] = {}
+    for run in runs:
+        label = ",".join(sorted(run.config_overrides - shared)) or "(one configuration)"
+        groups.setdefault(label, Group(label)).runs.append(run)
+    return sorted(groups.values(), key=lambda g: g.label)
+
+
+def read_scalars(run_dir: Path, tag: str) -> Tuple[np.ndarray, np.ndarray]:
+    """(steps, values) of one TensorBoard scalar, every point (no reservoir sampling)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    events.Reload()
+    if tag not in events.Tags().get("scalars", []):
+        return np.zeros(0), np.zeros(0)
+    points = events.Scalars(tag)
+    return np.array([p.step for p in points]), np.array([p.value for p in points])
+
+
+# ---------------------------------------------------------------------------------------------
+# the report
+
+
+def group_row(group: Group) -> dict:
+    done = group.finished
+    row: dict = {"configuration": group.label, "seeds": len(done), "runs": len(group.runs),
+                 "failed": [str(r.path) for r in group.runs if r.status == "failed"],
+                 "incomplete": [str(r.path) for r in group.runs if r.status == "incomplete"]}
+    if not done:
+        return row
+    summaries = [r.summary for r in done]
+    threshold = summaries[0].get("solve_threshold")
+    best = [s["final_eval"]["best"]["mean"] for s in summaries]
+    row.update({
+        "env_id": summaries[0]["env_id"],
+        "seed_list": [r.seed for r in done],
+        "best": score_stats(best),
+        "last": score_stats([s["final_eval"]["last"]["mean"] for s in summaries]),
+        "solve_threshold": threshold,
+        "solved_fraction": None if threshold is None else sum(b >= threshold for b in best) / len(best),
+        "wall_time_s": float(np.mean([s["wall_time_s"] for s in summaries])),
+        "steps_per_second": float(np.mean([s["steps_per_second"] for s in summaries])),
+    })
+    return row
+
+
+def _fmt(stats: dict) -> str:
+    low, high = stats["ci95"]
+    return f"{stats['mean']:.1f} ± {stats['std']:.1f} | {stats['iqm']:.1f} | [{low:.1f}, {high:.1f}]"
+
+
+def markdown(rows: List[dict], runs: List[Run]) -> str:
+    shared = ", ".join(f"`{o}`" for o in sorted(shared_overrides(runs))) or "none"
+    lines = ["# dqn-cli report", "", f"{len(runs)} runs; overrides shared by all of them: {shared}.", "",
+             "Final greedy score of each run (mean over its final evaluation episodes), aggregated over "
+             "seeds: mean ± std, interquartile mean (IQM) and a 95% bootstrap confidence interval of the "
+             "mean.", "",
+             "| configuration | env | seeds | best.pt mean ± std | best IQM | best 95% CI | last.pt mean ± std "
+             "| last IQM | last 95% CI | solved | wall time | steps/s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for row in rows:
+        if not row["seeds"]:
+            lines.append(f"| {row['configuration']} | | 0 of {row['runs']} | no finished run | | | | | | | | |")
+            continue
+        solved = "n/a" if row["solved_fraction"] is None else \
+            f"{round(row['solved_fraction'] * row['seeds'])}/{row['seeds']} (>= {row['solve_threshold']:g})"
+        lines.append(f"| {row['configuration']} | {row['env_id']} | {row['seeds']} of {row['runs']} | "
+                     f"{_fmt(row['best'])} | {_fmt(row['last'])} | {solved} | {row['wall_time_s']:.1f} s | "
+                     f"{row['steps_per_second']:,.0f} |")
+    problems = [r for r in runs if r.status != "finished"]
+    if problems:
+        lines += ["", "Runs left out:", ""]
+        lines += [f"- `{r.path}`: {r.status}" + (f" ({r.error})" if r.error else "") for r in problems]
+    lines += ["", "![learning curves](learning_curves.png)", "", "![episode returns](episode_returns.png)", ""]
+    return "\n".join(lines)
+
+
+def _save_figure(figure, path: Path) -> None:
+    import io
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def _steps_axis(axis) -> None:
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    axis.xaxis.set_major_locator(MaxNLocator(6))
+    axis.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1000:g}k" if x else "0"))
+    axis.set_xlabel("environment steps")
+
+
+def plot_learning_curves(groups: List[Group], path: Path) -> None:
+    """Periodic greedy evaluation against env steps: mean over seeds with a 95% bootstrap band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(8, 4.8))
+    for index, group in enumerate(groups):
+        curves = [read_scalars(r.path, "eval/mean_return") for r in group.runs]
+        curves = [c for c in curves if len(c[0])]
+        if not curves:
+            continue
+        common = sorted(set.intersection(*(set(steps.tolist()) for steps, _ in curves)))
+        if not common:
+            continue
+        matrix = np.array([[dict(zip(steps.tolist(), values))[s] for s in common] for steps, values in curves])
+        mean = matrix.mean(axis=0)
+        band = np.array([bootstrap_ci(matrix[:, j], seed=j) for j in range(len(common))])
+        color = f"C{index % 10}"
+        axis.plot(common, mean, color=color, label=f"{group.label} (n={len(curves)})")
+        axis.fill_between(common, band[:, 0], band[:, 1], color=color, alpha=0.2)
+    _steps_axis(axis)
+    axis.set_ylabel("greedy evaluation return (mean over seeds)")
+    axis.set_title("Learning curves (band: 95% bootstrap CI over seeds)")
+    axis.grid(alpha=0.3)
+    if axis.lines:
+        axis.legend(fontsize=8, loc="best")
+    _save_figure(figure, path)
+    plt.close(figure)
+
+
+def moving_average(values: np.ndarray, window: int = MOVING_AVERAGE) -> np.ndarray:
+    """Trailing mean over up to `window` previous points (shorter at the start)."""
+    sums = np.cumsum(np.insert(values.astype(float), 0, 0.0))
+    counts = np.minimum(np.arange(1, len(values) + 1), window)
+    return (sums[1:] - sums[np.arange(1, len(values) + 1) - counts]) / counts
+
+
+def plot_episode_returns(groups: List[Group], path: Path) -> None:
+    """Training episode returns and their 100-episode moving average, one panel per configuration."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns = min(len(groups), 3)
+    rows = math.ceil(len(groups) / columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(5.5 * columns, 3.6 * rows), squeeze=False, sharey=True)
+    for axis, group in zip(axes.flat, groups):
+        for index, run in enumerate(group.runs):
+            steps, values = read_scalars(run.path, "train/episode_return")
+            if not len(steps):
+                continue
+            color = f"C{index % 10}"
+            axis.plot(steps, values, color=color, alpha=0.15, linewidth=0.6)
+            axis.plot(steps, moving_average(values), color=color, linewidth=1.4, label=f"seed {run.seed}")
+        axis.set_title(group.label, fontsize=9)
+        _steps_axis(axis)
+        axis.grid(alpha=0.3)
+        if axis.lines:
+            axis.legend(fontsize=7, loc="upper left")
+    for axis in axes[:, 0]:
+        axis.set_ylabel(f"episode return ({MOVING_AVERAGE}-ep. avg.)")
+    for axis in list(axes.flat)[len(groups):]:
+        axis.set_visible(False)
+    figure.suptitle("Training episode returns (faint: every episode; bold: 100-episode moving average)", y=1.02)
+    _save_figure(figure, path)
+    plt.close(figure)
+
+
+def write_report(paths: Sequence[Path], out_dir: Optional[Path] = None) -> Path:
+    """Aggregate the runs under `paths` and write the report files into `out_dir`."""
+    runs = find_runs(paths)
+    if out_dir is None:
+        out_dir = paths[0] if len(paths) == 1 and not _is_run_dir(paths[0]) else Path("report")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    groups = group_runs(runs)
+    rows = [group_row(g) for g in groups]
+    atomic_write_json(out_dir / "report.json", {"configurations": rows, "runs": [
+        {"path": str(r.path), "seed": r.seed, "status": r.status, "overrides": r.overrides} for r in runs]})
+    atomic_write_bytes(out_dir / "report.md", markdown(rows, runs).encode())
+    plot_learning_curves(groups, out_dir / "learning_curves.png")
+    plot_episode_returns(groups, out_dir / "episode_returns.png")
+    return out_dir

@@ -1,0 +1,80 @@
+"""dqn-report: statistics, grouping by configuration, and sweeps with failed or unfinished runs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import TINY, run_cli
+from dqn_cli.report import bootstrap_ci, iqm, moving_average
+
+
+def test_iqm_trims_a_quarter_at_each_end():
+    assert iqm([0, 1, 2, 3, 100, 4, 5, 6]) == pytest.approx(np.mean([2, 3, 4, 5]))
+    assert iqm([7.0]) == 7.0
+
+
+def test_bootstrap_ci_brackets_the_mean_and_is_reproducible():
+    values = [100.0, 200.0, 300.0, 400.0, 500.0]
+    low, high = bootstrap_ci(values)
+    assert low < 300 < high and 100 <= low and high <= 500
+    assert bootstrap_ci(values) == (low, high)
+    assert bootstrap_ci([5.0, 5.0, 5.0]) == (5.0, 5.0)
+
+
+def test_moving_average_is_trailing_over_at_most_the_window():
+    values = np.arange(1, 6, dtype=float)
+    assert np.allclose(moving_average(values, window=2), [1.0, 1.5, 2.5, 3.5, 4.5])
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory) -> Path:
+    """target=hard,soft x seed=0,1 with tiny budgets, run in parallel; the callback writes the report."""
+    workdir = tmp_path_factory.mktemp("work")
+    result = run_cli("dqn-train", ["-m", "target=hard,soft", "seed=0,1", "hydra/launcher=joblib",
+                                   "hydra.launcher.n_jobs=2", *TINY], workdir)
+    assert result.returncode == 0, result.stderr
+    (sweep_dir,) = (workdir / "outputs" / "sweeps").iterdir()
+    assert "report:" in result.stdout
+    return sweep_dir
+
+
+def test_multirun_writes_the_report_grouped_by_target(sweep: Path):
+    report = json.loads((sweep / "report.json").read_text())
+    rows = {row["configuration"]: row for row in report["configurations"]}
+    assert set(rows) == {"target=hard", "target=soft"}
+    for row in rows.values():
+        assert row["seeds"] == 2 and sorted(row["seed_list"]) == [0, 1]
+        assert len(row["best"]["values"]) == 2 and row["best"]["ci95"][0] <= row["best"]["mean"]
+        assert 0.0 <= row["solved_fraction"] <= 1.0
+    markdown = (sweep / "report.md").read_text()
+    assert "| target=hard | CartPole-v1 | 2 of 2 |" in markdown
+    for name in ("learning_curves.png", "episode_returns.png"):
+        assert (sweep / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_names_failed_and_unfinished_runs(sweep: Path, tmp_path: Path):
+    copy = tmp_path / "sweep"
+    shutil.copytree(sweep, copy)
+    jobs = sorted(p for p in copy.iterdir() if (p / "summary.json").is_file())
+    (jobs[0] / "summary.json").unlink()  # as if still running
+    (jobs[1] / "summary.json").unlink()
+    (jobs[1] / "error.txt").write_text("env.id='Nope-v0' is not a registered gymnasium environment\n")
+    result = run_cli("dqn-report", [str(copy)], tmp_path)
+    assert result.returncode == 0, result.stderr
+    markdown = (copy / "report.md").read_text()
+    assert f"`{jobs[0]}`: incomplete" in markdown
+    assert f"`{jobs[1]}`: failed (env.id='Nope-v0'" in markdown
+    rows = json.loads((copy / "report.json").read_text())["configurations"]
+    assert sum(row["seeds"] for row in rows) == 2 and sum(row["runs"] for row in rows) == 4
+
+
+def test_report_on_a_missing_folder_is_one_line(tmp_path: Path):
+    result = run_cli("dqn-report", [str(tmp_path / "nope")], tmp_path)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        f"dqn-report: error: {tmp_path / 'nope'} is not a directory; pass a sweep dir or run dirs (outputs/sweeps/<...>)"]
