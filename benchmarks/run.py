@@ -13,7 +13,8 @@ It prints markdown tables and writes benchmarks/results.json:
 3. `dqn-train` defaults on seeds 0-4, each a separate process: wall time, start-up (launch to
    first env step), share of time in periodic evaluation, steps/s, best/last 100-episode means;
 4. throughput features: vector envs (`env.num_envs=4`) and `compile=true`;
-5. optionally SB3 DQN with RL Zoo's tuned CartPole-v1 hyperparameters, seeds 0-2.
+5. optionally SB3 DQN with RL Zoo's tuned CartPole-v1 hyperparameters, seeds 0-2;
+6. a five-seed sweep run in parallel with joblib against the same jobs one after another.
 """
 
 from __future__ import annotations
@@ -198,12 +199,30 @@ def sb3_table(seeds: list, steps: int) -> tuple[str, list]:
     return "\n".join(lines), rows
 
 
+# 6. parallel sweep -----------------------------------------------------------------------------
+
+def parallel_table(seeds: list, workdir: Path) -> tuple[str, dict]:
+    """The same five-seed sweep one job after another (basic launcher) and in parallel (joblib)."""
+    timings = {}
+    for label, extra in (("one after another (basic launcher)", []), ("parallel (hydra/launcher=joblib)",
+                                                                        ["hydra/launcher=joblib"])):
+        started = time.perf_counter()
+        subprocess.run([str(BIN / "dqn-train"), "-m", "seed=" + ",".join(map(str, seeds)), "log.progress=off",
+                        *extra], cwd=workdir, capture_output=True, text=True, check=True)
+        timings[label] = round(time.perf_counter() - started, 1)
+    sequential, parallel = timings.values()
+    lines = ["| sweep of seeds " + ",".join(map(str, seeds)) + " | wall time |", "|---|---|"]
+    lines += [f"| `dqn-train -m ...` {label} | {seconds:.1f} s |" for label, seconds in timings.items()]
+    lines.append(f"| **speed-up** | {sequential / parallel:.2f}x on {os.cpu_count()} cores |")
+    return "\n".join(lines), {**timings, "speedup": round(sequential / parallel, 2)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small budgets: checks the script, not the speed")
     parser.add_argument("--sb3", action="store_true", help="also run SB3 + RL Zoo (needs the bench extra)")
     parser.add_argument("--json", type=Path, default=HERE / "results.json")
-    parser.add_argument("--sections", default="1,2,3,4,5", help="which tables to (re)measure, e.g. 1,2; the "
+    parser.add_argument("--sections", default="1,2,3,4,5,6", help="which tables to (re)measure, e.g. 1,2; the "
                         "JSON keeps the other sections from its previous run")
     args = parser.parse_args()
     sections = set(args.sections.split(","))
@@ -231,6 +250,10 @@ def main() -> None:
     if "4" in sections:
         text, results["features"] = features_table(3000 if quick else 40_000, workdir)
         print("## 4. Throughput features\n\n" + text + "\n", flush=True)
+
+    if "6" in sections:
+        text, results["parallel"] = parallel_table([0, 1] if quick else [0, 1, 2, 3, 4], workdir)
+        print("## 6. Parallel sweep against one job after another\n\n" + text + "\n", flush=True)
 
     if args.sb3 and "5" in sections:
         text, results["sb3"] = sb3_table([0] if quick else [0, 1, 2], 3000 if quick else 50_000)

@@ -110,13 +110,17 @@ def _train_task(cfg) -> float:
     from hydra.types import RunMode
     from omegaconf import OmegaConf
 
-    from dqn_cli.train import train
+    import torch
+
+    from dqn_cli.train import job_device, train
 
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
     try:
         typed = config_module.validate(OmegaConf.to_object(cfg))
+        if in_sweep:
+            typed.device = job_device(typed.device, hydra_cfg.job.num, torch.cuda.device_count())
         summary = train(typed, run_dir)
     except Exception as error:
         if not in_sweep:

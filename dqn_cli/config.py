@@ -8,6 +8,7 @@ type cannot express. Below cli.py, code only ever sees these dataclasses.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
@@ -219,7 +220,7 @@ class TrainConfig:
     gradient_steps: int = 1
     """... of this many gradient steps."""
     device: str = "auto"
-    """auto (cuda if available) | cpu | cuda."""
+    """auto (cuda if available) | cpu | cuda | cuda:N."""
     torch_threads: int = 0
     """Intra-op threads for torch; 0 picks 1 for small MLPs, the core count otherwise."""
     compile: bool = False
@@ -279,7 +280,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _require(cfg.total_steps > 0, "total_steps", cfg.total_steps, "an integer > 0")
     _require(0.0 <= cfg.gamma <= 1.0, "gamma", cfg.gamma, "0 <= gamma <= 1")
     _require_choice("loss", cfg.loss, LOSSES)
-    _require_choice("device", cfg.device, DEVICES)
+    _require(cfg.device in DEVICES or re.fullmatch(r"cuda:\d+", cfg.device) is not None, "device", cfg.device,
+             " | ".join(DEVICES) + " | cuda:N")
     _require(cfg.batch_size > 0, "batch_size", cfg.batch_size, "an integer > 0")
     _require(cfg.learning_starts >= 0, "learning_starts", cfg.learning_starts, "an integer >= 0")
     _require(cfg.train_freq > 0, "train_freq", cfg.train_freq, "an integer > 0")

@@ -8,6 +8,7 @@ still running or where some runs failed, and says which.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,6 +136,7 @@ def read_scalars(run_dir: Path, tag: str) -> Tuple[np.ndarray, np.ndarray]:
     """(steps, values) of one TensorBoard scalar, every point (no reservoir sampling)."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+    logging.getLogger("tensorboard").setLevel(logging.WARNING)  # it logs every file it scans
     events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
     events.Reload()
     if tag not in events.Tags().get("scalars", []):

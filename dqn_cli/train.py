@@ -51,11 +51,18 @@ def crossings(before: int, after: int, interval: int) -> int:
 
 
 def resolve_device(name: str) -> torch.device:
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device='cuda' but no CUDA device is available; use device=auto or device=cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device={name!r} but no CUDA device is available; use device=auto or device=cpu")
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(name)
+
+
+def job_device(device: str, job_number: int, gpu_count: int) -> str:
+    """Spread the jobs of a sweep over the GPUs of one machine: job n gets cuda:(n mod count)."""
+    if device in ("auto", "cuda") and gpu_count > 1:
+        return f"cuda:{job_number % gpu_count}"
+    return device
 
 
 def torch_threads(cfg: TrainConfig, device: torch.device) -> int:

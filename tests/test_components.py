@@ -255,3 +255,11 @@ def test_vector_env_autoreset_keeps_the_real_final_observation():
     # every env hit the 5-step limit or fell before it; truncated ones are not terminated
     assert done.all() and not (terminated & truncated).any()
     envs.close()
+
+
+def test_sweep_jobs_spread_over_several_gpus_only():
+    from dqn_cli.train import job_device
+
+    assert [job_device("auto", n, 4) for n in range(6)] == ["cuda:0", "cuda:1", "cuda:2", "cuda:3", "cuda:0", "cuda:1"]
+    assert job_device("cuda", 3, 1) == "cuda"  # one GPU (or SLURM's own allocation): keep it
+    assert job_device("cpu", 3, 4) == "cpu" and job_device("cuda:2", 0, 4) == "cuda:2"

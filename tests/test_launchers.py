@@ -1,0 +1,75 @@
+"""Sweeps beyond one process: preset sweeps, Optuna, submitit (local executor) and Ray."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import yaml
+
+from conftest import TINY, run_cli
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def sweep_dir(workdir: Path) -> Path:
+    (sweep,) = (workdir / "outputs" / "sweeps").iterdir()
+    return sweep
+
+
+def job_dirs(sweep: Path) -> list:
+    return sorted(p for p in sweep.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def test_one_word_seed_sweep(workdir: Path):
+    result = run_cli("dqn-train", ["+sweep=seeds3", *TINY], workdir)
+    assert result.returncode == 0, result.stderr
+    sweep = sweep_dir(workdir)
+    jobs = job_dirs(sweep)
+    assert [j.name.split(",")[-2] for j in jobs] == ["seed=0", "seed=1", "seed=2"]
+    assert all((j / "summary.json").is_file() for j in jobs) and (sweep / "report.md").is_file()
+
+
+def test_optuna_searches_reference_004_space_and_writes_best_params(workdir: Path):
+    result = run_cli("dqn-train", ["+sweep=optuna_article", "hydra.sweeper.n_trials=3", *TINY], workdir)
+    assert result.returncode == 0, result.stderr
+    sweep = sweep_dir(workdir)
+    best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    params = best["best_params"]
+    assert set(params) == {"optimizer.lr", "gamma", "batch_size", "target.interval"}
+    assert 1e-5 <= params["optimizer.lr"] <= 1e-1 and 0.9 <= params["gamma"] <= 0.999
+    assert params["batch_size"] in (32, 64, 128) and params["target.interval"] in (500, 1000, 2000)
+    assert len(job_dirs(sweep)) == 3
+    # the objective Optuna maximised is the best trial's final greedy score
+    scores = [yaml.safe_load((j / "summary.json").read_text())["final_eval"]["best"]["mean"] for j in job_dirs(sweep)]
+    assert best["best_value"] == max(scores)
+
+
+def test_submitit_local_launcher_runs_jobs_and_reports(workdir: Path):
+    result = run_cli("dqn-train", ["-m", "seed=0,1", "hydra/launcher=submitit_local", *TINY], workdir)
+    assert result.returncode == 0, result.stderr
+    sweep = sweep_dir(workdir)
+    jobs = job_dirs(sweep)
+    assert len(jobs) == 2 and all((j / "checkpoints" / "best.pt").is_file() for j in jobs)
+    assert (sweep / "report.md").is_file() and (sweep / ".submitit").is_dir()
+
+
+def test_ray_launcher_against_a_local_ray_instance(tmp_path: Path, workdir: Path):
+    """hydra-ray-launcher pins cloudpickle 2.2, which joblib 1.6 refuses, so Ray gets its own
+    virtual environment that sees this one's packages underneath."""
+    venv = tmp_path / "ray-venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    python = venv / "bin" / "python"
+    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          check=True, capture_output=True, text=True).stdout.strip()
+    Path(site, "zz_dqn_cli.pth").write_text(f"{sysconfig.get_paths()['purelib']}\n{REPO}\n")
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "hydra-ray-launcher"], check=True,
+                   capture_output=True, timeout=600)
+    result = subprocess.run([str(python), "-m", "dqn_cli.cli", "-m", "seed=0,1", "hydra/launcher=ray", *TINY],
+                            cwd=workdir, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    sweep = sweep_dir(workdir)
+    assert len([j for j in job_dirs(sweep) if (j / "summary.json").is_file()]) == 2
+    assert (sweep / "report.md").is_file()
