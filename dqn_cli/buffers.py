@@ -58,6 +58,21 @@ class ReplayBuffer:
         self.position = end % self.capacity
         self.size = min(self.size + n, self.capacity)
 
+    _FIELDS = ("obs", "next_obs", "actions", "rewards", "terminated")
+
+    def state(self) -> dict:
+        """The stored transitions (filled slots only) and the ring position, as plain arrays."""
+        return {**{name: getattr(self, name)[:self.size] for name in self._FIELDS},
+                "position": np.array(self.position), "capacity": np.array(self.capacity)}
+
+    def load_state(self, state: dict) -> None:
+        if int(state["capacity"]) != self.capacity:
+            raise ValueError(f"saved replay holds capacity {int(state['capacity'])}, this one {self.capacity}")
+        self.size = len(state["actions"])
+        for name in self._FIELDS:
+            getattr(self, name)[:self.size] = state[name]
+        self.position = int(state["position"])
+
     def sample(self, batch_size: int) -> Batch:
         """Uniformly random stored transitions (with replacement)."""
         idx = self.rng.integers(0, self.size, size=batch_size)

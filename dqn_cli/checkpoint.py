@@ -6,8 +6,10 @@ import io
 import json
 import os
 import random
+import sys
 from pathlib import Path
-from typing import Any, Dict
+from dataclasses import dataclass
+from typing import Any, Dict, Optional
 
 import numpy as np
 import torch
@@ -68,3 +70,91 @@ def rng_state(np_rng: np.random.Generator) -> Dict[str, Any]:
         "numpy": np_rng.bit_generator.state,
         "torch": torch.get_rng_state(),
     }
+
+
+def restore_rng_state(state: Dict[str, Any], np_rng: np.random.Generator) -> None:
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    np_rng.bit_generator.state = state["numpy"]
+    torch.set_rng_state(state["torch"])
+
+
+def to_tensor_tree(value: Any) -> Any:
+    """numpy arrays -> tensors (and numpy scalars -> Python numbers), so weights-only loading accepts them."""
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(value.copy())
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {k: to_tensor_tree(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(to_tensor_tree(v) for v in value)
+    return value
+
+
+def to_numpy_tree(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.numpy()
+    if isinstance(value, dict):
+        return {k: to_numpy_tree(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(to_numpy_tree(v) for v in value)
+    return value
+
+
+def save_replay(path: Path, arrays: Dict[str, np.ndarray]) -> None:
+    """The replay's filled rows as an uncompressed .npz (fast to write; plain arrays, no pickle)."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def link_atomically(source: Path, target: Path) -> None:
+    """Make `target` the same file as `source` (hard link, renamed into place: never half there)."""
+    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(source, tmp)
+    except OSError:  # file systems without hard links
+        tmp.write_bytes(source.read_bytes())
+    os.replace(tmp, target)
+
+
+def _step_of(path: Path) -> int:
+    return int(path.stem.split("_")[1])
+
+
+def prune_periodic(ckpt_dir: Path, keep: int) -> None:
+    """Keep the newest `keep` periodic checkpoints (and their replays)."""
+    for path in sorted(ckpt_dir.glob("step_*.pt"), key=_step_of)[:-keep]:
+        path.unlink(missing_ok=True)
+        (ckpt_dir / f"replay_{path.stem.split('_')[1]}.npz").unlink(missing_ok=True)
+
+
+@dataclass
+class Resumable:
+    path: Path
+    state: Dict[str, Any]
+    replay: Optional[Dict[str, np.ndarray]]
+
+
+def find_resumable(ckpt_dir: Path) -> Resumable:
+    """The newest periodic checkpoint that loads (with its replay), falling back past broken ones."""
+    for stale in ckpt_dir.glob(".*.tmp*"):  # half-written files of a process killed mid-write
+        stale.unlink(missing_ok=True)
+    candidates = sorted(ckpt_dir.glob("step_*.pt"), key=_step_of, reverse=True)
+    if not candidates:
+        raise RunDirError(f"nothing to resume in {ckpt_dir.parent}: no checkpoints/step_*.pt "
+                          "(was it started by dqn-train?)")
+    for path in candidates:
+        try:
+            state = load_checkpoint(path)
+            replay_path = ckpt_dir / f"replay_{path.stem.split('_')[1]}.npz"
+            replay = None
+            if replay_path.is_file():
+                with np.load(replay_path, allow_pickle=False) as data:
+                    replay = {k: data[k] for k in data.files}
+            return Resumable(path, state, replay)
+        except (RunDirError, OSError, ValueError) as error:
+            print(f"dqn-train: warning: {str(error).splitlines()[0]}; trying the previous checkpoint", file=sys.stderr)
+    raise RunDirError(f"no readable checkpoint in {ckpt_dir} (tried {len(candidates)}); cannot resume")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, NoReturn
 
 from dqn_cli import config as config_module
-from dqn_cli.errors import UserError
+from dqn_cli.errors import TrainingInterrupted, UserError
 
 log = logging.getLogger("dqn_cli")
 
@@ -22,7 +22,7 @@ _PACKAGE_DIR = Path(__file__).resolve().parent
 CONF_DIR = next(p for p in (_PACKAGE_DIR / "conf", _PACKAGE_DIR.parent / "conf") if p.is_dir())
 
 _failed_jobs: List[str] = []  # filled by SweepStatusCallback in the launching process
-_user_errors: List[UserError] = []  # a single run's user error, reported after Hydra returns
+_user_errors: List[Exception] = []  # a single run's user error or stop, reported after Hydra returns
 
 
 def _fail(program: str, message: str) -> NoReturn:
@@ -92,11 +92,38 @@ def _run_hydra_app(task: Callable[[Any], Any], program: str) -> None:
         if show_traceback:
             raise
         _fail(program, explain_hydra_error(error))
+    except TrainingInterrupted as stop:
+        print(f"{program}: {stop}", file=sys.stderr)
+        sys.exit(143 if stop.signal_name == "SIGTERM" else 130)
     except KeyboardInterrupt:
         _fail(program, "interrupted")
+    except OSError as error:  # an output folder that cannot be written, a full disk
+        if show_traceback:
+            raise
+        where = error.filename or "the output folder"
+        _fail(program, f"cannot write {where}: {error.strerror or error}; choose a writable folder "
+                       "(hydra.run.dir=...) or free some space; earlier checkpoints are untouched")
     if _failed_jobs:
         _fail(program, f"{len(_failed_jobs)} sweep job(s) failed: {', '.join(_failed_jobs)} "
                        "(see error.txt in each; the other jobs' results are kept)")
+
+
+def _resumed_config(run_dir: Path, new_overrides: List[str]):
+    """The resumed run's own config (its original overrides), with this command's overrides on top."""
+    from hydra import compose
+    from omegaconf import OmegaConf
+
+    from dqn_cli.report import read_overrides
+
+    if not (run_dir / "checkpoints").is_dir():
+        raise UserError(f"resume={run_dir}: not a dqn-train run dir (no checkpoints/ in it)")
+    merged = {}
+    for override in read_overrides(run_dir) + new_overrides:
+        merged[override.split("=", 1)[0].lstrip("+~")] = override
+    typed = config_module.validate(OmegaConf.to_object(compose(config_name="config",
+                                                               overrides=list(merged.values()))))
+    typed.resume = str(run_dir)
+    return typed
 
 
 def _remove_if_only_bookkeeping(run_dir: Path) -> None:
@@ -119,14 +146,22 @@ def _train_task(cfg) -> float:
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
     try:
         typed = config_module.validate(OmegaConf.to_object(cfg))
+        if typed.resume is not None:
+            typed = _resumed_config(Path(typed.resume), list(hydra_cfg.overrides.task))
         if in_sweep:
             typed.device = job_device(typed.device, hydra_cfg.job.num, torch.cuda.device_count())
-        summary = train(typed, run_dir)
+        summary = train(typed, run_dir, resume=typed.resume is not None)
     except Exception as error:
         if not in_sweep:
+            if isinstance(error, TrainingInterrupted):
+                _user_errors.append(error)  # reported after Hydra returns, as for user errors
+                return float("nan")
             if isinstance(error, UserError):
                 _user_errors.append(error)  # worded by _run_hydra_app, without Hydra's job-failure dump
-                _remove_if_only_bookkeeping(run_dir)
+                if cfg.get("resume"):
+                    shutil.rmtree(run_dir / hydra_cfg.output_subdir, ignore_errors=True)
+                else:
+                    _remove_if_only_bookkeeping(run_dir)
                 return float("nan")
             raise
         # One failed job must not end the sweep: record it and let the launcher go on.

@@ -181,7 +181,11 @@ class EvalConfig:
 @dataclass
 class CheckpointConfig:
     interval: Optional[int] = None
-    """Write checkpoints/last.pt every this many env steps (None: at each periodic evaluation)."""
+    """Write a resumable checkpoint every this many env steps (None: at each periodic evaluation)."""
+    keep: int = 3
+    """Periodic checkpoints (checkpoints/step_*.pt) to keep; older ones are deleted."""
+    save_replay: bool = True
+    """Save the replay buffer beside each periodic checkpoint (off: resume starts with an empty buffer)."""
 
 
 @dataclass
@@ -223,6 +227,8 @@ class TrainConfig:
     """auto (cuda if available) | cpu | cuda | cuda:N."""
     torch_threads: int = 0
     """Intra-op threads for torch; 0 picks 1 for small MLPs, the core count otherwise."""
+    resume: Optional[str] = None
+    """A run directory to continue (dqn-train resume=outputs/runs/<run>)."""
     compile: bool = False
     """torch.compile the learner's forward passes (costs compile time up front; see README)."""
     eval: EvalConfig = field(default_factory=EvalConfig)
@@ -257,6 +263,12 @@ PROGRESS_MODES = ("auto", "bar", "lines", "off")
 def register_schemas() -> None:
     """Store every schema in Hydra's ConfigStore (the YAML options extend them by name)."""
     from hydra.core.config_store import ConfigStore
+    from omegaconf import OmegaConf
+
+    # resume=<dir> runs in that dir; its own .hydra/ (the original overrides) is kept untouched.
+    OmegaConf.register_new_resolver("dqn_run_dir", lambda resume, fresh: resume or fresh, replace=True)
+    OmegaConf.register_new_resolver("dqn_hydra_subdir", lambda resume, now: f".hydra-resume/{now}" if resume
+                                    else ".hydra", replace=True)
 
     store = ConfigStore.instance()
     store.store(name="train_schema", node=TrainConfig)
@@ -335,6 +347,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _require(cfg.eval.interval >= 0, "eval.interval", cfg.eval.interval, "an integer >= 0")
     _require(cfg.eval.episodes > 0, "eval.episodes", cfg.eval.episodes, "an integer > 0")
     _require(cfg.eval.final_episodes > 0, "eval.final_episodes", cfg.eval.final_episodes, "an integer > 0")
+    _require(cfg.checkpoint.keep > 0, "checkpoint.keep", cfg.checkpoint.keep, "an integer > 0")
     _require(cfg.checkpoint.interval is None or cfg.checkpoint.interval > 0,
              "checkpoint.interval", cfg.checkpoint.interval, "null or an integer > 0")
     _require(cfg.log.train_interval > 0, "log.train_interval", cfg.log.train_interval, "an integer > 0")
@@ -372,3 +385,15 @@ def flatten(data: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
         else:
             flat[path] = value
     return flat
+
+
+# What a resumed run may not change: the shapes its weights, replay and env states were made for.
+RESUME_FIXED_PREFIXES = ("network.", "env.id", "env.num_envs", "env.make_kwargs", "buffer.capacity")
+
+
+def check_resume_compatible(saved: Dict[str, Any], cfg: TrainConfig) -> None:
+    old, new = flatten(saved), flatten(to_dict(cfg))
+    for key in sorted(set(old) | set(new)):
+        if key.startswith(RESUME_FIXED_PREFIXES) and old.get(key) != new.get(key):
+            raise ConfigError(f"resume: {key} was {old.get(key)!r} in the run being resumed, now {new.get(key)!r}; "
+                              "a resumed run keeps its network, env and replay size (start a new run instead)")

@@ -82,3 +82,50 @@ def shape_rewards(rewards: np.ndarray, scale: float, clip: Optional[float]) -> n
     if clip is not None:
         np.clip(shaped, -clip, clip, out=shaped)
     return shaped
+
+
+_PLAIN = (bool, int, float, str, type(None), np.ndarray, np.generic)
+_DESCRIPTIVE = (gym.Space, np.random.Generator, gym.envs.registration.EnvSpec, dict)
+
+
+def _plain_attributes(obj) -> dict:
+    """An object's attributes that are plain data (numbers, strings, arrays): its restorable state."""
+    return {k: v for k, v in vars(obj).items()
+            if isinstance(v, _PLAIN) or (isinstance(v, tuple) and all(isinstance(x, _PLAIN) for x in v))}
+
+
+def capture_env_states(envs: gym.vector.SyncVectorEnv) -> list:
+    """Per training env: its simulator's plain-data state, its RNG and its time-limit counter.
+
+    Classic-control envs keep their whole state in plain attributes, so a resumed run continues
+    their episodes exactly; envs whose state lives in native objects (Box2D) are marked
+    `exact: False` and start a new episode on resume.
+    """
+    states = []
+    for env in envs.envs:
+        layers, layer = [], env
+        while isinstance(layer, gym.Wrapper):
+            layers.append(_plain_attributes(layer))
+            layer = layer.env
+        plain = _plain_attributes(layer)
+        # Anything else than plain data, spaces, the RNG, the spec and metadata holds state we cannot copy.
+        exact = all(k in plain or isinstance(v, _DESCRIPTIVE) for k, v in vars(layer).items())
+        states.append({"wrappers": layers, "core": plain, "rng": layer.np_random.bit_generator.state,
+                       "exact": exact})
+    return states
+
+
+def restore_env_states(envs: gym.vector.SyncVectorEnv, states: list) -> list:
+    """Put captured states back; returns the indices of envs that could not be restored exactly."""
+    inexact = []
+    for index, (env, state) in enumerate(zip(envs.envs, states)):
+        if not state["exact"]:
+            inexact.append(index)
+            continue
+        layer = env
+        for attributes in state["wrappers"]:
+            vars(layer).update(attributes)
+            layer = layer.env
+        vars(layer).update(state["core"])
+        layer.np_random.bit_generator.state = state["rng"]
+    return inexact

@@ -11,3 +11,16 @@ class ConfigError(UserError):
 
 class RunDirError(UserError):
     """A run directory or checkpoint that is missing, unreadable or not ours."""
+
+
+class TrainingDiverged(UserError):
+    """NaN or inf in the loss or the weights: training stops, the last good checkpoint stays."""
+
+
+class TrainingInterrupted(Exception):
+    """SIGINT/SIGTERM (or a caller's stop request) ended training after a checkpoint was written."""
+
+    def __init__(self, step: int, run_dir, signal_name=None):
+        self.step, self.run_dir, self.signal_name = step, run_dir, signal_name
+        super().__init__(f"stopped at step {step:,}{f' by {signal_name}' if signal_name else ''}; checkpoint "
+                         f"written; continue with: dqn-train resume={run_dir}")

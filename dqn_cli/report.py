@@ -80,7 +80,7 @@ def score_stats(values: Sequence[float]) -> dict:
 # reading runs
 
 
-def _read_overrides(run_dir: Path) -> List[str]:
+def read_overrides(run_dir: Path) -> List[str]:
     path = run_dir / ".hydra" / "overrides.yaml"
     if not path.is_file():
         return []
@@ -102,7 +102,7 @@ def find_runs(paths: Sequence[Path]) -> List[Run]:
         run_dirs += [p for p in candidates if p not in run_dirs]
     runs = []
     for run_dir in run_dirs:
-        overrides = _read_overrides(run_dir)
+        overrides = read_overrides(run_dir)
         seed = next((int(o.split("=", 1)[1]) for o in overrides if o.split("=", 1)[0] == "seed"), None)
         if (run_dir / "summary.json").is_file():
             summary = json.loads((run_dir / "summary.json").read_text())

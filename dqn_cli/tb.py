@@ -40,8 +40,11 @@ def _hparam_value(value: Any) -> Any:
 class TensorBoardLogger:
     """Thin wrapper so the loop logs by name and the run dir holds one event-file stream."""
 
-    def __init__(self, log_dir: Path):
-        self.writer = SummaryWriter(log_dir=str(log_dir), flush_secs=10)
+    def __init__(self, log_dir: Path, purge_step: int | None = None):
+        self.writer = SummaryWriter(log_dir=str(log_dir), flush_secs=10, purge_step=purge_step)
+
+    def flush(self) -> None:
+        self.writer.flush()
 
     def scalar(self, tag: str, value: float, step: int) -> None:
         self.writer.add_scalar(tag, value, step)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import os
 import random
+import signal
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 import torch
@@ -18,18 +20,32 @@ from omegaconf import OmegaConf
 from dqn_cli import tb
 from dqn_cli.agent import DQNAgent
 from dqn_cli.buffers import ReplayBuffer
-from dqn_cli.checkpoint import atomic_write_json, load_checkpoint, rng_state, save_checkpoint
-from dqn_cli.config import MLPConfig, TrainConfig, flatten, to_dict
+from dqn_cli.checkpoint import (
+    atomic_write_json,
+    find_resumable,
+    link_atomically,
+    load_checkpoint,
+    prune_periodic,
+    restore_rng_state,
+    rng_state,
+    save_checkpoint,
+    save_replay,
+    to_numpy_tree,
+    to_tensor_tree,
+)
+from dqn_cli.config import MLPConfig, TrainConfig, check_resume_compatible, flatten, to_dict
 from dqn_cli.console import Progress
 from dqn_cli.envs import (
     EVAL_SEED_OFFSET,
     FINAL_EVAL_SEED_OFFSET,
     TRAIN_SEED_OFFSET,
+    capture_env_states,
     make_vector_env,
     real_next_obs,
+    restore_env_states,
     shape_rewards,
 )
-from dqn_cli.errors import ConfigError
+from dqn_cli.errors import ConfigError, TrainingDiverged, TrainingInterrupted
 from dqn_cli.evaluate import EvalResult, evaluate, greedy_policy
 from dqn_cli.exploration import make_schedule
 from dqn_cli.networks import build_q_network
@@ -43,6 +59,17 @@ class Counters:
     episodes: int = 0
     updates: int = 0  # gradient steps
     best_eval: Dict[str, float] = field(default_factory=lambda: {"mean": -float("inf"), "std": 0.0, "step": -1})
+
+
+@dataclass
+class Episodes:
+    """What the loop carries between steps besides the counters: checkpointed for exact resume."""
+    obs: np.ndarray
+    returns: np.ndarray  # running raw return of each env's current episode
+    lengths: np.ndarray
+    recent: deque = field(default_factory=lambda: deque(maxlen=100))  # last finished episodes' returns
+    losses: List[torch.Tensor] = field(default_factory=list)  # since the last TensorBoard point
+    mean_qs: List[torch.Tensor] = field(default_factory=list)
 
 
 def crossings(before: int, after: int, interval: int) -> int:
@@ -91,14 +118,41 @@ def seed_everything(seed: int) -> np.random.Generator:
 
 
 def _checkpoint_state(cfg: TrainConfig, agent: DQNAgent, buffer: ReplayBuffer, counters: Counters,
-                      np_rng: np.random.Generator) -> Dict[str, Any]:
+                      np_rng: np.random.Generator, episodes: Episodes, envs) -> Dict[str, Any]:
     return {
         **agent.state_dict(),
         "counters": {"step": counters.step, "episodes": counters.episodes, "updates": counters.updates},
         "best_eval": dict(counters.best_eval),
         "rng": {**rng_state(np_rng), "replay": buffer.rng.bit_generator.state},
+        "loop": to_tensor_tree({
+            "obs": episodes.obs, "returns": episodes.returns, "lengths": episodes.lengths,
+            "recent": list(episodes.recent), "losses": [x.item() for x in episodes.losses],
+            "mean_qs": [x.item() for x in episodes.mean_qs], "envs": capture_env_states(envs),
+        }),
         "config": to_dict(cfg),
     }
+
+
+def _restore(state: Dict[str, Any], agent: DQNAgent, buffer: ReplayBuffer, replay: Optional[dict], envs,
+             np_rng: np.random.Generator, cfg: TrainConfig) -> tuple:
+    """Put a checkpoint back into freshly built parts; returns (counters, episodes)."""
+    agent.load_state_dict(state)
+    restore_rng_state(state["rng"], np_rng)
+    buffer.rng.bit_generator.state = state["rng"]["replay"]
+    if replay is not None:
+        buffer.load_state(replay)
+    loop = to_numpy_tree(state["loop"])
+    counters = Counters(**state["counters"], best_eval=dict(state["best_eval"]))
+    episodes = Episodes(obs=loop["obs"], returns=loop["returns"], lengths=loop["lengths"],
+                        recent=deque(loop["recent"], maxlen=100),
+                        losses=[torch.tensor(x) for x in loop["losses"]],
+                        mean_qs=[torch.tensor(x) for x in loop["mean_qs"]])
+    for i in restore_env_states(envs, loop["envs"]):
+        # Native simulator state (e.g. Box2D) cannot be copied: that env starts a fresh episode.
+        episodes.obs[i], _ = envs.envs[i].reset(seed=cfg.seed + TRAIN_SEED_OFFSET + counters.step + i)
+        episodes.returns[i], episodes.lengths[i] = 0.0, 0
+        log.warning(f"env {i}: its simulator state is not restorable; it starts a new episode on resume")
+    return counters, episodes
 
 
 def _final_evaluation(agent: DQNAgent, cfg: TrainConfig, path: Path) -> EvalResult:
@@ -107,14 +161,50 @@ def _final_evaluation(agent: DQNAgent, cfg: TrainConfig, path: Path) -> EvalResu
                     seed=cfg.seed + FINAL_EVAL_SEED_OFFSET)
 
 
-def train(cfg: TrainConfig, run_dir: Path) -> Dict[str, Any]:
-    """Train a DQN as `cfg` says, writing checkpoints, TensorBoard events and summary.json to run_dir."""
+class StopOnSignal:
+    """SIGINT / SIGTERM ask the loop to stop after the current step and checkpoint; a second
+    SIGINT aborts at once. Installed only while train() runs, in the main thread."""
+
+    def __init__(self):
+        self.signal_name: Optional[str] = None
+        self.previous: dict = {}
+
+    def __call__(self, step: int) -> bool:
+        return self.signal_name is not None
+
+    def _handle(self, signum, frame) -> None:
+        if self.signal_name is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signal_name = signal.Signals(signum).name
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self.previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+
+
+def train(cfg: TrainConfig, run_dir: Path, resume: bool = False,
+          should_stop: Optional[Callable[[int], bool]] = None) -> Dict[str, Any]:
+    """Train a DQN as `cfg` says, writing checkpoints, TensorBoard events and summary.json to run_dir.
+
+    resume=True continues from the newest readable periodic checkpoint in run_dir (exactly, for
+    envs whose state can be copied). `should_stop(step)` is asked after every step; by default
+    SIGINT/SIGTERM make it true, and the loop then checkpoints and raises TrainingInterrupted.
+    """
     started = time.perf_counter()
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt_dir = run_dir / "checkpoints"
     device = resolve_device(cfg.device)
     torch.set_num_threads(torch_threads(cfg, device))
     np_rng = seed_everything(cfg.seed)
+    resumed = find_resumable(ckpt_dir) if resume else None  # before anything is written
+    if resumed is not None:
+        check_resume_compatible(resumed.state["config"], cfg)
 
     envs = make_vector_env(cfg.env, cfg.seed)
     obs, _ = envs.reset(seed=[cfg.seed + TRAIN_SEED_OFFSET + i for i in range(cfg.env.num_envs)])
@@ -124,23 +214,39 @@ def train(cfg: TrainConfig, run_dir: Path) -> Dict[str, Any]:
                      compile_learner=cfg.compile)
     buffer = ReplayBuffer(cfg.buffer.capacity, obs_space.shape, obs_space.dtype, seed=cfg.seed, device=device)
     epsilon_at = make_schedule(cfg.exploration, cfg.total_steps)
-    writer = tb.TensorBoardLogger(run_dir)
+    counters = Counters()
+    episodes = Episodes(obs=obs, returns=np.zeros(cfg.env.num_envs),
+                        lengths=np.zeros(cfg.env.num_envs, dtype=np.int64))
+    if resumed is not None:
+        counters, episodes = _restore(resumed.state, agent, buffer, resumed.replay, envs, np_rng, cfg)
+        log.info(f"resumed from {resumed.path} at step {counters.step:,}"
+                 + ("" if resumed.replay is not None else " (no saved replay: the buffer starts empty)"))
+    # purge_step drops points a killed process logged after this checkpoint, so curves do not double.
+    writer = tb.TensorBoardLogger(run_dir, purge_step=counters.step + 1 if resumed is not None else None)
     writer.config_text(OmegaConf.to_yaml(to_dict(cfg)))
     log.info(f"{cfg.env.id} x{cfg.env.num_envs} | {sum(p.numel() for p in q_network.parameters()):,} parameters "
              f"on {device} | replay buffer {cfg.buffer.capacity:,} transitions = {buffer.nbytes / 2**20:.1f} MiB")
 
-    counters = Counters()
-    episode_return = np.zeros(cfg.env.num_envs)
-    episode_length = np.zeros(cfg.env.num_envs, dtype=np.int64)
-    recent_returns: deque = deque(maxlen=100)
-    progress = Progress(cfg.total_steps, cfg.log.progress, cfg.log.console_interval_s)
+    progress = Progress(cfg.total_steps, cfg.log.progress, cfg.log.console_interval_s, initial=counters.step)
     eval_seconds = 0.0
-    losses, mean_qs = [], []
     launched = process_started_unix()
     startup_s = None if launched is None else round(time.time() - launched, 3)  # launch -> first env step
     loop_started = last_log_time = time.perf_counter()
-    last_log_step = 0
+    last_log_step = start_step = counters.step
     checkpoint_interval = cfg.checkpoint.interval or cfg.eval.interval or cfg.total_steps
+
+    def checkpoint(path: Path) -> Path:
+        if not all(torch.isfinite(p).all() for p in agent.online.parameters()):
+            raise TrainingDiverged(f"the weights hold NaN or inf at step {counters.step}; nothing was saved "
+                                   f"over the last good checkpoint in {ckpt_dir}")
+        save_checkpoint(path, _checkpoint_state(cfg, agent, buffer, counters, np_rng, episodes, envs))
+        return path
+
+    def periodic_checkpoint() -> None:
+        if cfg.checkpoint.save_replay:
+            save_replay(ckpt_dir / f"replay_{counters.step:012d}.npz", buffer.state())
+        link_atomically(checkpoint(ckpt_dir / f"step_{counters.step:012d}.pt"), ckpt_dir / "last.pt")
+        prune_periodic(ckpt_dir, keep=cfg.checkpoint.keep)
 
     def periodic_evaluation() -> None:
         nonlocal eval_seconds
@@ -152,70 +258,80 @@ def train(cfg: TrainConfig, run_dir: Path) -> Dict[str, Any]:
         # Ties go to the later weights: they have seen more data at a lower epsilon.
         if result.mean >= counters.best_eval["mean"]:
             counters.best_eval = {"mean": result.mean, "std": result.std, "step": counters.step}
-            save_checkpoint(ckpt_dir / "best.pt", _checkpoint_state(cfg, agent, buffer, counters, np_rng))
+            checkpoint(ckpt_dir / "best.pt")
         eval_seconds += time.perf_counter() - eval_started
 
-    try:
-        while counters.step < cfg.total_steps:
-            # act
-            epsilon = epsilon_at(counters.step)
-            if counters.step < cfg.learning_starts:
-                actions = np_rng.integers(0, n_actions, size=cfg.env.num_envs)
-            else:
-                actions = agent.act(obs, epsilon, np_rng, n_actions)
-            next_obs, rewards, terminated, truncated, info = envs.step(actions)
-            done = terminated | truncated
+    with StopOnSignal() as stop_on_signal:
+        should_stop = should_stop or stop_on_signal
+        try:
+            while counters.step < cfg.total_steps:
+                # act
+                epsilon = epsilon_at(counters.step)
+                if counters.step < cfg.learning_starts:
+                    actions = np_rng.integers(0, n_actions, size=cfg.env.num_envs)
+                else:
+                    actions = agent.act(episodes.obs, epsilon, np_rng, n_actions)
+                next_obs, rewards, terminated, truncated, info = envs.step(actions)
+                done = terminated | truncated
 
-            # store: truncation keeps terminated=False, so time-limited transitions still bootstrap
-            buffer.add(obs, actions, shape_rewards(rewards, cfg.env.reward_scale, cfg.env.reward_clip),
-                       real_next_obs(next_obs, done, info), terminated)
-            obs = next_obs
+                # store: truncation keeps terminated=False, so time-limited transitions still bootstrap
+                buffer.add(episodes.obs, actions, shape_rewards(rewards, cfg.env.reward_scale, cfg.env.reward_clip),
+                           real_next_obs(next_obs, done, info), terminated)
+                episodes.obs = next_obs
 
-            episode_return += rewards
-            episode_length += 1
-            for i in np.flatnonzero(done):
-                counters.episodes += 1
-                recent_returns.append(float(episode_return[i]))
-                writer.scalar(tb.EPISODE_RETURN, episode_return[i], counters.step + i + 1)
-                writer.scalar(tb.EPISODE_LENGTH, episode_length[i], counters.step + i + 1)
-                episode_return[i], episode_length[i] = 0.0, 0
+                episodes.returns += rewards
+                episodes.lengths += 1
+                for i in np.flatnonzero(done):
+                    counters.episodes += 1
+                    episodes.recent.append(float(episodes.returns[i]))
+                    writer.scalar(tb.EPISODE_RETURN, episodes.returns[i], counters.step + i + 1)
+                    writer.scalar(tb.EPISODE_LENGTH, episodes.lengths[i], counters.step + i + 1)
+                    episodes.returns[i], episodes.lengths[i] = 0.0, 0
 
-            before, counters.step = counters.step, counters.step + cfg.env.num_envs
+                before, counters.step = counters.step, counters.step + cfg.env.num_envs
 
-            # learn
-            if counters.step >= cfg.learning_starts:
-                for _ in range(crossings(before, counters.step, cfg.train_freq) * cfg.gradient_steps):
-                    loss, mean_q = agent.learn(buffer.sample(cfg.batch_size))
-                    losses.append(loss)
-                    mean_qs.append(mean_q)
-                    counters.updates += 1
-                if crossings(before, counters.step, cfg.target.interval):
-                    agent.update_target()
+                # learn
+                if counters.step >= cfg.learning_starts:
+                    for _ in range(crossings(before, counters.step, cfg.train_freq) * cfg.gradient_steps):
+                        loss, mean_q = agent.learn(buffer.sample(cfg.batch_size))
+                        if not torch.isfinite(loss):
+                            raise TrainingDiverged(f"the TD loss became {loss.item()} at step {counters.step}; "
+                                                   f"the last good checkpoint is kept in {ckpt_dir}")
+                        episodes.losses.append(loss)
+                        episodes.mean_qs.append(mean_q)
+                        counters.updates += 1
+                    if crossings(before, counters.step, cfg.target.interval):
+                        agent.update_target()
 
-            # log, evaluate, checkpoint
-            if crossings(before, counters.step, cfg.log.train_interval):
-                now = time.perf_counter()
-                writer.scalar(tb.EPSILON, epsilon, counters.step)
-                writer.scalar(tb.STEPS_PER_SECOND, (counters.step - last_log_step) / (now - last_log_time),
-                              counters.step)
-                if losses:
-                    writer.scalar(tb.TD_LOSS, torch.stack(losses).mean().item(), counters.step)
-                    writer.scalar(tb.MEAN_Q, torch.stack(mean_qs).mean().item(), counters.step)
-                    losses, mean_qs = [], []
-                last_log_time, last_log_step = now, counters.step
-            if cfg.eval.interval and crossings(before, counters.step, cfg.eval.interval):
+                # log, evaluate, checkpoint
+                if crossings(before, counters.step, cfg.log.train_interval):
+                    now = time.perf_counter()
+                    writer.scalar(tb.EPSILON, epsilon, counters.step)
+                    writer.scalar(tb.STEPS_PER_SECOND, (counters.step - last_log_step) / (now - last_log_time),
+                                  counters.step)
+                    if episodes.losses:
+                        writer.scalar(tb.TD_LOSS, torch.stack(episodes.losses).mean().item(), counters.step)
+                        writer.scalar(tb.MEAN_Q, torch.stack(episodes.mean_qs).mean().item(), counters.step)
+                        episodes.losses, episodes.mean_qs = [], []
+                    last_log_time, last_log_step = now, counters.step
+                if cfg.eval.interval and crossings(before, counters.step, cfg.eval.interval):
+                    periodic_evaluation()
+                if crossings(before, counters.step, checkpoint_interval):
+                    periodic_checkpoint()
+                progress.update(counters.step, episodes.recent, epsilon)
+                if should_stop(counters.step):
+                    if not crossings(before, counters.step, checkpoint_interval):
+                        periodic_checkpoint()
+                    raise TrainingInterrupted(counters.step, run_dir, stop_on_signal.signal_name)
+
+            # The end of training always competes for best.pt, and last.pt is always the final weights.
+            if not cfg.eval.interval or counters.step % cfg.eval.interval:
                 periodic_evaluation()
-            if crossings(before, counters.step, checkpoint_interval):
-                save_checkpoint(ckpt_dir / "last.pt", _checkpoint_state(cfg, agent, buffer, counters, np_rng))
-            progress.update(counters.step, recent_returns, epsilon)
-
-        # The end of training always competes for best.pt, and last.pt is always the final weights.
-        if not cfg.eval.interval or counters.step % cfg.eval.interval:
-            periodic_evaluation()
-        save_checkpoint(ckpt_dir / "last.pt", _checkpoint_state(cfg, agent, buffer, counters, np_rng))
-    finally:
-        progress.close(counters.step)
-        envs.close()
+            periodic_checkpoint()
+        finally:
+            progress.close(counters.step)
+            envs.close()
+            writer.flush()
     train_seconds = time.perf_counter() - loop_started
 
     final_started = time.perf_counter()
@@ -236,7 +352,7 @@ def train(cfg: TrainConfig, run_dir: Path) -> Dict[str, Any]:
         "train_time_s": round(train_seconds, 3),
         "periodic_eval_time_s": round(eval_seconds, 3),
         "final_eval_time_s": round(final_seconds, 3),
-        "steps_per_second": round(counters.step / train_seconds, 1),
+        "steps_per_second": round((counters.step - start_step) / train_seconds, 1),
         "best_periodic_eval": {**counters.best_eval, "episodes": cfg.eval.episodes},
         "final_eval": {name: result.as_dict() for name, result in final.items()},
         "solve_threshold": cfg.env.solve_threshold,

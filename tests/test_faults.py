@@ -1,0 +1,108 @@
+"""Fault tests: kill -9 at random moments and resume; bad resume inputs; unwritable output."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+from pathlib import Path
+
+import torch
+
+from conftest import BIN_DIR, only_run_dir, run_cli
+from dqn_cli import tb
+from dqn_cli.report import read_scalars
+
+KILL_POINTS = 4
+RUN = ["total_steps=12000", "checkpoint.interval=500", "eval.interval=1000", "eval.episodes=2",
+       "eval.final_episodes=5", "log.progress=off"]
+
+
+def start(args, cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen([str(BIN_DIR / "dqn-train"), *args], cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def run_until(process: subprocess.Popen, condition, timeout: float) -> None:
+    """Let the process run until `condition()` holds (checked every 0.1 s) or it exits."""
+    for _ in range(int(timeout / 0.1)):
+        if condition():
+            return
+        try:
+            process.wait(timeout=0.1)
+            return
+        except subprocess.TimeoutExpired:
+            pass
+    raise AssertionError("condition not reached in time")
+
+
+def test_kill_9_at_random_moments_then_resume_finishes_consistently(workdir: Path):
+    rng = random.Random(1234)
+    process = start(RUN, workdir)
+    checkpoints = lambda: list((workdir / "outputs" / "runs").glob("*/checkpoints/step_*.pt"))  # noqa: E731
+    run_until(process, lambda: bool(checkpoints()), timeout=120)
+    run_dir = only_run_dir(workdir)
+    kills = 0
+    for _ in range(KILL_POINTS):
+        try:
+            process.wait(timeout=rng.uniform(0.0, 2.0))  # a random moment: mid-step, mid-eval or mid-write
+        except subprocess.TimeoutExpired:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait()
+            kills += 1
+        if (run_dir / "summary.json").is_file():
+            break
+        process = start([f"resume={run_dir}", *RUN], workdir)
+    process.wait(timeout=300)
+    assert process.returncode == 0, process.stderr.read()
+    assert kills >= 1
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["steps"] == 12000
+    last = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
+    assert last["counters"]["step"] == 12000 and last["counters"]["episodes"] == summary["episodes"]
+    torch.load(run_dir / "checkpoints" / "best.pt", weights_only=True)
+    # every episode logged exactly once across the killed and resumed processes
+    steps, _ = read_scalars(run_dir, tb.EPISODE_RETURN)
+    assert len(steps) == summary["episodes"] and len(set(steps.tolist())) == len(steps)
+
+
+def test_sigterm_checkpoints_and_says_how_to_resume(workdir: Path):
+    process = start(["total_steps=200000", "log.progress=off"], workdir)
+    run_until(process, lambda: bool(list((workdir / "outputs" / "runs").glob("*/events.out.tfevents.*"))), 120)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 143
+    run_dir = only_run_dir(workdir)
+    assert f"checkpoint written; continue with: dqn-train resume={run_dir}" in stderr
+    assert "Traceback" not in stderr and list((run_dir / "checkpoints").glob("step_*.pt"))
+
+
+def test_resume_refuses_a_changed_network_naming_the_key(workdir: Path):
+    assert run_cli("dqn-train", ["total_steps=600", "learning_starts=100", "eval.interval=300",
+                                 "eval.final_episodes=2", "log.progress=off"], workdir).returncode == 0
+    run_dir = only_run_dir(workdir)
+    result = run_cli("dqn-train", [f"resume={run_dir}", "network.hidden_sizes=[64,64]"], workdir)
+    assert result.returncode != 0
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("dqn-train: error: resume: network.hidden_sizes was [128, 128]")
+    assert not (run_dir / ".hydra-resume").exists() or not list((run_dir / ".hydra-resume").iterdir())
+    result = run_cli("dqn-train", [f"resume={run_dir}", "env=acrobot"], workdir)
+    assert result.returncode != 0 and "resume: env.id was 'CartPole-v1'" in result.stderr
+
+
+def test_resume_of_a_folder_that_is_no_run(workdir: Path):
+    result = run_cli("dqn-train", [f"resume={workdir}"], workdir)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        f"dqn-train: error: resume={workdir}: not a dqn-train run dir (no checkpoints/ in it)"]
+
+
+def test_unwritable_output_folder_is_one_line(workdir: Path):
+    blocker = workdir / "a_file"
+    blocker.write_text("not a folder")
+    result = run_cli("dqn-train", [f"hydra.run.dir={blocker}/run", "total_steps=100"], workdir)
+    assert result.returncode != 0
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"dqn-train: error: cannot write {blocker}/run") and "writable folder" in line

@@ -1,0 +1,100 @@
+"""Nothing lost: exact resume, checkpoints that survive kills, and clear refusals."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dqn_cli import tb
+from dqn_cli.checkpoint import load_checkpoint
+from dqn_cli.config import CheckpointConfig, EnvConfig, EvalConfig, LinearExplorationConfig, LogConfig, SoftTargetConfig
+from dqn_cli.errors import RunDirError, TrainingDiverged, TrainingInterrupted
+from dqn_cli.report import read_scalars
+from dqn_cli.train import train
+from test_determinism import TIMING_KEYS
+from test_loop import tiny_config
+
+N = 900
+
+
+def cartpole_config(**overrides):
+    cfg = tiny_config(env=EnvConfig(id="CartPole-v1", num_envs=2), total_steps=2 * N, learning_starts=200,
+                      target=SoftTargetConfig(tau=0.05, interval=2),
+                      exploration=LinearExplorationConfig(fraction=0.5),
+                      eval=EvalConfig(interval=300, episodes=2, final_episodes=3),
+                      checkpoint=CheckpointConfig(interval=300, keep=2),
+                      log=LogConfig(progress="off", train_interval=100))
+    return replace(cfg, **overrides)
+
+
+def scores(summary: dict) -> dict:
+    return {k: v for k, v in summary.items() if k not in TIMING_KEYS}
+
+
+@pytest.fixture(scope="module")
+def straight_and_resumed(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("resume")
+    straight = train(cartpole_config(), folder / "straight")
+    with pytest.raises(TrainingInterrupted) as stopped:
+        train(cartpole_config(), folder / "resumed", should_stop=lambda step: step >= N)
+    assert stopped.value.step == N and "dqn-train resume=" in str(stopped.value)
+    resumed = train(cartpole_config(), folder / "resumed", resume=True)
+    return folder, straight, resumed
+
+
+def test_resume_gives_the_same_weights_and_scores_as_running_straight(straight_and_resumed):
+    folder, straight, resumed = straight_and_resumed
+    assert scores(resumed) == scores(straight)
+    a = load_checkpoint(folder / "straight" / "checkpoints" / "last.pt")
+    b = load_checkpoint(folder / "resumed" / "checkpoints" / "last.pt")
+    for key in ("online", "target"):
+        assert all(torch.equal(a[key][name], b[key][name]) for name in a[key])
+    assert a["counters"] == b["counters"]
+
+
+def test_resumed_tensorboard_has_no_duplicate_or_missing_points(straight_and_resumed):
+    folder, _, _ = straight_and_resumed
+    for tag in (tb.EPISODE_RETURN, tb.TD_LOSS, tb.EVAL_MEAN, tb.EPSILON):
+        steps_a, values_a = read_scalars(folder / "straight", tag)
+        steps_b, values_b = read_scalars(folder / "resumed", tag)
+        assert steps_b.tolist() == steps_a.tolist() and np.allclose(values_a, values_b), tag
+
+
+def test_only_the_newest_periodic_checkpoints_are_kept_with_their_replay(straight_and_resumed):
+    folder, _, _ = straight_and_resumed
+    ckpt = folder / "resumed" / "checkpoints"
+    assert sorted(p.name for p in ckpt.glob("step_*.pt")) == ["step_000000001500.pt", "step_000000001800.pt"]
+    assert sorted(p.name for p in ckpt.glob("replay_*.npz")) == ["replay_000000001500.npz", "replay_000000001800.npz"]
+    assert not list(ckpt.glob(".*tmp*"))
+
+
+def test_resume_falls_back_past_a_corrupt_checkpoint(tmp_path: Path, capsys):
+    run_dir = tmp_path / "run"
+    with pytest.raises(TrainingInterrupted):
+        train(cartpole_config(), run_dir, should_stop=lambda step: step >= N)
+    newest = max((run_dir / "checkpoints").glob("step_*.pt"))
+    newest.write_bytes(newest.read_bytes()[:1000])  # truncated, as by a full disk
+    summary = train(cartpole_config(), run_dir, resume=True)
+    assert summary["steps"] == 2 * N
+    assert f"checkpoint {newest} is unreadable" in capsys.readouterr().err
+
+
+def test_resume_without_checkpoints_is_refused(tmp_path: Path):
+    with pytest.raises(RunDirError, match="nothing to resume"):
+        train(cartpole_config(), tmp_path / "empty", resume=True)
+
+
+def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path: Path):
+    cfg = cartpole_config(optimizer=replace(cartpole_config().optimizer, lr=1e38), gamma=1.0)
+    with pytest.raises(TrainingDiverged, match=r"at step [0-9]+") as error:
+        train(cfg, tmp_path / "run")
+    message = str(error.value)
+    assert "NaN" in message or "nan" in message or "inf" in message
+    for path in (tmp_path / "run" / "checkpoints").glob("*.pt"):
+        state = load_checkpoint(path)
+        assert all(torch.isfinite(t).all() for t in state["online"].values())
