@@ -148,9 +148,15 @@ def _train_task(cfg) -> float:
         typed = config_module.validate(OmegaConf.to_object(cfg))
         if typed.resume is not None:
             typed = _resumed_config(Path(typed.resume), list(hydra_cfg.overrides.task))
+        resume = typed.resume is not None
         if in_sweep:
             typed.device = job_device(typed.device, hydra_cfg.job.num, torch.cuda.device_count())
-        summary = train(typed, run_dir, resume=typed.resume is not None)
+            # A requeued (SLURM/submitit) or re-run job finds its own unfinished checkpoints: continue them.
+            if list(run_dir.glob("checkpoints/step_*.pt")) and not (run_dir / "summary.json").is_file():
+                log.info(f"{run_dir} holds an unfinished run of this job: resuming it")
+                (run_dir / "error.txt").unlink(missing_ok=True)
+                resume = True
+        summary = train(typed, run_dir, resume=resume)
     except Exception as error:
         if not in_sweep:
             if isinstance(error, TrainingInterrupted):

@@ -106,3 +106,24 @@ def test_unwritable_output_folder_is_one_line(workdir: Path):
     assert result.returncode != 0
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith(f"dqn-train: error: cannot write {blocker}/run") and "writable folder" in line
+
+
+def test_a_rerun_sweep_job_resumes_its_own_unfinished_run(workdir: Path):
+    """What a requeued SLURM job does: the same job in the same dir continues from its checkpoints."""
+    sweep = workdir / "sweep"
+    args = ["-m", "seed=0", f"hydra.sweep.dir={sweep}", "total_steps=8000", "checkpoint.interval=500",
+            "log.progress=off"]
+    process = start(args, workdir)
+    run_until(process, lambda: bool(list(sweep.glob("*/checkpoints/step_*.pt"))), timeout=120)
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=120)
+    (job,) = [p for p in sweep.iterdir() if p.is_dir() and "seed=0" in p.name.split(",")]
+    assert not (job / "summary.json").exists()
+    stopped_at = max(int(p.stem.split("_")[1]) for p in job.glob("checkpoints/step_*.pt"))
+    assert 0 < stopped_at < 8000
+
+    result = run_cli("dqn-train", args, workdir)
+    assert result.returncode == 0, result.stderr
+    assert "holds an unfinished run of this job: resuming it" in (job / "train.log").read_text()
+    assert json.loads((job / "summary.json").read_text())["steps"] == 8000
+    assert not (job / "error.txt").exists()
