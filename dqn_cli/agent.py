@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from typing import Dict, Tuple
+from typing import Dict, NamedTuple
 
 import numpy as np
 import torch
@@ -33,6 +33,12 @@ def build_optimizer(cfg: OptimizerConfig, params) -> torch.optim.Optimizer:
     if isinstance(cfg, SGDConfig):
         return torch.optim.SGD(params, momentum=cfg.momentum, nesterov=cfg.nesterov, **common)
     raise TypeError(f"unknown optimizer config {type(cfg).__name__}")
+
+
+class LearnResult(NamedTuple):
+    loss: torch.Tensor
+    mean_q: torch.Tensor
+    td_errors: torch.Tensor
 
 
 class DQNAgent:
@@ -66,14 +72,15 @@ class DQNAgent:
             actions[explore] = rng.integers(0, n_actions, size=int(explore.sum()))
         return actions
 
-    def learn(self, batch: Batch) -> Tuple[torch.Tensor, torch.Tensor]:
-        """One gradient step on the TD loss; returns (loss, mean Q of taken actions), detached."""
+    def learn(self, batch: Batch) -> "LearnResult":
+        """One gradient step on the TD loss; returns the loss, the mean Q of the taken actions and
+        each sample's |TD error| (what prioritized replay uses as priority), all detached."""
         q_taken = self.learn_online(batch.obs).gather(1, batch.actions.unsqueeze(1)).squeeze(1)
         with torch.no_grad():
             next_q_target = self.learn_target(batch.next_obs)
             next_q_online = self.learn_online(batch.next_obs) if self.double_q else None
             targets = td_targets(batch.rewards, batch.terminated, self.gamma, next_q_target, next_q_online)
-        loss = td_loss(q_taken, targets, self.loss)
+        loss = td_loss(q_taken, targets, self.loss, batch.weights)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.optimizer_cfg.max_grad_norm is not None:
@@ -81,7 +88,8 @@ class DQNAgent:
         if self.optimizer_cfg.max_grad_value is not None:
             nn.utils.clip_grad_value_(self.online.parameters(), self.optimizer_cfg.max_grad_value)
         self.optimizer.step()
-        return loss.detach(), q_taken.detach().mean()
+        q_taken = q_taken.detach()
+        return LearnResult(loss.detach(), q_taken.mean(), (q_taken - targets).abs())
 
     def update_target(self) -> None:
         update_target(self.target_cfg, self.target, self.online)

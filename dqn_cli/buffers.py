@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+import math
+from typing import NamedTuple, Optional, Sequence
 
 import numpy as np
 import torch
@@ -14,6 +15,8 @@ class Batch(NamedTuple):
     rewards: torch.Tensor  # (B,) float32, already scaled/clipped for training
     next_obs: torch.Tensor  # (B, *obs_shape) float32
     terminated: torch.Tensor  # (B,) float32: 1 stops bootstrapping, truncation stays 0
+    weights: Optional[torch.Tensor] = None  # (B,) importance-sampling weights (prioritized replay)
+    indices: Optional[np.ndarray] = None  # (B,) slots sampled (to update their priorities)
 
 
 class ReplayBuffer:
@@ -75,7 +78,105 @@ class ReplayBuffer:
 
     def sample(self, batch_size: int) -> Batch:
         """Uniformly random stored transitions (with replacement)."""
-        idx = self.rng.integers(0, self.size, size=batch_size)
+        return self._gather(self.rng.integers(0, self.size, size=batch_size))
+
+    def _gather(self, idx: np.ndarray, weights: Optional[np.ndarray] = None) -> Batch:
         to = lambda array: torch.from_numpy(array[idx]).to(self.device, non_blocking=True)  # noqa: E731
         return Batch(to(self.obs).float(), to(self.actions), to(self.rewards), to(self.next_obs).float(),
-                     to(self.terminated))
+                     to(self.terminated),
+                     None if weights is None else torch.from_numpy(weights).to(self.device, non_blocking=True),
+                     idx)
+
+    def anneal(self, progress: float) -> None:
+        """Called with the fraction of training done; uniform replay has nothing to anneal."""
+
+    def update_priorities(self, indices: np.ndarray, td_errors: torch.Tensor) -> None:
+        """Uniform replay keeps no priorities."""
+
+
+class SumTree:
+    """Sums over a binary tree of `capacity` leaves: O(log n) update and prefix-sum search,
+    both vectorised over a batch of indices."""
+
+    def __init__(self, capacity: int):
+        self.leaves = 1 << max(1, math.ceil(math.log2(capacity)))
+        self.nodes = np.zeros(2 * self.leaves)  # nodes[1] is the root; leaf i is nodes[leaves + i]
+
+    @property
+    def total(self) -> float:
+        return float(self.nodes[1])
+
+    def values(self, indices: np.ndarray) -> np.ndarray:
+        return self.nodes[self.leaves + indices]
+
+    def update(self, indices: np.ndarray, values: np.ndarray) -> None:
+        nodes = self.leaves + np.asarray(indices)
+        self.nodes[nodes] = values
+        parents = np.unique(nodes // 2)
+        while True:  # every leaf is at the same depth, so each pass is one level up, ending at the root
+            self.nodes[parents] = self.nodes[2 * parents] + self.nodes[2 * parents + 1]
+            if parents[0] == 1:
+                return
+            parents = np.unique(parents // 2)
+
+    def find(self, prefix: np.ndarray) -> np.ndarray:
+        """For each prefix sum, the leaf whose cumulative range contains it."""
+        node = np.ones(len(prefix), dtype=np.int64)
+        prefix = np.array(prefix, dtype=float)
+        while node[0] < self.leaves:
+            left = 2 * node
+            go_right = prefix >= self.nodes[left]
+            prefix -= self.nodes[left] * go_right
+            node = left + go_right
+        return node - self.leaves
+
+
+class PrioritizedReplayBuffer(ReplayBuffer):
+    """Proportional prioritized replay (Schaul et al., 2016): P(i) ~ p_i^alpha with p_i = |TD error|
+    + eps, new transitions at the highest priority seen, importance-sampling weights
+    (N * P(i))^-beta / max, beta annealed from `beta_start` to 1 over training."""
+
+    def __init__(self, capacity: int, obs_shape: Sequence[int], obs_dtype: np.dtype, seed: int,
+                 device: torch.device = torch.device("cpu"), alpha: float = 0.6, beta_start: float = 0.4,
+                 eps: float = 1e-6):
+        super().__init__(capacity, obs_shape, obs_dtype, seed, device)
+        self.alpha, self.beta_start, self.beta, self.eps = alpha, beta_start, beta_start, eps
+        self.tree = SumTree(capacity)
+        self.max_priority = 1.0
+
+    def add(self, obs, actions, rewards, next_obs, terminated) -> None:
+        slots = (self.position + np.arange(len(actions))) % self.capacity
+        super().add(obs, actions, rewards, next_obs, terminated)
+        self.tree.update(slots, np.full(len(slots), self.max_priority ** self.alpha))
+
+    def anneal(self, progress: float) -> None:
+        self.beta = self.beta_start + min(max(progress, 0.0), 1.0) * (1.0 - self.beta_start)
+
+    def sample(self, batch_size: int) -> Batch:
+        # Stratified: one draw from each of batch_size equal slices of the total priority.
+        edges = (np.arange(batch_size) + self.rng.random(batch_size)) * (self.tree.total / batch_size)
+        idx = np.minimum(self.tree.find(edges), self.size - 1)
+        probabilities = self.tree.values(idx) / self.tree.total
+        weights = (self.size * probabilities) ** -self.beta
+        return self._gather(idx, (weights / weights.max()).astype(np.float32))
+
+    def update_priorities(self, indices: np.ndarray, td_errors: torch.Tensor) -> None:
+        priorities = td_errors.detach().cpu().numpy().astype(float) + self.eps
+        self.max_priority = max(self.max_priority, float(priorities.max()))
+        self.tree.update(indices, priorities ** self.alpha)
+
+    def state(self) -> dict:
+        return {**super().state(), "priorities": self.tree.values(np.arange(self.size)),
+                "max_priority": np.array(self.max_priority)}
+
+    def load_state(self, state: dict) -> None:
+        super().load_state(state)
+        self.tree.update(np.arange(self.size), state["priorities"])
+        self.max_priority = float(state["max_priority"])
+
+
+def build_buffer(cfg, obs_shape: Sequence[int], obs_dtype: np.dtype, seed: int, device: torch.device) -> ReplayBuffer:
+    if getattr(cfg, "name", "uniform") == "prioritized":
+        return PrioritizedReplayBuffer(cfg.capacity, obs_shape, obs_dtype, seed, device, cfg.alpha, cfg.beta_start,
+                                       cfg.eps)
+    return ReplayBuffer(cfg.capacity, obs_shape, obs_dtype, seed, device)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, NoReturn
 
 from dqn_cli import config as config_module
-from dqn_cli.errors import TrainingInterrupted, UserError
+from dqn_cli.errors import ConfigError, TrainingInterrupted, UserError
 
 log = logging.getLogger("dqn_cli")
 
@@ -65,6 +65,9 @@ def explain_hydra_error(error: BaseException) -> str:
     if conversion:
         value, kind = conversion.groups()
         return f"{key}={value!r} is not valid: expected {kind.lower()}"
+    missing_value = re.search(r"Missing mandatory value: (\S+)", text)
+    if missing_value:
+        return f"{missing_value.group(1)} must be set, e.g. env=gym env.id=Acrobot-v1"
     not_bool = re.search(r"Value '([^']*)' is not a valid bool", text)
     if not_bool:
         return f"{key}={not_bool.group(1)!r} is not valid: expected true or false"
@@ -144,8 +147,13 @@ def _train_task(cfg) -> float:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
+    from omegaconf.errors import OmegaConfBaseException
+
     try:
-        typed = config_module.validate(OmegaConf.to_object(cfg))
+        try:
+            typed = config_module.validate(OmegaConf.to_object(cfg))
+        except OmegaConfBaseException as error:  # e.g. a mandatory value (???) left unset
+            raise ConfigError(explain_hydra_error(error)) from None
         if typed.resume is not None:
             typed = _resumed_config(Path(typed.resume), list(hydra_cfg.overrides.task))
         resume = typed.resume is not None

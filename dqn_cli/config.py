@@ -34,6 +34,8 @@ class EnvConfig:
     """Extra keyword arguments for gymnasium.make."""
     solve_threshold: Optional[float] = None
     """Mean greedy return that counts as solving the env (reported, never used for training)."""
+    import_module: Optional[str] = None
+    """A module to import before making the env, so a third-party package registers its envs."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -65,6 +67,17 @@ class UniformBufferConfig:
     name: str = "uniform"
     capacity: int = 100_000
     """Transitions kept; the oldest are overwritten first."""
+
+
+@dataclass
+class PrioritizedBufferConfig(UniformBufferConfig):
+    name: str = "prioritized"
+    alpha: float = 0.6
+    """How much priorities count: P(i) ~ priority^alpha (0 = uniform)."""
+    beta_start: float = 0.4
+    """Importance-sampling exponent at the start; annealed linearly to 1 by the end of training."""
+    eps: float = 1e-6
+    """Added to |TD error| so no transition's priority is zero."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -239,7 +252,7 @@ class TrainConfig:
 # Schema classes per config group, keyed by the `name` each option carries.
 GROUP_SCHEMAS: Dict[str, Dict[str, type]] = {
     "network": {"mlp": MLPConfig, "dueling": DuelingConfig},
-    "buffer": {"uniform": UniformBufferConfig},
+    "buffer": {"uniform": UniformBufferConfig, "prioritized": PrioritizedBufferConfig},
     "target": {"hard": HardTargetConfig, "soft": SoftTargetConfig},
     "optimizer": {
         "adam": AdamConfig,
@@ -301,7 +314,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _require(cfg.torch_threads >= 0, "torch_threads", cfg.torch_threads, "0 (auto) or more")
 
     env = cfg.env
-    _require(bool(env.id), "env.id", env.id, "a registered gymnasium id such as CartPole-v1")
+    if not env.id:
+        raise ConfigError("env.id must be set to a registered Gymnasium id, e.g. env=gym env.id=Acrobot-v1")
     _require(env.num_envs > 0, "env.num_envs", env.num_envs, "an integer > 0")
     _require(env.reward_clip is None or env.reward_clip > 0, "env.reward_clip", env.reward_clip, "null or > 0")
     _require(
@@ -317,6 +331,11 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _require(cfg.buffer.capacity > 0, "buffer.capacity", cfg.buffer.capacity, "an integer > 0")
     _require(cfg.buffer.capacity >= cfg.batch_size, "buffer.capacity", cfg.buffer.capacity,
              f">= batch_size ({cfg.batch_size})")
+
+    if isinstance(cfg.buffer, PrioritizedBufferConfig):
+        _require(0.0 <= cfg.buffer.alpha <= 1.0, "buffer.alpha", cfg.buffer.alpha, "0 <= alpha <= 1")
+        _require(0.0 <= cfg.buffer.beta_start <= 1.0, "buffer.beta_start", cfg.buffer.beta_start, "0 <= beta <= 1")
+        _require(cfg.buffer.eps > 0, "buffer.eps", cfg.buffer.eps, "a float > 0")
 
     tgt = cfg.target
     _require(tgt.interval > 0, "target.interval", tgt.interval, "an integer > 0")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import importlib
 from typing import Optional
 
 import gymnasium as gym
@@ -18,8 +19,20 @@ EVAL_SEED_OFFSET = 1_000_000
 FINAL_EVAL_SEED_OFFSET = 2_000_000
 
 
+def import_env_module(name: Optional[str]) -> None:
+    """Import the package that registers a third-party env (e.g. env.import_module=my_envs)."""
+    if not name:
+        return
+    try:
+        importlib.import_module(name)
+    except ImportError as error:
+        raise ConfigError(f"env.import_module={name!r} cannot be imported ({error}); install the package "
+                          "that provides it in this environment") from None
+
+
 def make_env(cfg: EnvConfig, render_mode: Optional[str] = None) -> gym.Env:
     """One environment, with the checks a user needs to hear about in one line."""
+    import_env_module(cfg.import_module)
     kwargs = dict(cfg.make_kwargs)
     if cfg.max_episode_steps is not None:
         kwargs["max_episode_steps"] = cfg.max_episode_steps

@@ -29,10 +29,14 @@ def td_targets(
     return rewards + gamma * (1.0 - terminated) * next_values
 
 
-def td_loss(q_taken: torch.Tensor, targets: torch.Tensor, kind: str) -> torch.Tensor:
-    """Huber (smooth L1, delta 1) or mean squared TD error."""
+def td_loss(q_taken: torch.Tensor, targets: torch.Tensor, kind: str,
+            weights: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Huber (smooth L1, delta 1) or squared TD error, averaged over the batch; with `weights`
+    (prioritized replay's importance-sampling weights) each sample's loss is scaled first."""
     if kind == "huber":
-        return F.smooth_l1_loss(q_taken, targets)
-    if kind == "mse":
-        return F.mse_loss(q_taken, targets)
-    raise ValueError(f"unknown loss {kind!r}; allowed: huber | mse")
+        per_sample = F.smooth_l1_loss(q_taken, targets, reduction="none")
+    elif kind == "mse":
+        per_sample = F.mse_loss(q_taken, targets, reduction="none")
+    else:
+        raise ValueError(f"unknown loss {kind!r}; allowed: huber | mse")
+    return per_sample.mean() if weights is None else (weights * per_sample).mean()

@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 
 from dqn_cli import tb
 from dqn_cli.agent import DQNAgent
-from dqn_cli.buffers import ReplayBuffer
+from dqn_cli.buffers import ReplayBuffer, build_buffer
 from dqn_cli.checkpoint import (
     atomic_write_json,
     find_resumable,
@@ -212,7 +212,7 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False,
     q_network = build_q_network(cfg.network, int(np.prod(obs_space.shape)), n_actions)
     agent = DQNAgent(q_network, cfg.optimizer, cfg.target, cfg.gamma, cfg.loss, cfg.double_q, device,
                      compile_learner=cfg.compile)
-    buffer = ReplayBuffer(cfg.buffer.capacity, obs_space.shape, obs_space.dtype, seed=cfg.seed, device=device)
+    buffer = build_buffer(cfg.buffer, obs_space.shape, obs_space.dtype, seed=cfg.seed, device=device)
     epsilon_at = make_schedule(cfg.exploration, cfg.total_steps)
     counters = Counters()
     episodes = Episodes(obs=obs, returns=np.zeros(cfg.env.num_envs),
@@ -292,13 +292,16 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False,
 
                 # learn
                 if counters.step >= cfg.learning_starts:
+                    buffer.anneal(counters.step / cfg.total_steps)  # prioritized replay's beta -> 1
                     for _ in range(crossings(before, counters.step, cfg.train_freq) * cfg.gradient_steps):
-                        loss, mean_q = agent.learn(buffer.sample(cfg.batch_size))
-                        if not torch.isfinite(loss):
-                            raise TrainingDiverged(f"the TD loss became {loss.item()} at step {counters.step}; "
-                                                   f"the last good checkpoint is kept in {ckpt_dir}")
-                        episodes.losses.append(loss)
-                        episodes.mean_qs.append(mean_q)
+                        batch = buffer.sample(cfg.batch_size)
+                        result = agent.learn(batch)
+                        if not torch.isfinite(result.loss):
+                            raise TrainingDiverged(f"the TD loss became {result.loss.item()} at step "
+                                                   f"{counters.step}; the last good checkpoint is kept in {ckpt_dir}")
+                        buffer.update_priorities(batch.indices, result.td_errors)
+                        episodes.losses.append(result.loss)
+                        episodes.mean_qs.append(result.mean_q)
                         counters.updates += 1
                     if crossings(before, counters.step, cfg.target.interval):
                         agent.update_target()

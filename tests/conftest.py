@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import List
+from typing import Dict, List, Optional
 
 import pytest
 
@@ -17,8 +17,9 @@ TINY = ["total_steps=600", "learning_starts=100", "eval.interval=300", "eval.epi
         "eval.final_episodes=3", "log.progress=off", "log.train_interval=100"]
 
 
-def run_cli(program: str, args: List[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+def run_cli(program: str, args: List[str], cwd: Path, timeout: float = 300,
+            extra_env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(extra_env or {})}
     env.pop("HYDRA_FULL_ERROR", None)
     return subprocess.run([str(BIN_DIR / program), *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=timeout)

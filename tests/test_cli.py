@@ -167,3 +167,33 @@ def test_parallel_sweep_keeps_good_jobs_when_one_fails(workdir: Path):
     good, bad = job_dir(sweep, "gamma=0.9"), job_dir(sweep, "gamma=1.5")
     assert (good / "summary.json").is_file() and (good / "checkpoints" / "best.pt").is_file()
     assert "gamma=1.5 is out of range" in (bad / "error.txt").read_text()
+
+
+def test_any_gymnasium_env_from_a_package_the_user_brings(workdir: Path, tmp_path: Path):
+    package = tmp_path / "site"
+    package.mkdir()
+    (package / "my_corridor.py").write_text(
+        "import gymnasium as gym, numpy as np\n"
+        "class Corridor(gym.Env):\n"
+        "    observation_space = gym.spaces.Box(0, 10, (1,), np.float32)\n"
+        "    action_space = gym.spaces.Discrete(2)\n"
+        "    def reset(self, *, seed=None, options=None):\n"
+        "        super().reset(seed=seed); self.x = 0; return np.array([0.0], np.float32), {}\n"
+        "    def step(self, action):\n"
+        "        self.x += 1 if action == 1 else 0\n"
+        "        return np.array([self.x], np.float32), float(action == 1), self.x >= 5, False, {}\n"
+        "gym.register('Corridor-v0', entry_point=Corridor, max_episode_steps=20)\n")
+    result = run_cli("dqn-train", ["env=gym", "env.id=Corridor-v0", "env.import_module=my_corridor", *TINY],
+                     workdir, extra_env={"PYTHONPATH": str(package)})
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((only_run_dir(workdir) / "summary.json").read_text())
+    assert summary["env_id"] == "Corridor-v0" and summary["final_eval"]["best"]["mean"] >= 0
+    assert only_run_dir(workdir).name.endswith("_gym_seed0")
+
+
+def test_unknown_import_module_is_one_line(workdir: Path):
+    result = run_cli("dqn-train", ["env=gym", "env.id=X-v0", "env.import_module=no_such_pkg", *TINY], workdir)
+    assert result.returncode != 0
+    (line,) = result.stderr.strip().splitlines()
+    assert line == ("dqn-train: error: env.import_module='no_such_pkg' cannot be imported (No module named "
+                    "'no_such_pkg'); install the package that provides it in this environment")

@@ -175,9 +175,9 @@ def test_agent_learn_minimises_the_td_loss_it_names(double_q):
         targets = td_targets(batch.rewards, batch.terminated, 0.9, agent.target(batch.next_obs), next_online)
         q_taken = agent.online(batch.obs).gather(1, batch.actions[:, None]).squeeze(1)
         expected = ((q_taken - targets) ** 2).mean()
-    loss, _ = agent.learn(batch)
+    loss = agent.learn(batch).loss
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
-    loss_after, _ = agent.learn(batch)
+    loss_after = agent.learn(batch).loss
     assert loss_after.item() < loss.item()  # SGD on a fixed batch goes downhill
 
 

@@ -1,0 +1,88 @@
+"""Prioritized replay: the sum-tree, sampling in proportion to priority, weights and the loop."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dqn_cli.buffers import PrioritizedReplayBuffer, SumTree
+from dqn_cli.config import EnvConfig, PrioritizedBufferConfig
+from dqn_cli.losses import td_loss
+from dqn_cli.train import train
+from test_loop import tiny_config
+
+
+def test_sum_tree_sums_and_finds_like_a_cumulative_sum():
+    rng = np.random.default_rng(0)
+    tree = SumTree(100)
+    values = rng.random(100)
+    tree.update(np.arange(100), values)
+    assert tree.total == pytest.approx(values.sum())
+    prefixes = rng.random(1000) * values.sum()
+    expected = np.searchsorted(np.cumsum(values), prefixes, side="right")
+    assert np.array_equal(tree.find(prefixes), expected)
+    tree.update(np.array([3, 3, 50]), np.array([9.0, 10.0, 0.0]))  # repeated index: the last value wins
+    assert tree.values(np.array([3, 50])).tolist() == [10.0, 0.0]
+    assert tree.total == pytest.approx(values.sum() - values[3] - values[50] + 10.0)
+
+
+def filled(alpha=1.0, n=4, seed=0):
+    buffer = PrioritizedReplayBuffer(8, (1,), np.float32, seed=seed, alpha=alpha, beta_start=0.5)
+    buffer.add(np.arange(n)[:, None], np.arange(n), np.zeros(n), np.arange(n)[:, None], np.zeros(n))
+    return buffer
+
+
+def test_sampling_frequencies_follow_priorities():
+    buffer = filled()
+    buffer.update_priorities(np.arange(4), torch.tensor([1.0, 2.0, 3.0, 4.0]))
+    counts = np.bincount(np.concatenate([buffer.sample(64).indices for _ in range(1000)]), minlength=4)
+    assert np.allclose(counts / counts.sum(), [0.1, 0.2, 0.3, 0.4], atol=0.01)
+
+
+def test_alpha_flattens_priorities():
+    buffer = filled(alpha=0.0)
+    buffer.update_priorities(np.arange(4), torch.tensor([1.0, 2.0, 3.0, 100.0]))
+    counts = np.bincount(np.concatenate([buffer.sample(64).indices for _ in range(500)]), minlength=4)
+    assert np.allclose(counts / counts.sum(), 0.25, atol=0.02)
+
+
+def test_new_transitions_enter_at_the_highest_priority():
+    buffer = filled()
+    buffer.update_priorities(np.arange(4), torch.tensor([0.5, 7.0, 1.0, 2.0]))
+    buffer.add(np.zeros((1, 1)), np.array([0]), np.zeros(1), np.zeros((1, 1)), np.zeros(1))
+    assert buffer.tree.values(np.array([4]))[0] == pytest.approx(7.0 + 1e-6)
+
+
+def test_importance_weights_and_beta_annealing():
+    buffer = filled()
+    buffer.update_priorities(np.arange(4), torch.tensor([1.0, 2.0, 3.0, 4.0]))
+    batch = buffer.sample(256)
+    probabilities = (batch.indices + 1 + 1e-6) / (10 + 4e-6)
+    expected = (4 * probabilities) ** -0.5
+    assert np.allclose(batch.weights.numpy(), expected / expected.max(), rtol=1e-5)
+    buffer.anneal(0.5)
+    assert buffer.beta == pytest.approx(0.75)
+    buffer.anneal(1.0)
+    assert buffer.beta == 1.0
+
+
+def test_weighted_loss_scales_each_sample():
+    q, target = torch.zeros(2), torch.tensor([1.0, 2.0])
+    assert td_loss(q, target, "mse", torch.tensor([1.0, 0.0])).item() == pytest.approx(0.5)
+
+
+def test_prioritized_replay_trains_and_resumes_exactly(tmp_path: Path):
+    from dqn_cli.errors import TrainingInterrupted
+
+    cfg = tiny_config(env=EnvConfig(id="CartPole-v1"), buffer=PrioritizedBufferConfig(capacity=500),
+                      total_steps=600, learning_starts=100)
+    straight = train(cfg, tmp_path / "a")
+    with pytest.raises(TrainingInterrupted):
+        train(cfg, tmp_path / "b", should_stop=lambda step: step >= 300)
+    resumed = train(cfg, tmp_path / "b", resume=True)
+    assert straight["updates"] == resumed["updates"] > 0
+    assert straight["final_eval"] == resumed["final_eval"]
