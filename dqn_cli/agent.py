@@ -79,7 +79,8 @@ class DQNAgent:
         with torch.no_grad():
             next_q_target = self.learn_target(batch.next_obs)
             next_q_online = self.learn_online(batch.next_obs) if self.double_q else None
-            targets = td_targets(batch.rewards, batch.terminated, self.gamma, next_q_target, next_q_online)
+            discount = self.gamma if batch.discounts is None else batch.discounts  # n-step: gamma^k per row
+            targets = td_targets(batch.rewards, batch.terminated, discount, next_q_target, next_q_online)
         loss = td_loss(q_taken, targets, self.loss, batch.weights)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

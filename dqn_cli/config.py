@@ -67,6 +67,8 @@ class UniformBufferConfig:
     name: str = "uniform"
     capacity: int = 100_000
     """Transitions kept; the oldest are overwritten first."""
+    n_step: int = 1
+    """Store n-step returns (bootstrapping with gamma^n); 1 is plain one-step DQN."""
 
 
 @dataclass
@@ -329,6 +331,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _require_choice("network.activation", net.activation, ACTIVATIONS)
 
     _require(cfg.buffer.capacity > 0, "buffer.capacity", cfg.buffer.capacity, "an integer > 0")
+    _require(cfg.buffer.n_step >= 1, "buffer.n_step", cfg.buffer.n_step, "an integer >= 1")
     _require(cfg.buffer.capacity >= cfg.batch_size, "buffer.capacity", cfg.buffer.capacity,
              f">= batch_size ({cfg.batch_size})")
 

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 def td_targets(
     rewards: torch.Tensor,
     terminated: torch.Tensor,
-    gamma: float,
+    gamma: float | torch.Tensor,
     next_q_target: torch.Tensor,
     next_q_online: Optional[torch.Tensor] = None,
 ) -> torch.Tensor:

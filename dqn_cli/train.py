@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 
 from dqn_cli import tb
 from dqn_cli.agent import DQNAgent
-from dqn_cli.buffers import ReplayBuffer, build_buffer
+from dqn_cli.buffers import NStepAccumulator, ReplayBuffer, build_buffer
 from dqn_cli.checkpoint import (
     atomic_write_json,
     find_resumable,
@@ -70,6 +70,11 @@ class Episodes:
     recent: deque = field(default_factory=lambda: deque(maxlen=100))  # last finished episodes' returns
     losses: List[torch.Tensor] = field(default_factory=list)  # since the last TensorBoard point
     mean_qs: List[torch.Tensor] = field(default_factory=list)
+    n_step: Optional[NStepAccumulator] = None  # the starts of n-step transitions still being summed
+
+
+def _n_step_accumulator(cfg: TrainConfig) -> Optional[NStepAccumulator]:
+    return NStepAccumulator(cfg.buffer.n_step, cfg.gamma, cfg.env.num_envs) if cfg.buffer.n_step > 1 else None
 
 
 def crossings(before: int, after: int, interval: int) -> int:
@@ -128,6 +133,7 @@ def _checkpoint_state(cfg: TrainConfig, agent: DQNAgent, buffer: ReplayBuffer, c
             "obs": episodes.obs, "returns": episodes.returns, "lengths": episodes.lengths,
             "recent": list(episodes.recent), "losses": [x.item() for x in episodes.losses],
             "mean_qs": [x.item() for x in episodes.mean_qs], "envs": capture_env_states(envs),
+            "n_step": episodes.n_step.state() if episodes.n_step else [],
         }),
         "config": to_dict(cfg),
     }
@@ -146,7 +152,10 @@ def _restore(state: Dict[str, Any], agent: DQNAgent, buffer: ReplayBuffer, repla
     episodes = Episodes(obs=loop["obs"], returns=loop["returns"], lengths=loop["lengths"],
                         recent=deque(loop["recent"], maxlen=100),
                         losses=[torch.tensor(x) for x in loop["losses"]],
-                        mean_qs=[torch.tensor(x) for x in loop["mean_qs"]])
+                        mean_qs=[torch.tensor(x) for x in loop["mean_qs"]],
+                        n_step=_n_step_accumulator(cfg))
+    if episodes.n_step is not None:
+        episodes.n_step.load_state(loop["n_step"])
     for i in restore_env_states(envs, loop["envs"]):
         # Native simulator state (e.g. Box2D) cannot be copied: that env starts a fresh episode.
         episodes.obs[i], _ = envs.envs[i].reset(seed=cfg.seed + TRAIN_SEED_OFFSET + counters.step + i)
@@ -216,7 +225,7 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False,
     epsilon_at = make_schedule(cfg.exploration, cfg.total_steps)
     counters = Counters()
     episodes = Episodes(obs=obs, returns=np.zeros(cfg.env.num_envs),
-                        lengths=np.zeros(cfg.env.num_envs, dtype=np.int64))
+                        lengths=np.zeros(cfg.env.num_envs, dtype=np.int64), n_step=_n_step_accumulator(cfg))
     if resumed is not None:
         counters, episodes = _restore(resumed.state, agent, buffer, resumed.replay, envs, np_rng, cfg)
         log.info(f"resumed from {resumed.path} at step {counters.step:,}"
@@ -275,8 +284,12 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False,
                 done = terminated | truncated
 
                 # store: truncation keeps terminated=False, so time-limited transitions still bootstrap
-                buffer.add(episodes.obs, actions, shape_rewards(rewards, cfg.env.reward_scale, cfg.env.reward_clip),
-                           real_next_obs(next_obs, done, info), terminated)
+                transition = (episodes.obs, actions, shape_rewards(rewards, cfg.env.reward_scale, cfg.env.reward_clip),
+                              real_next_obs(next_obs, done, info), terminated)
+                if episodes.n_step is None:
+                    buffer.add(*transition)
+                elif (ready := episodes.n_step.push(*transition, done)) is not None:
+                    buffer.add(*ready)
                 episodes.obs = next_obs
 
                 episodes.returns += rewards

@@ -86,10 +86,10 @@ def test_stored_transitions_bootstrap_through_truncation_only(tmp_path: Path, mo
     stored = []
     original_add = ReplayBuffer.add
 
-    def spy(self, obs, actions, rewards, next_obs, terminated):
+    def spy(self, obs, actions, rewards, next_obs, terminated, discounts=0.0):
         stored.append((np.array(obs), np.array(actions), np.array(rewards), np.array(next_obs),
                        np.array(terminated)))
-        original_add(self, obs, actions, rewards, next_obs, terminated)
+        original_add(self, obs, actions, rewards, next_obs, terminated, discounts)
 
     monkeypatch.setattr(ReplayBuffer, "add", spy)
     cfg = tiny_config(env=EnvConfig(id="CountingEnv-v0", num_envs=3, reward_scale=0.5, reward_clip=0.4),
