@@ -68,8 +68,11 @@ def test_buffers_return_discounts_only_for_n_step():
 
 
 @pytest.mark.parametrize("buffer", [UniformBufferConfig(capacity=500, n_step=3),
-                                    PrioritizedBufferConfig(capacity=500, n_step=3)], ids=["uniform", "prioritized"])
-def test_n_step_training_resumes_exactly(tmp_path: Path, buffer):
+                                    PrioritizedBufferConfig(capacity=500, n_step=1),
+                                    PrioritizedBufferConfig(capacity=500, n_step=3)],
+                         ids=["uniform-3-step", "prioritized", "prioritized-3-step"])
+def test_replay_variants_train_and_resume_exactly(tmp_path: Path, buffer):
+    """Pending n-step sums and priorities are part of the checkpoint: stop + resume == straight."""
     cfg = tiny_config(env=EnvConfig(id="CartPole-v1", num_envs=2), buffer=buffer, total_steps=600, learning_starts=100)
     straight = train(cfg, tmp_path / "a")
     with pytest.raises(TrainingInterrupted):

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 
 from dqn_cli.buffers import PrioritizedReplayBuffer, SumTree
-from dqn_cli.config import EnvConfig, PrioritizedBufferConfig
 from dqn_cli.losses import td_loss
-from dqn_cli.train import train
-from test_loop import tiny_config
 
 
 def test_sum_tree_sums_and_finds_like_a_cumulative_sum():
@@ -73,16 +67,3 @@ def test_importance_weights_and_beta_annealing():
 def test_weighted_loss_scales_each_sample():
     q, target = torch.zeros(2), torch.tensor([1.0, 2.0])
     assert td_loss(q, target, "mse", torch.tensor([1.0, 0.0])).item() == pytest.approx(0.5)
-
-
-def test_prioritized_replay_trains_and_resumes_exactly(tmp_path: Path):
-    from dqn_cli.errors import TrainingInterrupted
-
-    cfg = tiny_config(env=EnvConfig(id="CartPole-v1"), buffer=PrioritizedBufferConfig(capacity=500),
-                      total_steps=600, learning_starts=100)
-    straight = train(cfg, tmp_path / "a")
-    with pytest.raises(TrainingInterrupted):
-        train(cfg, tmp_path / "b", should_stop=lambda step: step >= 300)
-    resumed = train(cfg, tmp_path / "b", resume=True)
-    assert straight["updates"] == resumed["updates"] > 0
-    assert straight["final_eval"] == resumed["final_eval"]
