@@ -98,3 +98,23 @@ def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path: Pa
     for path in (tmp_path / "run" / "checkpoints").glob("*.pt"):
         state = load_checkpoint(path)
         assert all(torch.isfinite(t).all() for t in state["online"].values())
+
+
+def test_a_full_disk_mid_write_keeps_the_previous_file_and_leaves_no_temp(tmp_path: Path, monkeypatch):
+    import errno
+    import os
+
+    from dqn_cli import checkpoint
+
+    target = tmp_path / "last.pt"
+    target.write_bytes(b"previous good checkpoint")
+
+    def disk_full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoint.os, "fsync", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        checkpoint.atomic_write_bytes(target, b"new bytes that never fully land")
+    monkeypatch.undo()
+    assert target.read_bytes() == b"previous good checkpoint"
+    assert os.listdir(tmp_path) == ["last.pt"]
