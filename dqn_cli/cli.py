@@ -58,9 +58,12 @@ def explain_hydra_error(error: BaseException) -> str:
         (e.full_key for e in chain if getattr(e, "full_key", None)), "a setting")
     unknown = re.search(r"Key '([^']+)' (?:is )?not in (?:struct|'(\w+)')", text)
     if unknown:
+        key = unknown.group(1) if key == "a setting" else key
         allowed = _schema_keys(unknown.group(2) or "")
         hint = f"; allowed keys here: {', '.join(allowed)}" if allowed else ""
-        return f"{key} is not a setting{hint}"
+        source = re.search(r"In '([^']+)':", text)
+        where = f" (in conf/{source.group(1)}.yaml)" if source and source.group(1) != "config" else ""
+        return f"{key} is not a setting{where}{hint}"
     conversion = re.search(r"Value '([^']*)' of type '\w+' could not be converted to (\w+)", text)
     if conversion:
         value, kind = conversion.groups()
