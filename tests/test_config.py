@@ -98,3 +98,12 @@ def test_range_errors_name_the_key_and_what_is_allowed(overrides, key):
     with pytest.raises(ConfigError) as caught:
         compose_typed(overrides)
     assert str(caught.value).startswith(key) and ("allowed" in str(caught.value) or "e.g." in str(caught.value))
+
+
+@pytest.mark.parametrize("variant", group_options("variant"))
+def test_every_variant_adds_its_extension(variant):
+    cfg = compose_typed([f"+variant={variant}"])
+    expected = {"vanilla": (False, "mlp", "uniform", 1), "double": (True, "mlp", "uniform", 1),
+                "dueling": (False, "dueling", "uniform", 1), "prioritized": (False, "mlp", "prioritized", 1),
+                "n_step": (False, "mlp", "uniform", 3), "rainbow_lite": (True, "dueling", "prioritized", 3)}
+    assert (cfg.double_q, cfg.network.name, cfg.buffer.name, cfg.buffer.n_step) == expected[variant]
