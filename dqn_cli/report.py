@@ -285,7 +285,7 @@ def plot_episode_returns(groups: List[Group], path: Path) -> None:
         axis.set_ylabel(f"episode return ({MOVING_AVERAGE}-ep. avg.)")
     for axis in list(axes.flat)[len(groups):]:
         axis.set_visible(False)
-    figure.suptitle("Training episode returns (faint: every episode; bold: 100-episode moving average)", y=1.02)
+    figure.suptitle("Training episode returns\n(faint: every episode; bold: 100-episode moving average)", y=1.04)
     _save_figure(figure, path)
     plt.close(figure)
 
