@@ -267,7 +267,8 @@ def plot_episode_returns(groups: List[Group], path: Path) -> None:
 
     columns = min(len(groups), 3)
     rows = math.ceil(len(groups) / columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(5.5 * columns, 3.6 * rows), squeeze=False, sharey=True)
+    figure, axes = plt.subplots(rows, columns, figsize=(5.5 * columns, 3.6 * rows), squeeze=False, sharey=True,
+                                constrained_layout=True)
     for axis, group in zip(axes.flat, groups):
         for index, run in enumerate(group.runs):
             steps, values = read_scalars(run.path, "train/episode_return")
@@ -285,7 +286,7 @@ def plot_episode_returns(groups: List[Group], path: Path) -> None:
         axis.set_ylabel(f"episode return ({MOVING_AVERAGE}-ep. avg.)")
     for axis in list(axes.flat)[len(groups):]:
         axis.set_visible(False)
-    figure.suptitle("Training episode returns\n(faint: every episode; bold: 100-episode moving average)", y=1.04)
+    figure.suptitle("Training episode returns\n(faint: every episode; bold: 100-episode moving average)")
     _save_figure(figure, path)
     plt.close(figure)
 
