@@ -160,6 +160,15 @@ def defaults_tables(seeds: list, overrides: list, workdir: Path) -> tuple[str, l
     return table(rows, threshold) + "\n\n" + "\n".join(timing), rows
 
 
+def markdown_rows(header: list, rows: list, label_key: str, cells) -> str:
+    """A markdown table: one line per row, its label first; a failed row says why."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in rows:
+        body = [f"failed: {r['error']}"] + [""] * (len(header) - 2) if "error" in r else cells(r)
+        lines.append(f"| {r[label_key]} | " + " | ".join(body) + " |")
+    return "\n".join(lines)
+
+
 # 4. throughput features ----------------------------------------------------------------------
 
 def features_table(steps: int, workdir: Path) -> tuple[str, list]:
@@ -168,14 +177,9 @@ def features_table(steps: int, workdir: Path) -> tuple[str, list]:
     for label, extra in variants:
         r = run_seed(0, [f"total_steps={steps}", *extra], workdir)
         rows.append({"variant": label, **r})
-    lines = ["| variant (seed 0) | train steps/s | process wall | best.pt (100 ep) |", "|---|---|---|---|"]
-    for r in rows:
-        if "error" in r:
-            lines.append(f"| {r['variant']} | failed: {r['error']} | | |")
-        else:
-            lines.append(f"| {r['variant']} | {r['steps_per_second']:,.0f} | {r['process_wall_s']:.1f} s | "
-                         f"{r['final_eval']['best']['mean']:.1f} |")
-    return "\n".join(lines), rows
+    return markdown_rows(["variant (seed 0)", "train steps/s", "process wall", "best.pt (100 ep)"], rows, "variant",
+                         lambda r: [f"{r['steps_per_second']:,.0f}", f"{r['process_wall_s']:.1f} s",
+                                    f"{r['final_eval']['best']['mean']:.1f}"]), rows
 
 
 # 5. SB3 + RL Zoo (optional) ------------------------------------------------------------------
@@ -189,26 +193,22 @@ def sb3_table(seeds: list, steps: int) -> tuple[str, list]:
             rows.append({"seed": seed, "error": out.stderr.strip().splitlines()[-1:]})
         else:
             rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    lines = ["| seed | training wall | steps/s | best model (100 ep) | last model (100 ep) |", "|---|---|---|---|---|"]
-    for r in rows:
-        if "error" in r:
-            lines.append(f"| {r['seed']} | failed: {r['error']} | | | |")
-        else:
-            lines.append(f"| {r['seed']} | {r['train_seconds']:.1f} s | {r['steps_per_second']:,.0f} | "
-                         f"{r['best_mean']:.1f} ± {r['best_std']:.1f} | {r['last_mean']:.1f} ± {r['last_std']:.1f} |")
-    return "\n".join(lines), rows
+    return markdown_rows(["seed", "training wall", "steps/s", "best model (100 ep)", "last model (100 ep)"], rows,
+                         "seed", lambda r: [f"{r['train_seconds']:.1f} s", f"{r['steps_per_second']:,.0f}",
+                                            f"{r['best_mean']:.1f} ± {r['best_std']:.1f}",
+                                            f"{r['last_mean']:.1f} ± {r['last_std']:.1f}"]), rows
 
 
 # 6. parallel sweep -----------------------------------------------------------------------------
 
-def parallel_table(seeds: list, workdir: Path) -> tuple[str, dict]:
+def parallel_table(seeds: list, workdir: Path, overrides: list) -> tuple[str, dict]:
     """The same five-seed sweep one job after another (basic launcher) and in parallel (joblib)."""
     timings = {}
     for label, extra in (("one after another (basic launcher)", []), ("parallel (hydra/launcher=joblib)",
                                                                         ["hydra/launcher=joblib"])):
         started = time.perf_counter()
         subprocess.run([str(BIN / "dqn-train"), "-m", "seed=" + ",".join(map(str, seeds)), "log.progress=off",
-                        *extra], cwd=workdir, capture_output=True, text=True, check=True)
+                        *overrides, *extra], cwd=workdir, capture_output=True, text=True, check=True)
         timings[label] = round(time.perf_counter() - started, 1)
     sequential, parallel = timings.values()
     lines = ["| sweep of seeds " + ",".join(map(str, seeds)) + " | wall time |", "|---|---|"]
@@ -252,7 +252,8 @@ def main() -> None:
         print("## 4. Throughput features\n\n" + text + "\n", flush=True)
 
     if "6" in sections:
-        text, results["parallel"] = parallel_table([0, 1] if quick else [0, 1, 2, 3, 4], workdir)
+        text, results["parallel"] = parallel_table([0, 1] if quick else [0, 1, 2, 3, 4], workdir,
+                                                   ["total_steps=3000"] if quick else [])
         print("## 6. Parallel sweep against one job after another\n\n" + text + "\n", flush=True)
 
     if args.sb3 and "5" in sections:
