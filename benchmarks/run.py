@@ -36,9 +36,15 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from seeds import run_seed, table  # noqa: E402
+import seeds as seed_runs  # noqa: E402
+
 
 BIN = Path(sys.executable).parent
+EXTRA_OVERRIDES: list = []  # --overrides: appended to every dqn-train run (e.g. device=cuda on a GPU machine)
+
+
+def run_seed(seed: int, overrides: list, workdir: Path) -> dict:
+    return seed_runs.run_seed(seed, [*overrides, *EXTRA_OVERRIDES], workdir)
 
 
 # 1. update time ------------------------------------------------------------------------------
@@ -157,7 +163,7 @@ def defaults_tables(seeds: list, overrides: list, workdir: Path) -> tuple[str, l
                       f"{statistics.median(r['startup_s'] for r in ok):.2f} s | "
                       f"{statistics.median(100 * r['periodic_eval_time_s'] / r['process_wall_s'] for r in ok):.1f}% |")
     threshold = ok[0]["solve_threshold"] if ok else None
-    return table(rows, threshold) + "\n\n" + "\n".join(timing), rows
+    return seed_runs.table(rows, threshold) + "\n\n" + "\n".join(timing), rows
 
 
 def markdown_rows(header: list, rows: list, label_key: str, cells) -> str:
@@ -201,17 +207,18 @@ def sb3_table(seeds: list, steps: int) -> tuple[str, list]:
 
 # 6. parallel sweep -----------------------------------------------------------------------------
 
-def parallel_table(seeds: list, workdir: Path, overrides: list) -> tuple[str, dict]:
+def parallel_table(seed_list: list, workdir: Path, overrides: list) -> tuple[str, dict]:
     """The same five-seed sweep one job after another (basic launcher) and in parallel (joblib)."""
     timings = {}
     for label, extra in (("one after another (basic launcher)", []), ("parallel (hydra/launcher=joblib)",
                                                                         ["hydra/launcher=joblib"])):
         started = time.perf_counter()
-        subprocess.run([str(BIN / "dqn-train"), "-m", "seed=" + ",".join(map(str, seeds)), "log.progress=off",
-                        *overrides, *extra], cwd=workdir, capture_output=True, text=True, check=True)
+        subprocess.run([str(BIN / "dqn-train"), "-m", "seed=" + ",".join(map(str, seed_list)), "log.progress=off",
+                        *overrides, *EXTRA_OVERRIDES, *extra], cwd=workdir, capture_output=True, text=True,
+                       check=True)
         timings[label] = round(time.perf_counter() - started, 1)
     sequential, parallel = timings.values()
-    lines = ["| sweep of seeds " + ",".join(map(str, seeds)) + " | wall time |", "|---|---|"]
+    lines = ["| sweep of seeds " + ",".join(map(str, seed_list)) + " | wall time |", "|---|---|"]
     lines += [f"| `dqn-train -m ...` {label} | {seconds:.1f} s |" for label, seconds in timings.items()]
     lines.append(f"| **speed-up** | {sequential / parallel:.2f}x on {os.cpu_count()} cores |")
     return "\n".join(lines), {**timings, "speedup": round(sequential / parallel, 2)}
@@ -224,8 +231,11 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=HERE / "results.json")
     parser.add_argument("--sections", default="1,2,3,4,5,6", help="which tables to (re)measure, e.g. 1,2; the "
                         "JSON keeps the other sections from its previous run")
+    parser.add_argument("--overrides", nargs="*", default=[], help="extra dqn-train overrides for every run, "
+                        "e.g. --overrides device=cuda (the update-time table stays on the CPU)")
     args = parser.parse_args()
     sections = set(args.sections.split(","))
+    EXTRA_OVERRIDES.extend(args.overrides)
     torch.set_num_threads(1)
     workdir = Path(tempfile.mkdtemp(prefix="dqn-bench-"))
     quick = args.quick
