@@ -48,6 +48,9 @@ def explain_hydra_error(error: BaseException) -> str:
     while link is not None and link not in chain:
         chain.append(link)
         link = link.__cause__ or link.__context__
+    own = next((e for e in chain if isinstance(e, UserError)), None)
+    if own is not None:  # raised by one of our resolvers while Hydra composed
+        return str(own)
     text = "\n".join(str(e) for e in chain)
     missing = re.search(r"Could not find '([^']+)/([^'/]+)'", text)
     if missing:
@@ -132,9 +135,9 @@ def _resumed_config(run_dir: Path, new_overrides: List[str]):
     return typed
 
 
-def _remove_if_only_bookkeeping(run_dir: Path) -> None:
+def _remove_if_only_bookkeeping(run_dir: Path, bookkeeping: set) -> None:
     """A run refused before it trained leaves no directory behind (only Hydra's own files were there)."""
-    if {p.name for p in run_dir.iterdir()} <= {".hydra", "train.log"}:
+    if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= bookkeeping:
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
@@ -178,7 +181,7 @@ def _train_task(cfg) -> float:
                 if cfg.get("resume"):
                     shutil.rmtree(run_dir / hydra_cfg.output_subdir, ignore_errors=True)
                 else:
-                    _remove_if_only_bookkeeping(run_dir)
+                    _remove_if_only_bookkeeping(run_dir, {".hydra", "train.log"})
                 return float("nan")
             raise
         # One failed job must not end the sweep: record it and let the launcher go on.

@@ -8,6 +8,7 @@ type cannot express. Below cli.py, code only ever sees these dataclasses.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
@@ -275,13 +276,23 @@ DEVICES = ("auto", "cpu", "cuda")
 PROGRESS_MODES = ("auto", "bar", "lines", "off")
 
 
+def _run_dir(resume: Optional[str], fresh: str) -> str:
+    """Hydra's run dir: the resumed run's own dir, which must exist (checked before Hydra creates it)."""
+    if not resume:
+        return fresh
+    if not os.path.isdir(resume):
+        raise ConfigError(f"resume={resume}: no such run dir; pass the dir of an earlier run, e.g. "
+                          "resume=outputs/runs/<run>")
+    return resume
+
+
 def register_schemas() -> None:
     """Store every schema in Hydra's ConfigStore (the YAML options extend them by name)."""
     from hydra.core.config_store import ConfigStore
     from omegaconf import OmegaConf
 
     # resume=<dir> runs in that dir; its own .hydra/ (the original overrides) is kept untouched.
-    OmegaConf.register_new_resolver("dqn_run_dir", lambda resume, fresh: resume or fresh, replace=True)
+    OmegaConf.register_new_resolver("dqn_run_dir", _run_dir, replace=True)
     OmegaConf.register_new_resolver("dqn_hydra_subdir", lambda resume, now: f".hydra-resume/{now}" if resume
                                     else ".hydra", replace=True)
 

@@ -97,6 +97,13 @@ def test_resume_of_a_folder_that_is_no_run(workdir: Path):
     assert result.returncode != 0
     assert result.stderr.strip().splitlines() == [
         f"dqn-train: error: resume={workdir}: not a dqn-train run dir (no checkpoints/ in it)"]
+    typo = workdir / "outputs" / "runs" / "no-such-run"
+    result = run_cli("dqn-train", [f"resume={typo}"], workdir)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        f"dqn-train: error: resume={typo}: no such run dir; pass the dir of an earlier run, e.g. "
+        "resume=outputs/runs/<run>"]
+    assert not typo.exists() and workdir.is_dir()  # nothing created, nothing removed
 
 
 def test_unwritable_output_folder_is_one_line(workdir: Path):
