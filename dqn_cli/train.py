@@ -205,6 +205,13 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False,
     envs whose state can be copied). `should_stop(step)` is asked after every step; by default
     SIGINT/SIGTERM make it true, and the loop then checkpoints and raises TrainingInterrupted.
     """
+    # Signals are caught from the start, so a SIGTERM during set-up also ends in a clean stop.
+    with StopOnSignal() as stop_on_signal:
+        return _train(cfg, run_dir, resume, should_stop or stop_on_signal, stop_on_signal)
+
+
+def _train(cfg: TrainConfig, run_dir: Path, resume: bool, should_stop: Callable[[int], bool],
+           stop_on_signal: StopOnSignal) -> Dict[str, Any]:
     started = time.perf_counter()
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt_dir = run_dir / "checkpoints"
@@ -270,84 +277,82 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False,
             checkpoint(ckpt_dir / "best.pt")
         eval_seconds += time.perf_counter() - eval_started
 
-    with StopOnSignal() as stop_on_signal:
-        should_stop = should_stop or stop_on_signal
-        try:
-            while counters.step < cfg.total_steps:
-                # act
-                epsilon = epsilon_at(counters.step)
-                if counters.step < cfg.learning_starts:
-                    actions = np_rng.integers(0, n_actions, size=cfg.env.num_envs)
-                else:
-                    actions = agent.act(episodes.obs, epsilon, np_rng, n_actions)
-                next_obs, rewards, terminated, truncated, info = envs.step(actions)
-                done = terminated | truncated
+    try:
+        while counters.step < cfg.total_steps:
+            # act
+            epsilon = epsilon_at(counters.step)
+            if counters.step < cfg.learning_starts:
+                actions = np_rng.integers(0, n_actions, size=cfg.env.num_envs)
+            else:
+                actions = agent.act(episodes.obs, epsilon, np_rng, n_actions)
+            next_obs, rewards, terminated, truncated, info = envs.step(actions)
+            done = terminated | truncated
 
-                # store: truncation keeps terminated=False, so time-limited transitions still bootstrap
-                transition = (episodes.obs, actions, shape_rewards(rewards, cfg.env.reward_scale, cfg.env.reward_clip),
-                              real_next_obs(next_obs, done, info), terminated)
-                if episodes.n_step is None:
-                    buffer.add(*transition)
-                elif (ready := episodes.n_step.push(*transition, done)) is not None:
-                    buffer.add(*ready)
-                episodes.obs = next_obs
+            # store: truncation keeps terminated=False, so time-limited transitions still bootstrap
+            transition = (episodes.obs, actions, shape_rewards(rewards, cfg.env.reward_scale, cfg.env.reward_clip),
+                          real_next_obs(next_obs, done, info), terminated)
+            if episodes.n_step is None:
+                buffer.add(*transition)
+            elif (ready := episodes.n_step.push(*transition, done)) is not None:
+                buffer.add(*ready)
+            episodes.obs = next_obs
 
-                episodes.returns += rewards
-                episodes.lengths += 1
-                for i in np.flatnonzero(done):
-                    counters.episodes += 1
-                    episodes.recent.append(float(episodes.returns[i]))
-                    writer.scalar(tb.EPISODE_RETURN, episodes.returns[i], counters.step + i + 1)
-                    writer.scalar(tb.EPISODE_LENGTH, episodes.lengths[i], counters.step + i + 1)
-                    episodes.returns[i], episodes.lengths[i] = 0.0, 0
+            episodes.returns += rewards
+            episodes.lengths += 1
+            for i in np.flatnonzero(done):
+                counters.episodes += 1
+                episodes.recent.append(float(episodes.returns[i]))
+                writer.scalar(tb.EPISODE_RETURN, episodes.returns[i], counters.step + i + 1)
+                writer.scalar(tb.EPISODE_LENGTH, episodes.lengths[i], counters.step + i + 1)
+                episodes.returns[i], episodes.lengths[i] = 0.0, 0
 
-                before, counters.step = counters.step, counters.step + cfg.env.num_envs
+            before, counters.step = counters.step, counters.step + cfg.env.num_envs
 
-                # learn
-                if counters.step >= cfg.learning_starts:
-                    buffer.anneal(counters.step / cfg.total_steps)  # prioritized replay's beta -> 1
-                    for _ in range(crossings(before, counters.step, cfg.train_freq) * cfg.gradient_steps):
-                        batch = buffer.sample(cfg.batch_size)
-                        result = agent.learn(batch)
-                        if not torch.isfinite(result.loss):
-                            raise TrainingDiverged(f"the TD loss became {result.loss.item()} at step "
-                                                   f"{counters.step}; the last good checkpoint is kept in {ckpt_dir}")
-                        buffer.update_priorities(batch.indices, result.td_errors)
-                        episodes.losses.append(result.loss)
-                        episodes.mean_qs.append(result.mean_q)
-                        counters.updates += 1
-                    if crossings(before, counters.step, cfg.target.interval):
-                        agent.update_target()
+            # learn
+            if counters.step >= cfg.learning_starts:
+                buffer.anneal(counters.step / cfg.total_steps)  # prioritized replay's beta -> 1
+                for _ in range(crossings(before, counters.step, cfg.train_freq) * cfg.gradient_steps):
+                    batch = buffer.sample(cfg.batch_size)
+                    result = agent.learn(batch)
+                    if not torch.isfinite(result.loss):
+                        raise TrainingDiverged(f"the TD loss became {result.loss.item()} at step "
+                                               f"{counters.step}; the last good checkpoint is kept in {ckpt_dir}")
+                    buffer.update_priorities(batch.indices, result.td_errors)
+                    episodes.losses.append(result.loss)
+                    episodes.mean_qs.append(result.mean_q)
+                    counters.updates += 1
+                if crossings(before, counters.step, cfg.target.interval):
+                    agent.update_target()
 
-                # log, evaluate, checkpoint
-                if crossings(before, counters.step, cfg.log.train_interval):
-                    now = time.perf_counter()
-                    writer.scalar(tb.EPSILON, epsilon, counters.step)
-                    writer.scalar(tb.STEPS_PER_SECOND, (counters.step - last_log_step) / (now - last_log_time),
-                                  counters.step)
-                    if episodes.losses:
-                        writer.scalar(tb.TD_LOSS, torch.stack(episodes.losses).mean().item(), counters.step)
-                        writer.scalar(tb.MEAN_Q, torch.stack(episodes.mean_qs).mean().item(), counters.step)
-                        episodes.losses, episodes.mean_qs = [], []
-                    last_log_time, last_log_step = now, counters.step
-                if cfg.eval.interval and crossings(before, counters.step, cfg.eval.interval):
-                    periodic_evaluation()
-                if crossings(before, counters.step, checkpoint_interval):
-                    periodic_checkpoint()
-                progress.update(counters.step, episodes.recent, epsilon)
-                if should_stop(counters.step):
-                    if not crossings(before, counters.step, checkpoint_interval):
-                        periodic_checkpoint()
-                    raise TrainingInterrupted(counters.step, run_dir, stop_on_signal.signal_name)
-
-            # The end of training always competes for best.pt, and last.pt is always the final weights.
-            if not cfg.eval.interval or counters.step % cfg.eval.interval:
+            # log, evaluate, checkpoint
+            if crossings(before, counters.step, cfg.log.train_interval):
+                now = time.perf_counter()
+                writer.scalar(tb.EPSILON, epsilon, counters.step)
+                writer.scalar(tb.STEPS_PER_SECOND, (counters.step - last_log_step) / (now - last_log_time),
+                              counters.step)
+                if episodes.losses:
+                    writer.scalar(tb.TD_LOSS, torch.stack(episodes.losses).mean().item(), counters.step)
+                    writer.scalar(tb.MEAN_Q, torch.stack(episodes.mean_qs).mean().item(), counters.step)
+                    episodes.losses, episodes.mean_qs = [], []
+                last_log_time, last_log_step = now, counters.step
+            if cfg.eval.interval and crossings(before, counters.step, cfg.eval.interval):
                 periodic_evaluation()
-            periodic_checkpoint()
-        finally:
-            progress.close(counters.step)
-            envs.close()
-            writer.flush()
+            if crossings(before, counters.step, checkpoint_interval):
+                periodic_checkpoint()
+            progress.update(counters.step, episodes.recent, epsilon)
+            if should_stop(counters.step):
+                if not crossings(before, counters.step, checkpoint_interval):
+                    periodic_checkpoint()
+                raise TrainingInterrupted(counters.step, run_dir, stop_on_signal.signal_name)
+
+        # The end of training always competes for best.pt, and last.pt is always the final weights.
+        if not cfg.eval.interval or counters.step % cfg.eval.interval:
+            periodic_evaluation()
+        periodic_checkpoint()
+    finally:
+        progress.close(counters.step)
+        envs.close()
+        writer.flush()
     train_seconds = time.perf_counter() - loop_started
 
     final_started = time.perf_counter()
