@@ -66,7 +66,8 @@ class DQNAgent:
         explore = rng.random(len(obs)) < epsilon
         if explore.all():
             return rng.integers(0, n_actions, size=len(obs))
-        actions = self.online(torch.from_numpy(np.asarray(obs, dtype=np.float32)).to(self.device))
+        # Observations cross to the device in their own dtype (uint8 screens: a quarter of the bytes).
+        actions = self.online(torch.from_numpy(np.asarray(obs)).to(self.device).float())
         actions = actions.argmax(dim=1).cpu().numpy()
         if explore.any():
             actions[explore] = rng.integers(0, n_actions, size=int(explore.sum()))

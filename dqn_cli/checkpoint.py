@@ -9,7 +9,7 @@ import random
 import sys
 from pathlib import Path
 from dataclasses import dataclass
-from typing import Any, Dict, Optional
+from typing import Any, BinaryIO, Callable, Dict, Optional
 
 import numpy as np
 import torch
@@ -19,13 +19,14 @@ from dqn_cli.errors import RunDirError
 FORMAT = "dqn-cli/1"
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temp file beside `path`, fsync, then rename over it: readers never see half a file."""
+def atomic_write(path: Path, write: Callable[[BinaryIO], Any]) -> None:
+    """Let `write` fill a temp file beside `path`, fsync, then rename it over `path`: readers
+    never see half a file, and a failed write leaves the previous file as it was."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         with open(tmp, "wb") as handle:
-            handle.write(data)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -36,6 +37,10 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    atomic_write(path, lambda handle: handle.write(data))
 
 
 def atomic_write_json(path: Path, data: Dict[str, Any]) -> None:
@@ -103,10 +108,9 @@ def to_numpy_tree(value: Any) -> Any:
 
 
 def save_replay(path: Path, arrays: Dict[str, np.ndarray]) -> None:
-    """The replay's filled rows as an uncompressed .npz (fast to write; plain arrays, no pickle)."""
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    atomic_write_bytes(path, buffer.getvalue())
+    """The replay's filled rows as an uncompressed .npz (fast to write; plain arrays, no pickle),
+    streamed to disk: an Atari replay of gigabytes is not copied in memory first."""
+    atomic_write(path, lambda handle: np.savez(handle, **arrays))
 
 
 def link_atomically(source: Path, target: Path) -> None:

@@ -20,6 +20,21 @@ from dqn_cli.errors import ConfigError
 
 
 @dataclass
+class AtariConfig:
+    """The DQN-paper preprocessing of an ALE game (env=pong, env=breakout)."""
+    noop_max: int = 30
+    """At each reset, a random number (1..noop_max) of no-op steps, so episodes start differently."""
+    frame_skip: int = 4
+    """Repeat each action this many emulator frames; the observation max-pools the last two."""
+    screen_size: int = 84
+    """Frames are greyscaled and resized (area interpolation) to screen_size x screen_size."""
+    episodic_life: bool = True
+    """Training only: losing a life ends the episode for bootstrapping (the game goes on)."""
+    fire_on_life_start: bool = True
+    """Press FIRE after a reset and after each lost life, in games that need it to go on."""
+
+
+@dataclass
 class EnvConfig:
     id: str = "CartPole-v1"
     """Gymnasium environment id, e.g. CartPole-v1."""
@@ -37,6 +52,10 @@ class EnvConfig:
     """Mean greedy return that counts as solving the env (reported, never used for training)."""
     import_module: Optional[str] = None
     """A module to import before making the env, so a third-party package registers its envs."""
+    frame_stack: int = 1
+    """Stack the last k observations (k > 1) along a new first axis; replay stores each frame once."""
+    atari: Optional[AtariConfig] = None
+    """The DQN-paper Atari preprocessing (set by env=pong / env=breakout); null for other envs."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -57,6 +76,27 @@ class DuelingConfig(MLPConfig):
     name: str = "dueling"
     head_hidden_size: int = 0
     """Hidden width of the value and advantage heads; 0 makes each head one linear layer."""
+
+
+@dataclass
+class AutoNetworkConfig(MLPConfig):
+    """The default: an MLP (these widths) for vector observations, nature_cnn for images."""
+    name: str = "auto"
+
+
+@dataclass
+class NatureCNNConfig:
+    name: str = "nature_cnn"
+    channels: List[int] = field(default_factory=lambda: [32, 64, 64])
+    """Output channels of each convolution."""
+    kernel_sizes: List[int] = field(default_factory=lambda: [8, 4, 3])
+    strides: List[int] = field(default_factory=lambda: [4, 2, 1])
+    hidden_size: int = 512
+    """Width of the fully connected layer after the convolutions."""
+    activation: str = "relu"
+    """One of: relu, tanh, elu, gelu, silu."""
+    dueling: bool = False
+    """Dueling value and advantage heads on the convolutional torso."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -240,7 +280,8 @@ class TrainConfig:
     gradient_steps: int = 1
     """... of this many gradient steps."""
     device: str = "auto"
-    """auto (cuda if available) | cpu | cuda | cuda:N."""
+    """auto (a GPU if available and the network is a CNN; MLPs run faster on the CPU) | cpu | cuda |
+    cuda:N | auto:N (GPU N, for a CNN)."""
     torch_threads: int = 0
     """Intra-op threads for torch; 0 picks 1 for small MLPs, the core count otherwise."""
     resume: Optional[str] = None
@@ -254,7 +295,8 @@ class TrainConfig:
 
 # Schema classes per config group, keyed by the `name` each option carries.
 GROUP_SCHEMAS: Dict[str, Dict[str, type]] = {
-    "network": {"mlp": MLPConfig, "dueling": DuelingConfig},
+    "network": {"auto": AutoNetworkConfig, "mlp": MLPConfig, "dueling": DuelingConfig,
+                "nature_cnn": NatureCNNConfig},
     "buffer": {"uniform": UniformBufferConfig, "prioritized": PrioritizedBufferConfig},
     "target": {"hard": HardTargetConfig, "soft": SoftTargetConfig},
     "optimizer": {
@@ -318,8 +360,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _require(cfg.total_steps > 0, "total_steps", cfg.total_steps, "an integer > 0")
     _require(0.0 <= cfg.gamma <= 1.0, "gamma", cfg.gamma, "0 <= gamma <= 1")
     _require_choice("loss", cfg.loss, LOSSES)
-    _require(cfg.device in DEVICES or re.fullmatch(r"cuda:\d+", cfg.device) is not None, "device", cfg.device,
-             " | ".join(DEVICES) + " | cuda:N")
+    _require(cfg.device in DEVICES or re.fullmatch(r"(cuda|auto):\d+", cfg.device) is not None, "device",
+             cfg.device, " | ".join(DEVICES) + " | cuda:N | auto:N")
     _require(cfg.batch_size > 0, "batch_size", cfg.batch_size, "an integer > 0")
     _require(cfg.learning_starts >= 0, "learning_starts", cfg.learning_starts, "an integer >= 0")
     _require(cfg.train_freq > 0, "train_freq", cfg.train_freq, "an integer > 0")
@@ -336,10 +378,23 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         "env.max_episode_steps", env.max_episode_steps, "null or an integer > 0",
     )
 
+    _require(env.frame_stack >= 1, "env.frame_stack", env.frame_stack, "an integer >= 1")
+    if env.atari is not None:
+        _require(env.atari.noop_max >= 0, "env.atari.noop_max", env.atari.noop_max, "an integer >= 0")
+        _require(env.atari.frame_skip >= 1, "env.atari.frame_skip", env.atari.frame_skip, "an integer >= 1")
+        _require(env.atari.screen_size >= 36, "env.atari.screen_size", env.atari.screen_size,
+                 "an integer >= 36 (the Nature CNN needs 36 pixels)")
+
     net = cfg.network
-    _require(len(net.hidden_sizes) > 0 and min(net.hidden_sizes) > 0,
-             "network.hidden_sizes", list(net.hidden_sizes), "a non-empty list of positive widths")
     _require_choice("network.activation", net.activation, ACTIVATIONS)
+    if isinstance(net, NatureCNNConfig):
+        layers = (list(net.channels), list(net.kernel_sizes), list(net.strides))
+        _require(len(layers[0]) > 0 and len(set(map(len, layers))) == 1 and min(layers[0] + layers[1] + layers[2]) > 0,
+                 "network.channels/kernel_sizes/strides", layers, "three equally long lists of positive integers")
+        _require(net.hidden_size > 0, "network.hidden_size", net.hidden_size, "an integer > 0")
+    else:
+        _require(len(net.hidden_sizes) > 0 and min(net.hidden_sizes) > 0,
+                 "network.hidden_sizes", list(net.hidden_sizes), "a non-empty list of positive widths")
 
     _require(cfg.buffer.capacity > 0, "buffer.capacity", cfg.buffer.capacity, "an integer > 0")
     _require(cfg.buffer.n_step >= 1, "buffer.n_step", cfg.buffer.n_step, "an integer >= 1")
@@ -396,7 +451,9 @@ def to_dict(cfg: TrainConfig) -> Dict[str, Any]:
 def from_dict(data: Dict[str, Any]) -> TrainConfig:
     """Rebuild a TrainConfig from `to_dict` output (as stored in a checkpoint)."""
     data = dict(data)
-    groups: Dict[str, Any] = {"env": EnvConfig(**data.pop("env"))}
+    env = dict(data.pop("env"))
+    env["atari"] = AtariConfig(**env["atari"]) if env.get("atari") else None
+    groups: Dict[str, Any] = {"env": EnvConfig(**env)}
     for group, options in GROUP_SCHEMAS.items():
         values = dict(data.pop(group))
         groups[group] = options[values["name"]](**values)
@@ -421,7 +478,8 @@ def flatten(data: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
 
 
 # What a resumed run may not change: the shapes its weights, replay and env states were made for.
-RESUME_FIXED_PREFIXES = ("network.", "env.id", "env.num_envs", "env.make_kwargs", "buffer.capacity")
+RESUME_FIXED_PREFIXES = ("network.", "env.id", "env.num_envs", "env.make_kwargs", "env.frame_stack", "env.atari",
+                         "buffer.capacity")
 
 
 def check_resume_compatible(saved: Dict[str, Any], cfg: TrainConfig) -> None:

@@ -9,6 +9,7 @@ from typing import Optional
 import gymnasium as gym
 import numpy as np
 
+from dqn_cli.atari import ALE_MAKE_KWARGS, wrap_atari
 from dqn_cli.config import EnvConfig
 from dqn_cli.errors import ConfigError
 
@@ -26,15 +27,23 @@ def import_env_module(name: Optional[str]) -> None:
     try:
         importlib.import_module(name)
     except ImportError as error:
-        raise ConfigError(f"env.import_module={name!r} cannot be imported ({error}); install the package "
-                          "that provides it in this environment") from None
+        install = 'pip install "dqn-cli[atari]"' if name == "ale_py" else "install the package that provides it"
+        raise ConfigError(f"env.import_module={name!r} cannot be imported ({error}); {install} "
+                          "in this environment") from None
 
 
-def make_env(cfg: EnvConfig, render_mode: Optional[str] = None) -> gym.Env:
-    """One environment, with the checks a user needs to hear about in one line."""
+_NOT_ATARI = ("env.atari is set but env.id={id!r} is not an ALE (Atari) game; use env=pong / env=breakout, "
+              "or env.atari=null for other envs")
+
+
+def make_env(cfg: EnvConfig, render_mode: Optional[str] = None, training: bool = False) -> gym.Env:
+    """One environment, with the checks a user needs to hear about in one line.
+
+    `training` adds what only the learner sees (Atari's episodic life); evaluation envs play whole games.
+    """
     import_env_module(cfg.import_module)
-    kwargs = dict(cfg.make_kwargs)
-    if cfg.max_episode_steps is not None:
+    kwargs = {**(ALE_MAKE_KWARGS if cfg.atari is not None else {}), **cfg.make_kwargs}
+    if cfg.max_episode_steps is not None and cfg.atari is None:  # Atari's counts agent steps, not frames
         kwargs["max_episode_steps"] = cfg.max_episode_steps
     if render_mode is not None:
         kwargs["render_mode"] = render_mode
@@ -48,7 +57,15 @@ def make_env(cfg: EnvConfig, render_mode: Optional[str] = None) -> gym.Env:
             raise ConfigError(f"env.id={cfg.id!r} is not a registered gymnasium environment{hint}") from None
         raise ConfigError(f"env.id={cfg.id!r} could not be made: {error}") from None
     except TypeError as error:
+        if cfg.atari is not None:  # ALE's frameskip / obs_type arguments refused: not an Atari game
+            raise ConfigError(_NOT_ATARI.format(id=cfg.id)) from None
         raise ConfigError(f"env.make_kwargs={cfg.make_kwargs!r} not accepted by {cfg.id}: {error}") from None
+    if cfg.atari is not None:
+        if not hasattr(env.unwrapped, "ale"):
+            raise ConfigError(_NOT_ATARI.format(id=cfg.id))
+        env = wrap_atari(env, cfg.atari, training, cfg.max_episode_steps)
+    if cfg.frame_stack > 1:
+        env = gym.wrappers.FrameStackObservation(env, cfg.frame_stack)
     check_spaces(env, cfg.id)
     return env
 
@@ -58,10 +75,15 @@ def check_spaces(env: gym.Env, env_id: str) -> None:
         raise ConfigError(
             f"env.id={env_id!r} has a {type(env.action_space).__name__} action space; "
             "DQN needs a Discrete one (e.g. CartPole-v1, LunarLander-v3)")
-    if not isinstance(env.observation_space, gym.spaces.Box):
+    space = env.observation_space
+    if not isinstance(space, gym.spaces.Box):
         raise ConfigError(
-            f"env.id={env_id!r} has a {type(env.observation_space).__name__} observation space; "
+            f"env.id={env_id!r} has a {type(space).__name__} observation space; "
             "dqn-cli supports Box observations (vectors or images)")
+    if len(space.shape) not in (1, 2, 3):
+        raise ConfigError(
+            f"env.id={env_id!r} has observations of shape {space.shape}; dqn-cli supports vectors (1 axis) and "
+            "images (2 or 3 axes), use a gymnasium observation wrapper to flatten others")
 
 
 def make_vector_env(cfg: EnvConfig, seed: int) -> gym.vector.VectorEnv:
@@ -72,7 +94,7 @@ def make_vector_env(cfg: EnvConfig, seed: int) -> gym.vector.VectorEnv:
     """
     make_env(cfg).close()  # fail fast, with our one-line message, before building copies
     envs = gym.vector.SyncVectorEnv(
-        [lambda: make_env(cfg) for _ in range(cfg.num_envs)],
+        [lambda: make_env(cfg, training=True) for _ in range(cfg.num_envs)],
         autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
     )
     envs.action_space.seed(seed)
@@ -87,6 +109,15 @@ def real_next_obs(next_obs: np.ndarray, done: np.ndarray, info: dict) -> np.ndar
     for i in np.flatnonzero(done):
         fixed[i] = info["final_obs"][i]
     return fixed
+
+
+def game_over(done: np.ndarray, info: dict) -> np.ndarray:
+    """Which ended episodes end a whole game: with Atari's episodic life a lost life ends the
+    learner's episode, but the score and the episode count go on until the game is over."""
+    final = info.get("final_info", {})
+    if "life_lost" not in final:
+        return done
+    return done & ~(final["life_lost"] & final["_life_lost"])
 
 
 def shape_rewards(rewards: np.ndarray, scale: float, clip: Optional[float]) -> np.ndarray:

@@ -6,8 +6,6 @@ import time
 from pathlib import Path
 from typing import Any, Dict
 
-import numpy as np
-
 from dqn_cli.checkpoint import atomic_write_json, load_checkpoint
 from dqn_cli.config import from_dict
 from dqn_cli.envs import FINAL_EVAL_SEED_OFFSET, make_env
@@ -33,7 +31,7 @@ def evaluate_run(run_dir: Path, checkpoint: str = "best", episodes: int = 100, v
         raise RunDirError(f"checkpoint {path} holds no usable config ({error}); was it written by dqn-cli?") from None
     torch_device = resolve_device(device)
     probe = make_env(cfg.env)
-    q_network = build_q_network(cfg.network, int(np.prod(probe.observation_space.shape)),
+    q_network = build_q_network(cfg.network, probe.observation_space.shape, probe.observation_space.dtype,
                                 int(probe.action_space.n))
     probe.close()
     try:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import List, Sequence
+from typing import List, Sequence, Tuple
 
+import numpy as np
 import torch
 from torch import nn
 
-from dqn_cli.config import DuelingConfig, MLPConfig
+from dqn_cli.config import AutoNetworkConfig, DuelingConfig, MLPConfig, NatureCNNConfig
+from dqn_cli.errors import ConfigError
 
 _ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "gelu": nn.GELU, "silu": nn.SiLU}
 
@@ -38,24 +40,86 @@ class MLPQNetwork(nn.Module):
         return self.head(self.torso(obs.flatten(1)))
 
 
+class DuelingHeads(nn.Module):
+    """Q(s, a) = V(s) + A(s, a) - mean_a A(s, a) on top of a feature vector (Wang et al., 2016)."""
+
+    def __init__(self, in_features: int, n_actions: int, hidden: int, activation: str):
+        super().__init__()
+        self.value = _head(in_features, hidden, 1, activation)
+        self.advantage = _head(in_features, hidden, n_actions, activation)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        advantage = self.advantage(features)
+        return self.value(features) + advantage - advantage.mean(dim=1, keepdim=True)
+
+
 class DuelingQNetwork(nn.Module):
-    """Q(s, a) = V(s) + A(s, a) - mean_a A(s, a) over a shared torso (Wang et al., 2016)."""
+    """Dueling heads over a shared MLP torso."""
 
     def __init__(self, obs_dim: int, n_actions: int, hidden_sizes: Sequence[int], activation: str,
                  head_hidden_size: int = 0):
         super().__init__()
         self.torso = mlp(obs_dim, hidden_sizes, activation)
-        self.value = _head(hidden_sizes[-1], head_hidden_size, 1, activation)
-        self.advantage = _head(hidden_sizes[-1], head_hidden_size, n_actions, activation)
+        self.heads = DuelingHeads(hidden_sizes[-1], n_actions, head_hidden_size, activation)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        features = self.torso(obs.flatten(1))
-        advantage = self.advantage(features)
-        return self.value(features) + advantage - advantage.mean(dim=1, keepdim=True)
+        return self.heads(self.torso(obs.flatten(1)))
 
 
-def build_q_network(cfg, obs_dim: int, n_actions: int) -> nn.Module:
-    """Build the Q-network a `network` config describes."""
+def is_image(shape: Sequence[int], dtype) -> bool:
+    """Images: 3 axes (channels and a screen), or 2 axes of uint8 pixels (one grey screen)."""
+    return len(shape) == 3 or (len(shape) == 2 and np.dtype(dtype) == np.uint8)
+
+
+def channels_first(shape: Sequence[int]) -> Tuple[Tuple[int, int, int], bool]:
+    """(C, H, W) of an image observation and whether it arrives channels-last (H, W, C), as
+    Gymnasium's RGB screens do; stacked frames (env.frame_stack) arrive channels-first."""
+    if len(shape) == 2:
+        return (1, *shape), False
+    if shape[-1] <= 4 < shape[0]:
+        return (shape[2], shape[0], shape[1]), True
+    return tuple(shape), False
+
+
+class NatureCNN(nn.Module):
+    """The DQN-paper network (Mnih et al., 2015): three convolutions, one hidden layer, one Q-value
+    per action. uint8 pixels are scaled to [0, 1] here, so replay can keep them as bytes."""
+
+    def __init__(self, obs_shape: Sequence[int], obs_dtype, n_actions: int, cfg: NatureCNNConfig):
+        super().__init__()
+        (in_channels, height, width), self.channels_last = channels_first(obs_shape)
+        self.add_channel_axis = len(obs_shape) == 2
+        self.scale = 1 / 255 if np.dtype(obs_dtype) == np.uint8 else 1.0
+        layers: List[nn.Module] = []
+        channels = in_channels
+        for out_channels, kernel, stride in zip(cfg.channels, cfg.kernel_sizes, cfg.strides):
+            layers += [nn.Conv2d(channels, out_channels, kernel, stride), _ACTIVATIONS[cfg.activation]()]
+            channels = out_channels
+        self.conv = nn.Sequential(*layers, nn.Flatten())
+        with torch.no_grad():
+            features = self.conv(torch.zeros(1, in_channels, height, width))
+        self.torso = nn.Sequential(nn.Linear(features.shape[1], cfg.hidden_size), _ACTIVATIONS[cfg.activation]())
+        self.head = (DuelingHeads(cfg.hidden_size, n_actions, 0, cfg.activation) if cfg.dueling
+                     else nn.Linear(cfg.hidden_size, n_actions))
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        if self.add_channel_axis:
+            obs = obs.unsqueeze(1)
+        elif self.channels_last:
+            obs = obs.permute(0, 3, 1, 2)
+        return self.head(self.torso(self.conv(obs * self.scale)))
+
+
+def build_q_network(cfg, obs_shape: Sequence[int], obs_dtype, n_actions: int) -> nn.Module:
+    """Build the Q-network a `network` config describes; network=auto picks by observation type."""
+    if isinstance(cfg, AutoNetworkConfig) and is_image(obs_shape, obs_dtype):
+        cfg = NatureCNNConfig(activation=cfg.activation)
+    if isinstance(cfg, NatureCNNConfig):
+        if not is_image(obs_shape, obs_dtype):
+            raise ConfigError(f"network=nature_cnn needs image observations, this env's are of shape "
+                              f"{tuple(obs_shape)}; use network=mlp (or the default network=auto)")
+        return NatureCNN(obs_shape, obs_dtype, n_actions, cfg)
+    obs_dim = int(np.prod(obs_shape))
     if isinstance(cfg, DuelingConfig):
         return DuelingQNetwork(obs_dim, n_actions, cfg.hidden_sizes, cfg.activation, cfg.head_hidden_size)
     if isinstance(cfg, MLPConfig):

@@ -33,13 +33,14 @@ from dqn_cli.checkpoint import (
     to_numpy_tree,
     to_tensor_tree,
 )
-from dqn_cli.config import MLPConfig, TrainConfig, check_resume_compatible, flatten, to_dict
+from dqn_cli.config import TrainConfig, check_resume_compatible, flatten, to_dict
 from dqn_cli.console import Progress
 from dqn_cli.envs import (
     EVAL_SEED_OFFSET,
     FINAL_EVAL_SEED_OFFSET,
     TRAIN_SEED_OFFSET,
     capture_env_states,
+    game_over,
     make_vector_env,
     real_next_obs,
     restore_env_states,
@@ -48,7 +49,7 @@ from dqn_cli.envs import (
 from dqn_cli.errors import ConfigError, TrainingDiverged, TrainingInterrupted
 from dqn_cli.evaluate import EvalResult, evaluate, greedy_policy
 from dqn_cli.exploration import make_schedule
-from dqn_cli.networks import build_q_network
+from dqn_cli.networks import NatureCNN, build_q_network
 
 log = logging.getLogger("dqn_cli")
 
@@ -82,26 +83,28 @@ def crossings(before: int, after: int, interval: int) -> int:
     return after // interval - before // interval
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str, gpu_pays_off: bool = True) -> torch.device:
+    """device=auto (or auto:N) takes the GPU (N) only for networks that gain from one: measured on
+    an H100, the default CartPole MLP trains 3x slower there than on two CPU cores (README, "Speed")."""
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device={name!r} but no CUDA device is available; use device=auto or device=cpu")
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("auto"):
+        name = name.replace("auto", "cuda") if torch.cuda.is_available() and gpu_pays_off else "cpu"
     return torch.device(name)
 
 
 def job_device(device: str, job_number: int, gpu_count: int) -> str:
-    """Spread the jobs of a sweep over the GPUs of one machine: job n gets cuda:(n mod count)."""
+    """Spread the jobs of a sweep over the GPUs of one machine: job n gets GPU (n mod count)."""
     if device in ("auto", "cuda") and gpu_count > 1:
-        return f"cuda:{job_number % gpu_count}"
+        return f"{device}:{job_number % gpu_count}"
     return device
 
 
-def torch_threads(cfg: TrainConfig, device: torch.device) -> int:
-    """Small MLPs run fastest on one thread (less sync than work); bigger nets use the cores."""
+def torch_threads(cfg: TrainConfig, device: torch.device, q_network: torch.nn.Module) -> int:
+    """Small MLPs run fastest on one thread (less sync than work); convolutions use the cores."""
     if cfg.torch_threads > 0:
         return cfg.torch_threads
-    if device.type == "cuda" or isinstance(cfg.network, MLPConfig):
+    if device.type == "cuda" or not isinstance(q_network, NatureCNN):
         return 1
     return os.cpu_count() or 1
 
@@ -215,8 +218,6 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, should_stop: Callable[
     started = time.perf_counter()
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt_dir = run_dir / "checkpoints"
-    device = resolve_device(cfg.device)
-    torch.set_num_threads(torch_threads(cfg, device))
     np_rng = seed_everything(cfg.seed)
     resumed = find_resumable(ckpt_dir) if resume else None  # before anything is written
     if resumed is not None:
@@ -225,10 +226,13 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, should_stop: Callable[
     envs = make_vector_env(cfg.env, cfg.seed)
     obs, _ = envs.reset(seed=[cfg.seed + TRAIN_SEED_OFFSET + i for i in range(cfg.env.num_envs)])
     obs_space, n_actions = envs.single_observation_space, int(envs.single_action_space.n)
-    q_network = build_q_network(cfg.network, int(np.prod(obs_space.shape)), n_actions)
+    q_network = build_q_network(cfg.network, obs_space.shape, obs_space.dtype, n_actions)
+    device = resolve_device(cfg.device, gpu_pays_off=isinstance(q_network, NatureCNN))
+    torch.set_num_threads(torch_threads(cfg, device, q_network))
     agent = DQNAgent(q_network, cfg.optimizer, cfg.target, cfg.gamma, cfg.loss, cfg.double_q, device,
                      compile_learner=cfg.compile)
-    buffer = build_buffer(cfg.buffer, obs_space.shape, obs_space.dtype, seed=cfg.seed, device=device)
+    buffer = build_buffer(cfg.buffer, obs_space.shape, obs_space.dtype, seed=cfg.seed, device=device,
+                          frame_stack=cfg.env.frame_stack, num_envs=cfg.env.num_envs)
     epsilon_at = make_schedule(cfg.exploration, cfg.total_steps)
     counters = Counters()
     episodes = Episodes(obs=obs, returns=np.zeros(cfg.env.num_envs),
@@ -241,7 +245,8 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, should_stop: Callable[
     writer = tb.TensorBoardLogger(run_dir, purge_step=counters.step + 1 if resumed is not None else None)
     writer.config_text(OmegaConf.to_yaml(to_dict(cfg)))
     log.info(f"{cfg.env.id} x{cfg.env.num_envs} | {sum(p.numel() for p in q_network.parameters()):,} parameters "
-             f"on {device} | replay buffer {cfg.buffer.capacity:,} transitions = {buffer.nbytes / 2**20:.1f} MiB")
+             f"on {device} | replay buffer {cfg.buffer.capacity:,} transitions = {buffer.nbytes / 2**20:,.1f} MiB "
+             f"({buffer.bytes_per_transition:,.0f} bytes each)")
 
     progress = Progress(cfg.total_steps, cfg.log.progress, cfg.log.console_interval_s, initial=counters.step)
     eval_seconds = 0.0
@@ -299,7 +304,7 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, should_stop: Callable[
 
             episodes.returns += rewards
             episodes.lengths += 1
-            for i in np.flatnonzero(done):
+            for i in np.flatnonzero(game_over(done, info)):  # a lost Atari life is not a new episode
                 counters.episodes += 1
                 episodes.recent.append(float(episodes.returns[i]))
                 writer.scalar(tb.EPISODE_RETURN, episodes.returns[i], counters.step + i + 1)

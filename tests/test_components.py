@@ -143,13 +143,13 @@ def test_dueling_head_subtracts_mean_advantage():
     net = DuelingQNetwork(4, 3, [16], "tanh")
     obs = torch.randn(5, 4)
     features = net.torso(obs)
-    value, advantage = net.value(features), net.advantage(features)
+    value, advantage = net.heads.value(features), net.heads.advantage(features)
     assert torch.allclose(net(obs), value + advantage - advantage.mean(1, keepdim=True))
     assert torch.allclose(net(obs).mean(1, keepdim=True), value, atol=1e-6)
 
 
 def test_build_q_network_shapes():
-    net = build_q_network(MLPConfig(hidden_sizes=[32, 16], activation="elu"), obs_dim=6, n_actions=4)
+    net = build_q_network(MLPConfig(hidden_sizes=[32, 16], activation="elu"), (6,), np.float32, n_actions=4)
     assert net(torch.zeros(7, 6)).shape == (7, 4)
 
 
@@ -260,6 +260,7 @@ def test_vector_env_autoreset_keeps_the_real_final_observation():
 def test_sweep_jobs_spread_over_several_gpus_only():
     from dqn_cli.train import job_device
 
-    assert [job_device("auto", n, 4) for n in range(6)] == ["cuda:0", "cuda:1", "cuda:2", "cuda:3", "cuda:0", "cuda:1"]
+    assert [job_device("cuda", n, 4) for n in range(6)] == ["cuda:0", "cuda:1", "cuda:2", "cuda:3", "cuda:0", "cuda:1"]
+    assert job_device("auto", 5, 4) == "auto:1"  # still auto: a GPU only if the network gains from one
     assert job_device("cuda", 3, 1) == "cuda"  # one GPU (or SLURM's own allocation): keep it
     assert job_device("cpu", 3, 4) == "cpu" and job_device("cuda:2", 0, 4) == "cuda:2"

@@ -27,7 +27,7 @@ def compose_typed(overrides: List[str]) -> TrainConfig:
 
 def test_default_composes_to_cartpole_with_hard_target():
     cfg = compose_typed([])
-    assert cfg.env.id == "CartPole-v1" and cfg.target.name == "hard" and cfg.network.name == "mlp"
+    assert cfg.env.id == "CartPole-v1" and cfg.target.name == "hard" and cfg.network.name == "auto"
 
 
 @pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in group_options(g)])
@@ -44,7 +44,7 @@ def test_every_option_composes_and_validates(group, option):
 
 def test_every_group_has_the_options_the_docs_promise():
     assert set(group_options("env")) >= {"cartpole", "acrobot", "mountaincar", "lunarlander"}
-    assert set(group_options("network")) >= {"mlp", "dueling"}
+    assert set(group_options("network")) >= {"auto", "mlp", "dueling", "nature_cnn"}
     assert set(group_options("target")) >= {"hard", "soft"}
     assert set(group_options("optimizer")) >= {"adam", "adamw", "rmsprop", "sgd"}
     assert set(group_options("exploration")) >= {"linear", "exponential", "constant"}
@@ -74,7 +74,7 @@ def test_checkpoint_config_round_trip():
 
 
 @pytest.mark.parametrize("overrides,expected", [
-    (["env=nosuch"], "env=nosuch is not an option; choose one of: acrobot, cartpole"),
+    (["env=nosuch"], "env=nosuch is not an option; choose one of: acrobot, breakout, cartpole"),
     (["optimizer.lrr=1"], "optimizer.lrr is not a setting; allowed keys here: lr,"),
     (["total_steps=abc"], "total_steps='abc' is not valid: expected integer"),
     (["optimizer=sgd", "optimizer.amsgrad=true"], "optimizer.amsgrad is not a setting"),
@@ -103,7 +103,7 @@ def test_range_errors_name_the_key_and_what_is_allowed(overrides, key):
 @pytest.mark.parametrize("variant", group_options("variant"))
 def test_every_variant_adds_its_extension(variant):
     cfg = compose_typed([f"+variant={variant}"])
-    expected = {"vanilla": (False, "mlp", "uniform", 1), "double": (True, "mlp", "uniform", 1),
-                "dueling": (False, "dueling", "uniform", 1), "prioritized": (False, "mlp", "prioritized", 1),
-                "n_step": (False, "mlp", "uniform", 3), "rainbow_lite": (True, "dueling", "prioritized", 3)}
+    expected = {"vanilla": (False, "auto", "uniform", 1), "double": (True, "auto", "uniform", 1),
+                "dueling": (False, "dueling", "uniform", 1), "prioritized": (False, "auto", "prioritized", 1),
+                "n_step": (False, "auto", "uniform", 3), "rainbow_lite": (True, "dueling", "prioritized", 3)}
     assert (cfg.double_q, cfg.network.name, cfg.buffer.name, cfg.buffer.n_step) == expected[variant]

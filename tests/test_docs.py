@@ -25,6 +25,7 @@ def setting_keys() -> list:
     for group, options in {"env": {"env": config.EnvConfig}, **config.GROUP_SCHEMAS}.items():
         for schema in options.values():
             keys += [f"{group}.{f.name}" for f in dataclasses.fields(schema) if f.name != "name"]
+    keys += [f"env.atari.{f.name}" for f in dataclasses.fields(config.AtariConfig)]
     return keys
 
 

@@ -25,7 +25,7 @@ def run_episode(accumulator, rewards, terminated_at_end: bool):
                                  np.array([last and terminated_at_end]), np.array([last]))
         if ready is not None:
             out += list(zip(*ready))
-    return [(int(o[0]), int(a), round(float(r), 6), int(n[0]), bool(term), float(d)) for o, a, r, n, term, d in out]
+    return [(int(o[0]), int(a), round(float(r), 6), int(n[0]), bool(term), float(d)) for o, a, r, n, term, d, _ in out]
 
 
 @pytest.mark.parametrize("terminated", [True, False])
@@ -46,6 +46,7 @@ def test_n_step_keeps_envs_apart():
     first = accumulator.push(np.array([[0], [10]]), np.array([0, 1]), np.array([1.0, 10.0]),
                              np.array([[1], [11]]), np.array([False, True]), np.array([False, True]))
     assert first[2].tolist() == [10.0] and first[3].tolist() == [[11]]  # env 1 ended: flushed alone
+    assert first[6].tolist() == [1]  # each row names the env it came from
     second = accumulator.push(np.array([[1], [0]]), np.array([0, 0]), np.array([2.0, 7.0]),
                               np.array([[2], [1]]), np.array([False, False]), np.array([False, False]))
     assert second[0].tolist() == [[0]] and second[2].tolist() == [3.0]  # env 0: 1 + 2, env 1 restarted
