@@ -49,21 +49,22 @@ def run_seed(seed: int, overrides: list, workdir: Path) -> dict:
 
 # 1. update time ------------------------------------------------------------------------------
 
-def bare_torch_update_us(hidden: int, batch: int, optimizer: str, repeats: int) -> float:
+def bare_torch_update_us(hidden: int, batch: int, optimizer: str, repeats: int, device: str = "cpu") -> float:
     """The floor: one DQN update written plainly on preallocated tensors (no replay, no loop)."""
     torch.manual_seed(0)
 
     def net():
         return torch.nn.Sequential(torch.nn.Linear(4, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, hidden),
-                                   torch.nn.ReLU(), torch.nn.Linear(hidden, 2))
+                                   torch.nn.ReLU(), torch.nn.Linear(hidden, 2)).to(device)
 
     online, target = net(), net()
     if optimizer == "adamw_amsgrad":
         opt = torch.optim.AdamW(online.parameters(), lr=1e-4, amsgrad=True)
     else:
         opt = torch.optim.Adam(online.parameters(), lr=1e-3)
-    obs, next_obs = torch.randn(batch, 4), torch.randn(batch, 4)
-    actions, rewards, terminated = torch.randint(0, 2, (batch, 1)), torch.randn(batch), torch.zeros(batch)
+    obs, next_obs = torch.randn(batch, 4, device=device), torch.randn(batch, 4, device=device)
+    actions = torch.randint(0, 2, (batch, 1), device=device)
+    rewards, terminated = torch.randn(batch, device=device), torch.zeros(batch, device=device)
 
     def update():
         q = online(obs).gather(1, actions).squeeze(1)
@@ -76,10 +77,10 @@ def bare_torch_update_us(hidden: int, batch: int, optimizer: str, repeats: int) 
             torch.nn.utils.clip_grad_value_(online.parameters(), 100)
         opt.step()
 
-    return _time_us(update, repeats)
+    return _time_us(update, repeats, device)
 
 
-def dqn_cli_update_us(hidden: int, batch: int, optimizer: str, repeats: int) -> float:
+def dqn_cli_update_us(hidden: int, batch: int, optimizer: str, repeats: int, device: str = "cpu") -> float:
     """dqn-cli's update as the loop runs it: sample a batch from a filled replay buffer, learn."""
     from dqn_cli.agent import DQNAgent
     from dqn_cli.buffers import ReplayBuffer
@@ -90,35 +91,38 @@ def dqn_cli_update_us(hidden: int, batch: int, optimizer: str, repeats: int) -> 
     cfg = AdamWConfig(lr=1e-4, amsgrad=True, max_grad_value=100) if optimizer == "adamw_amsgrad" else \
         AdamConfig(lr=1e-3)
     agent = DQNAgent(MLPQNetwork(4, 2, [hidden, hidden], "relu"), cfg, HardTargetConfig(), 0.99, "huber", False,
-                     torch.device("cpu"))
-    buffer = ReplayBuffer(10_000, (4,), np.float32, seed=0)
+                     torch.device(device))
+    buffer = ReplayBuffer(10_000, (4,), np.float32, seed=0, device=torch.device(device))
     n = 10_000
     rng = np.random.default_rng(0)
     buffer.add(rng.normal(size=(n, 4)), rng.integers(0, 2, n), rng.normal(size=n), rng.normal(size=(n, 4)),
                np.zeros(n))
-    return _time_us(lambda: agent.learn(buffer.sample(batch)), repeats)
+    return _time_us(lambda: agent.learn(buffer.sample(batch)), repeats, device)
 
 
-def _time_us(fn, repeats: int) -> float:
+def _time_us(fn, repeats: int, device: str = "cpu") -> float:
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     for _ in range(max(repeats // 10, 20)):
         fn()
     best = float("inf")
     for _ in range(3):  # best of three blocks: the least disturbed estimate of the floor
+        sync()
         started = time.perf_counter()
         for _ in range(repeats):
             fn()
+        sync()
         best = min(best, (time.perf_counter() - started) / repeats * 1e6)
     return best
 
 
-def update_table(repeats: int) -> tuple[str, list]:
+def update_table(repeats: int, device: str = "cpu") -> tuple[str, list]:
     rows = []
     for label, hidden, batch, optimizer in (("128-128 MLP, batch 128, Adam", 128, 128, "adam"),
                                             ("128-128 MLP, batch 128, AdamW amsgrad + clip (tutorial)", 128, 128,
                                              "adamw_amsgrad"),
                                             ("128-128 MLP, batch 64, Adam (dqn-train default)", 128, 64, "adam")):
-        floor = bare_torch_update_us(hidden, batch, optimizer, repeats)
-        ours = dqn_cli_update_us(hidden, batch, optimizer, repeats)
+        floor = bare_torch_update_us(hidden, batch, optimizer, repeats, device)
+        ours = dqn_cli_update_us(hidden, batch, optimizer, repeats, device)
         rows.append({"setting": label, "bare_torch_us": round(floor), "dqn_cli_us": round(ours),
                      "ratio": round(ours / floor, 2)})
     lines = ["| setting | bare torch update | dqn-cli update (sample + learn) | ratio |", "|---|---|---|---|"]
@@ -244,9 +248,13 @@ def main() -> None:
                f"cores, torch {torch.__version__}, python {platform.python_version()}"}
     print(f"# dqn-cli benchmark, {results['date']} ({results['machine']})\n")
 
+    cuda = torch.cuda.is_available() and any(o.startswith("device=cuda") for o in args.overrides)
     if "1" in sections:
         text, results["update"] = update_table(200 if quick else 2000)
         print("## 1. Update time against the bare-torch floor\n\n" + text + "\n", flush=True)
+        if cuda:
+            text, results["update_cuda"] = update_table(200 if quick else 2000, "cuda")
+            print(f"## 1b. The same on {torch.cuda.get_device_name()}\n\n" + text + "\n", flush=True)
 
     if "2" in sections:
         text, results["tutorial"] = tutorial_table(1000 if quick else 10_000, workdir)
