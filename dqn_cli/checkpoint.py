@@ -84,27 +84,28 @@ def restore_rng_state(state: Dict[str, Any], np_rng: np.random.Generator) -> Non
     torch.set_rng_state(state["torch"])
 
 
-def to_tensor_tree(value: Any) -> Any:
-    """numpy arrays -> tensors (and numpy scalars -> Python numbers), so weights-only loading accepts them."""
+def _map_leaves(value: Any, leaf: Callable[[Any], Any]) -> Any:
+    """Apply `leaf` to everything inside nested dicts, lists and tuples."""
+    if isinstance(value, dict):
+        return {k: _map_leaves(v, leaf) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_map_leaves(v, leaf) for v in value)
+    return leaf(value)
+
+
+def _to_tensor(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return torch.from_numpy(value.copy())
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, dict):
-        return {k: to_tensor_tree(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(to_tensor_tree(v) for v in value)
-    return value
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def to_tensor_tree(value: Any) -> Any:
+    """numpy arrays -> tensors (and numpy scalars -> Python numbers), so weights-only loading accepts them."""
+    return _map_leaves(value, _to_tensor)
 
 
 def to_numpy_tree(value: Any) -> Any:
-    if isinstance(value, torch.Tensor):
-        return value.numpy()
-    if isinstance(value, dict):
-        return {k: to_numpy_tree(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(to_numpy_tree(v) for v in value)
-    return value
+    return _map_leaves(value, lambda leaf: leaf.numpy() if isinstance(leaf, torch.Tensor) else leaf)
 
 
 def save_replay(path: Path, arrays: Dict[str, np.ndarray]) -> None:

@@ -101,6 +101,14 @@ def _run_hydra_app(task: Callable[[Any], Any], program: str) -> None:
         if show_traceback:
             raise
         _fail(program, explain_hydra_error(error))
+    except AssertionError as error:
+        # OmegaConf's answer to `env.atari.noop_max=3` when env.atari is null (a non-Atari env).
+        if show_traceback or "Unexpected type for root: NoneType" not in str(error):
+            raise
+        keys = [arg.split("=", 1)[0].lstrip("+~") for arg in sys.argv[1:] if arg.lstrip("+~").startswith("env.atari.")]
+        _fail(program, f"{' / '.join(keys) or 'an override'}: sets a key inside a setting that is null here "
+                       "(env.atari is null for non-Atari envs); for another Atari game use env=pong "
+                       "env.id=ALE/<Game>-v5")
     except TrainingInterrupted as stop:
         print(f"{program}: {stop}", file=sys.stderr)
         sys.exit(143 if stop.signal_name == "SIGTERM" else 130)

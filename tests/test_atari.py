@@ -298,3 +298,10 @@ def test_atari_smoke_pong_trains_evaluates_and_reports_its_replay(workdir: Path)
     evaluated = run_cli("dqn-eval", [f"run={run_dir}", "episodes=1"], workdir)
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
     assert json.loads((run_dir / "eval.json").read_text())["env_id"] == "ALE/Pong-v5"
+
+
+def test_atari_keys_on_a_non_atari_env_are_one_line(workdir: Path):
+    result = run_cli("dqn-train", ["env=gym", "env.id=CartPole-v1", "env.atari.noop_max=3"], workdir)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()] and "env.atari.noop_max" in result.stderr
+    assert not (workdir / "outputs").exists()
