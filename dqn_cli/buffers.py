@@ -10,6 +10,8 @@ from typing import Dict, NamedTuple, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from dqn_cli.errors import TrainingDiverged
+
 
 class Batch(NamedTuple):
     obs: torch.Tensor  # (B, *obs_shape) float32
@@ -307,6 +309,9 @@ class PrioritizedReplayBuffer(ReplayBuffer):
 
     def update_priorities(self, indices: np.ndarray, td_errors: torch.Tensor) -> None:
         priorities = td_errors.detach().cpu().numpy().astype(float) + self.eps
+        if not np.isfinite(priorities).all():  # a NaN priority would corrupt every later sample
+            raise TrainingDiverged("the TD errors of a replay batch became NaN or inf; the last good "
+                                   "checkpoint is kept (try a lower optimizer.lr)")
         self.max_priority = max(self.max_priority, float(priorities.max()))
         self.tree.update(indices, priorities ** self.alpha)
 

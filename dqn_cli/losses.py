@@ -33,10 +33,31 @@ def td_loss(q_taken: torch.Tensor, targets: torch.Tensor, kind: str,
             weights: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Huber (smooth L1, delta 1) or squared TD error, averaged over the batch; with `weights`
     (prioritized replay's importance-sampling weights) each sample's loss is scaled first."""
+    return td_loss_per_sample(q_taken, targets, kind, weights).mean()
+
+
+def td_loss_per_sample(q_taken: torch.Tensor, targets: torch.Tensor, kind: str,
+                       weights: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Each sample's (weighted) TD loss, of any shape (the loop reduces many updates at once)."""
     if kind == "huber":
         per_sample = F.smooth_l1_loss(q_taken, targets, reduction="none")
     elif kind == "mse":
         per_sample = F.mse_loss(q_taken, targets, reduction="none")
     else:
         raise ValueError(f"unknown loss {kind!r}; allowed: huber | mse")
-    return per_sample.mean() if weights is None else (weights * per_sample).mean()
+    return per_sample if weights is None else weights * per_sample
+
+
+def td_loss_grad(q_taken: torch.Tensor, targets: torch.Tensor, kind: str,
+                 weights: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """d td_loss / d q_taken, per sample, as autograd would compute it (for MLPBackprop)."""
+    error = q_taken - targets
+    if kind == "huber":
+        per_sample = error.clamp_(-1.0, 1.0)
+    elif kind == "mse":
+        per_sample = error.mul_(2.0)
+    else:
+        raise ValueError(f"unknown loss {kind!r}; allowed: huber | mse")
+    # d mean / d per-sample loss, then the chain rule, in autograd's order (same rounding)
+    scale = 1.0 / len(q_taken) if weights is None else weights * (1.0 / len(q_taken))
+    return per_sample.mul_(scale)

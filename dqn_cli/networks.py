@@ -33,6 +33,7 @@ def _head(in_features: int, hidden: int, out_features: int, activation: str) -> 
 class MLPQNetwork(nn.Module):
     def __init__(self, obs_dim: int, n_actions: int, hidden_sizes: Sequence[int], activation: str):
         super().__init__()
+        self.activation = activation
         self.torso = mlp(obs_dim, hidden_sizes, activation)
         self.head = nn.Linear(hidden_sizes[-1], n_actions)
 

@@ -25,6 +25,7 @@ from dqn_cli.config import (
 from dqn_cli.envs import real_next_obs, shape_rewards
 from dqn_cli.exploration import exponential_epsilon, linear_epsilon, make_schedule
 from dqn_cli.losses import td_loss, td_targets
+from dqn_cli.flat import FlatParameters
 from dqn_cli.networks import DuelingQNetwork, MLPQNetwork, build_q_network
 from dqn_cli.target import hard_update, soft_update
 from dqn_cli.train import crossings
@@ -62,17 +63,17 @@ def _two_nets():
 
 
 def test_hard_update_copies_every_weight_without_aliasing():
-    target, online = _two_nets()
-    hard_update(target, online)
-    for t, o in zip(target.parameters(), online.parameters()):
-        assert torch.equal(t, o) and t.data_ptr() != o.data_ptr()
+    target, online = (FlatParameters(net) for net in _two_nets())
+    hard_update(target.data, online.data)
+    assert torch.equal(target.data, online.data) and target.data.data_ptr() != online.data.data_ptr()
 
 
 def test_soft_update_is_polyak_average():
-    target, online = _two_nets()
-    expected = [0.25 * o.detach() + 0.75 * t.detach() for t, o in zip(target.parameters(), online.parameters())]
-    soft_update(target, online, tau=0.25)
-    for t, e in zip(target.parameters(), expected):
+    target_net, online_net = _two_nets()
+    expected = [0.25 * o.detach() + 0.75 * t.detach() for t, o in zip(target_net.parameters(), online_net.parameters())]
+    target, online = FlatParameters(target_net), FlatParameters(online_net)
+    soft_update(target.data, online.data, tau=0.25)
+    for t, e in zip(target_net.parameters(), expected):  # the module's own parameters moved
         assert torch.allclose(t, e)
 
 

@@ -1,0 +1,147 @@
+"""The fast learner parts against what they replace: hand-written MLP backprop against
+autograd, the direct fused Adam step against torch.optim, flat weights against per-parameter
+ones, and the deferred loss statistics against per-update ones."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from dqn_cli.agent import DQNAgent, FusedAdamStep
+from dqn_cli.backprop import MLPBackprop
+from dqn_cli.buffers import Batch
+from dqn_cli.config import AdamConfig, AdamWConfig, HardTargetConfig, NatureCNNConfig, RMSpropConfig, SGDConfig
+from dqn_cli.errors import RunDirError
+from dqn_cli.flat import FlatParameters
+from dqn_cli.networks import DuelingQNetwork, MLPQNetwork, NatureCNN
+from dqn_cli.train import UpdateLog
+
+CPU = torch.device("cpu")
+
+
+def _batch(seed: int, size: int = 32, weights: bool = False, discounts: bool = False) -> Batch:
+    g = torch.Generator().manual_seed(seed)
+    return Batch(obs=torch.randn(size, 5, generator=g), actions=torch.randint(0, 3, (size,), generator=g),
+                 rewards=torch.randn(size, generator=g) * 3, next_obs=torch.randn(size, 5, generator=g),
+                 terminated=(torch.rand(size, generator=g) < 0.2).float(),
+                 discounts=torch.rand(size, generator=g) if discounts else None,
+                 weights=torch.rand(size, generator=g) if weights else None)
+
+
+def _twin_agents(activation: str, loss: str, double_q: bool, optimizer=None):
+    """Two agents with the same weights: one learns by hand-written backprop, one by autograd."""
+    torch.manual_seed(0)
+    network = MLPQNetwork(5, 3, [16, 16], activation)
+    make = lambda manual: DQNAgent(copy.deepcopy(network), optimizer or AdamConfig(lr=1e-2),  # noqa: E731
+                                   HardTargetConfig(), 0.9, loss, double_q, CPU, manual_backprop=manual)
+    manual, autograd = make(True), make(False)
+    assert manual.backprop is not None and autograd.backprop is None
+    with torch.no_grad():  # a target net unlike the online one, so double and vanilla targets differ
+        manual.target_weights.data.add_(0.3)
+        autograd.target_weights.data.add_(0.3)
+    return manual, autograd
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+@pytest.mark.parametrize("loss", ["huber", "mse"])
+@pytest.mark.parametrize("double_q", [False, True])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_manual_backprop_takes_the_steps_autograd_takes(activation, loss, double_q, weighted):
+    manual, autograd = _twin_agents(activation, loss, double_q)
+    for step in range(5):
+        batch = _batch(step, weights=weighted, discounts=step % 2 == 1)
+        by_hand, by_autograd = manual.learn(batch), autograd.learn(batch)
+        assert torch.allclose(manual.online_weights.grad, autograd.online_weights.grad, rtol=1e-5, atol=1e-7)
+        assert torch.allclose(by_hand.loss, by_autograd.loss, rtol=1e-6)
+        assert torch.allclose(by_hand.td_errors, by_autograd.td_errors, rtol=1e-6, atol=1e-6)
+    assert torch.allclose(manual.online_weights.data, autograd.online_weights.data, rtol=1e-5, atol=1e-6)
+    assert not torch.equal(manual.online_weights.data, _twin_agents(activation, loss, double_q)[0].online_weights.data)
+
+
+def test_manual_backprop_is_bit_exact_at_the_default_settings():
+    """relu + Huber, unweighted (the default preset): the same products in the same order, so the
+    same bits, and runs keep the numbers they had when every update went through autograd."""
+    manual, autograd = _twin_agents("relu", "huber", False, AdamWConfig(lr=1e-3, amsgrad=True, max_grad_value=1.0))
+    for step in range(20):
+        manual.learn(_batch(step, size=64))
+        autograd.learn(_batch(step, size=64))
+    assert torch.equal(manual.online_weights.data, autograd.online_weights.data)
+
+
+def test_networks_beyond_plain_mlps_learn_through_autograd():
+    image = NatureCNN((4, 84, 84), np.uint8, 3, NatureCNNConfig())
+    for network in (DuelingQNetwork(5, 3, [16], "relu"), MLPQNetwork(5, 3, [16], "elu"), image):
+        assert not MLPBackprop.covers(network)
+    agent = DQNAgent(DuelingQNetwork(5, 3, [16], "relu"), AdamConfig(lr=1e-2), HardTargetConfig(), 0.9, "huber",
+                     False, CPU)
+    assert agent.backprop is None
+    before = agent.online_weights.data.clone()
+    agent.learn(_batch(0))
+    assert agent.online_weights.grad.abs().sum() > 0 and not torch.equal(before, agent.online_weights.data)
+
+
+def test_flat_parameters_are_the_modules_own_weights_and_gradients():
+    torch.manual_seed(0)
+    net = MLPQNetwork(5, 3, [8], "relu")
+    shapes = [p.shape for p in net.parameters()]
+    flat = FlatParameters(net)
+    assert flat.data.numel() == sum(p.numel() for p in net.parameters())
+    assert [p.shape for p in net.parameters()] == shapes
+    net(torch.randn(4, 5)).sum().backward()  # autograd adds into the existing .grad views
+    assert torch.equal(torch.cat([p.grad.flatten() for p in net.parameters()]), flat.grad)
+    assert flat.grad.abs().sum() > 0
+    with torch.no_grad():
+        flat.data.zero_()
+    assert all((p == 0).all() for p in net.parameters())
+
+
+@pytest.mark.parametrize("cfg", [AdamConfig(lr=1e-2), AdamWConfig(lr=1e-2, amsgrad=True, weight_decay=0.1)])
+def test_the_direct_fused_adam_step_is_torch_optims_step(cfg):
+    manual, _ = _twin_agents("relu", "huber", False, cfg)
+    reference, _ = _twin_agents("relu", "huber", False, cfg)  # the same agent, stepped by torch.optim itself
+    reference.optimizer_step = reference.optimizer.step
+    assert manual.optimizer_step.kernel is not None
+    for step in range(5):
+        manual.learn(_batch(step))
+        reference.learn(_batch(step))
+    assert torch.equal(manual.online_weights.data, reference.online_weights.data)
+    assert manual.optimizer.state_dict()["state"][0]["step"] == 5
+    fresh = DQNAgent(MLPQNetwork(5, 3, [16, 16], "relu"), cfg, HardTargetConfig(), 0.9, "huber", False, CPU)
+    fresh.load_state_dict(copy.deepcopy(manual.state_dict()))  # round-trips as torch.optim state
+    manual.learn(_batch(9))
+    fresh.learn(_batch(9))
+    assert torch.equal(manual.online_weights.data, fresh.online_weights.data)
+
+
+@pytest.mark.parametrize("cfg", [SGDConfig(lr=0.1, momentum=0.9), RMSpropConfig(lr=1e-3)])
+def test_other_optimizers_step_through_torch_optim(cfg):
+    agent = DQNAgent(MLPQNetwork(5, 3, [8], "relu"), cfg, HardTargetConfig(), 0.9, "huber", False, CPU)
+    assert agent.optimizer_step.kernel is None
+    before = agent.online_weights.data.clone()
+    agent.learn(_batch(0))
+    assert not torch.equal(before, agent.online_weights.data)
+
+
+def test_a_checkpoint_with_per_parameter_optimizer_state_is_refused_in_one_line():
+    agent = DQNAgent(MLPQNetwork(5, 3, [8], "relu"), AdamConfig(), HardTargetConfig(), 0.9, "huber", False, CPU)
+    agent.learn(_batch(0))
+    old_style = torch.optim.Adam(MLPQNetwork(5, 3, [8], "relu").parameters())  # one entry per tensor
+    state = {**agent.state_dict(), "optimizer": old_style.state_dict()}
+    with pytest.raises(RunDirError, match="older dqn-cli"):
+        agent.load_state_dict(state)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_update_log_reduces_many_updates_to_each_updates_loss_and_mean_q(weighted):
+    manual, _ = _twin_agents("relu", "huber", False)
+    log = UpdateLog(losses=[1.5], mean_qs=[-2.0])  # one update read back from a checkpoint
+    results = [manual.learn(_batch(step, weights=weighted)) for step in range(4)]
+    for result in results:
+        log.append(result)
+    losses, mean_qs = log.per_update()
+    assert losses == pytest.approx([1.5] + [r.loss.item() for r in results], rel=1e-6)
+    assert mean_qs == pytest.approx([-2.0] + [r.mean_q.item() for r in results], rel=1e-6)
+    assert UpdateLog(losses=[0.5]) and not UpdateLog()
