@@ -80,8 +80,10 @@ def bare_torch_update_us(hidden: int, batch: int, optimizer: str, repeats: int, 
     return _time_us(update, repeats, device)
 
 
-def dqn_cli_update_us(hidden: int, batch: int, optimizer: str, repeats: int, device: str = "cpu") -> float:
-    """dqn-cli's update as the loop runs it: sample a batch from a filled replay buffer, learn."""
+def dqn_cli_update_us(hidden: int, batch: int, optimizer: str, repeats: int, device: str = "cpu",
+                      manual_backprop: bool = True) -> float:
+    """dqn-cli's update as the loop runs it: sample a batch from a filled replay buffer, learn
+    (by default through the hand-written MLP backprop; manual_backprop=False: through autograd)."""
     from dqn_cli.agent import DQNAgent
     from dqn_cli.buffers import ReplayBuffer
     from dqn_cli.config import AdamConfig, AdamWConfig, HardTargetConfig
@@ -91,7 +93,7 @@ def dqn_cli_update_us(hidden: int, batch: int, optimizer: str, repeats: int, dev
     cfg = AdamWConfig(lr=1e-4, amsgrad=True, max_grad_value=100) if optimizer == "adamw_amsgrad" else \
         AdamConfig(lr=1e-3)
     agent = DQNAgent(MLPQNetwork(4, 2, [hidden, hidden], "relu"), cfg, HardTargetConfig(), 0.99, "huber", False,
-                     torch.device(device))
+                     torch.device(device), manual_backprop=manual_backprop)
     buffer = ReplayBuffer(10_000, (4,), np.float32, seed=0, device=torch.device(device))
     n = 10_000
     rng = np.random.default_rng(0)
@@ -122,34 +124,50 @@ def update_table(repeats: int, device: str = "cpu") -> tuple[str, list]:
                                              "adamw_amsgrad"),
                                             ("128-128 MLP, batch 64, Adam (dqn-train default)", 128, 64, "adam")):
         floor = bare_torch_update_us(hidden, batch, optimizer, repeats, device)
+        autograd = dqn_cli_update_us(hidden, batch, optimizer, repeats, device, manual_backprop=False)
         ours = dqn_cli_update_us(hidden, batch, optimizer, repeats, device)
-        rows.append({"setting": label, "bare_torch_us": round(floor), "dqn_cli_us": round(ours),
-                     "ratio": round(ours / floor, 2)})
-    lines = ["| setting | bare torch update | dqn-cli update (sample + learn) | ratio |", "|---|---|---|---|"]
-    lines += [f"| {r['setting']} | {r['bare_torch_us']} us | {r['dqn_cli_us']} us | {r['ratio']:.2f}x |" for r in rows]
+        rows.append({"setting": label, "bare_torch_us": round(floor), "dqn_cli_autograd_us": round(autograd),
+                     "dqn_cli_us": round(ours), "ratio": round(ours / floor, 2)})
+    lines = ["| setting | bare torch update | dqn-cli through autograd | dqn-cli (sample + learn) | ratio to bare |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {r['setting']} | {r['bare_torch_us']} us | {r['dqn_cli_autograd_us']} us | {r['dqn_cli_us']} us | "
+              f"{r['ratio']:.2f}x |" for r in rows]
     return "\n".join(lines), rows
 
 
 # 2. tutorial loop ----------------------------------------------------------------------------
 
-def tutorial_table(steps: int, workdir: Path) -> tuple[str, dict]:
+def tutorial_table(steps: int, workdir: Path, repeats: int = 3) -> tuple[str, dict]:
+    """Each loop `repeats` times, interleaved, so a slow spell of the machine hits all of them;
+    the median steps/s of each goes into the table."""
     def tutorial(*flags):
         out = subprocess.run([sys.executable, str(HERE / "tutorial_loop.py"), "--steps", str(steps), *flags],
                              capture_output=True, text=True, check=True)
         return json.loads(out.stdout)
 
-    plain, plotted = tutorial(), tutorial("--live-plot")
-    ours = run_seed(0, ["experiment=pytorch_tutorial", f"total_steps={steps}", "eval.interval=0",
-                        "eval.final_episodes=10"], workdir)
-    lines = ["| loop | env steps | steps/s | dqn-cli's ratio to it |", "|---|---|---|---|"]
-    for label, result in (("PyTorch tutorial loop (benchmarks/tutorial_loop.py)", plain),
-                          ("the same with the tutorial's per-episode duration chart", plotted)):
-        lines.append(f"| {label} | {result['steps']:,} | {result['steps_per_second']:,.0f} | "
-                     f"{ours['steps_per_second'] / result['steps_per_second']:.2f}x |")
-    lines.append(f"| `dqn-train experiment=pytorch_tutorial` | {ours['steps']:,} | {ours['steps_per_second']:,.0f} | |")
-    return "\n".join(lines), {"tutorial": plain, "tutorial_live_plot": plotted, "dqn_cli": ours,
-                              "ratio": round(ours["steps_per_second"] / plain["steps_per_second"], 2),
-                              "ratio_live_plot": round(ours["steps_per_second"] / plotted["steps_per_second"], 2)}
+    def ours():
+        return run_seed(0, ["experiment=pytorch_tutorial", f"total_steps={steps}", "eval.interval=0",
+                            "eval.final_episodes=10"], workdir)
+
+    runs = {"tutorial": [], "tutorial_live_plot": [], "dqn_cli": []}
+    for _ in range(repeats):
+        runs["tutorial"].append(tutorial())
+        runs["tutorial_live_plot"].append(tutorial("--live-plot"))
+        runs["dqn_cli"].append(ours())
+    rate = {name: statistics.median(r["steps_per_second"] for r in results) for name, results in runs.items()}
+    spread = {name: f"{min(r['steps_per_second'] for r in results):,.0f}-{max(r['steps_per_second'] for r in results):,.0f}"
+              for name, results in runs.items()}
+    lines = [f"| loop | env steps | steps/s (median of {repeats}) | range | dqn-cli's ratio to it |",
+             "|---|---|---|---|---|"]
+    for label, name in (("PyTorch tutorial loop (benchmarks/tutorial_loop.py)", "tutorial"),
+                        ("the same with the tutorial's per-episode duration chart", "tutorial_live_plot")):
+        lines.append(f"| {label} | {steps:,} | {rate[name]:,.0f} | {spread[name]} | "
+                     f"{rate['dqn_cli'] / rate[name]:.2f}x |")
+    lines.append(f"| `dqn-train experiment=pytorch_tutorial` | {steps:,} | {rate['dqn_cli']:,.0f} | "
+                 f"{spread['dqn_cli']} | |")
+    return "\n".join(lines), {**runs, "steps_per_second": rate,
+                              "ratio": round(rate["dqn_cli"] / rate["tutorial"], 2),
+                              "ratio_live_plot": round(rate["dqn_cli"] / rate["tutorial_live_plot"], 2)}
 
 
 # 3. default preset ---------------------------------------------------------------------------

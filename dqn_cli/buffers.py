@@ -141,6 +141,8 @@ class ReplayBuffer:
     once each (FrameStackObservations).
     """
 
+    keeps_priorities = False  # the loop hands each batch's |TD errors| back only to those that do
+
     def __init__(self, capacity: int, obs_shape: Sequence[int], obs_dtype: np.dtype, seed: int,
                  device: torch.device = torch.device("cpu"), n_step: int = 1, frame_stack: int = 1,
                  num_envs: int = 1):
@@ -233,9 +235,6 @@ class ReplayBuffer:
     def anneal(self, progress: float) -> None:
         """Called with the fraction of training done; uniform replay has nothing to anneal."""
 
-    def update_priorities(self, indices: np.ndarray, td_errors: torch.Tensor) -> None:
-        """Uniform replay keeps no priorities."""
-
 
 class SumTree:
     """Sums over a binary tree of `capacity` leaves: O(log n) update and prefix-sum search,
@@ -278,6 +277,8 @@ class PrioritizedReplayBuffer(ReplayBuffer):
     """Proportional prioritized replay (Schaul et al., 2016): P(i) ~ p_i^alpha with p_i = |TD error|
     + eps, new transitions at the highest priority seen, importance-sampling weights
     (N * P(i))^-beta / max, beta annealed from `beta_start` to 1 over training."""
+
+    keeps_priorities = True
 
     def __init__(self, capacity: int, obs_shape: Sequence[int], obs_dtype: np.dtype, seed: int,
                  device: torch.device = torch.device("cpu"), n_step: int = 1, frame_stack: int = 1,

@@ -22,7 +22,7 @@ def td_targets(
     transition cut by a time limit (truncation) is stored with terminated=0 and bootstraps.
     """
     if next_q_online is None:
-        next_values = next_q_target.max(dim=1).values
+        next_values = next_q_target.amax(dim=1)
     else:
         next_actions = next_q_online.argmax(dim=1, keepdim=True)
         next_values = next_q_target.gather(1, next_actions).squeeze(1)

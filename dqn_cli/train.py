@@ -346,7 +346,8 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, should_stop: Callable[
                 for _ in range(crossings(before, counters.step, cfg.train_freq) * cfg.gradient_steps):
                     batch = buffer.sample(cfg.batch_size)
                     result = agent.learn(batch)
-                    buffer.update_priorities(batch.indices, result.td_errors)
+                    if buffer.keeps_priorities:
+                        buffer.update_priorities(batch.indices, result.td_errors)
                     episodes.updates.append(result)
                     counters.updates += 1
                 if crossings(before, counters.step, cfg.target.interval):
