@@ -36,7 +36,7 @@ class StoredObservations:
         self.next_obs[slots] = next_obs
 
     def get(self, idx: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        return self.obs[idx], self.next_obs[idx]
+        return np.take(self.obs, idx, axis=0), np.take(self.next_obs, idx, axis=0)
 
     def alive(self, slot: int) -> bool:
         return True
@@ -226,10 +226,16 @@ class ReplayBuffer:
         return self._gather((start + self.rng.integers(0, self.size, size=batch_size)) % self.capacity)
 
     def _gather(self, idx: np.ndarray, weights: Optional[np.ndarray] = None) -> Batch:
-        to = lambda array: torch.from_numpy(array).to(self.device, non_blocking=True)  # noqa: E731
+        # np.take gathers rows about twice as fast as fancy indexing; on the CPU the tensors
+        # share the gathered arrays' memory (no copy at all).
+        if self.device.type == "cpu":
+            to = torch.from_numpy
+        else:
+            to = lambda array: torch.from_numpy(array).to(self.device, non_blocking=True)  # noqa: E731
         obs, next_obs = self.observations.get(idx)
-        return Batch(to(obs).float(), to(self.actions[idx]), to(self.rewards[idx]), to(next_obs).float(),
-                     to(self.terminated[idx]), to(self.discounts[idx]) if self.n_step > 1 else None,
+        field = lambda array: to(np.take(array, idx))  # noqa: E731
+        return Batch(to(obs).float(), field(self.actions), field(self.rewards), to(next_obs).float(),
+                     field(self.terminated), field(self.discounts) if self.n_step > 1 else None,
                      None if weights is None else to(weights), idx)
 
     def anneal(self, progress: float) -> None:
