@@ -1,6 +1,6 @@
 """Side-by-side speed benchmark, run by hand (never by the tests). One command:
 
-    python benchmarks/run.py                  # everything below except SB3 (~6 minutes on 2 cores)
+    python benchmarks/run.py                  # everything below except SB3 (~19 minutes on 2 cores)
     python benchmarks/run.py --sb3            # also SB3 + RL Zoo's tuned CartPole (pip install -e ".[bench]")
     python benchmarks/run.py --quick          # smaller budgets, to check that it runs
 

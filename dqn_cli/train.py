@@ -364,9 +364,8 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, should_stop: Callable[
                     losses, mean_qs = episodes.updates.per_update()
                     loss = sum(losses) / len(losses)
                     if not math.isfinite(loss):
-                        raise TrainingDiverged(f"the TD loss became {loss} by step {counters.step} (at step "
-                                               f"{last_log_step} it was finite); the last good checkpoint is "
-                                               f"kept in {ckpt_dir}")
+                        raise TrainingDiverged(f"the TD loss became {loss} between steps {last_log_step} and "
+                                               f"{counters.step}; the last good checkpoint is kept in {ckpt_dir}")
                     writer.scalar(tb.TD_LOSS, loss, counters.step)
                     writer.scalar(tb.MEAN_Q, sum(mean_qs) / len(mean_qs), counters.step)
                     episodes.updates = UpdateLog()
