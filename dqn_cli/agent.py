@@ -60,10 +60,15 @@ class FusedAdamStep:
             self.optimizer.step()
             return
         state["step"].add_(1)
-        self.kernel(group["params"], [group["params"][0].grad], [state["exp_avg"]], [state["exp_avg_sq"]],
-                    [state["max_exp_avg_sq"]] if group["amsgrad"] else [], [state["step"]],
-                    amsgrad=group["amsgrad"], lr=group["lr"], beta1=group["betas"][0], beta2=group["betas"][1],
-                    weight_decay=group["weight_decay"], eps=group["eps"], maximize=group["maximize"])
+        try:
+            self.kernel(group["params"], [group["params"][0].grad], [state["exp_avg"]], [state["exp_avg_sq"]],
+                        [state["max_exp_avg_sq"]] if group["amsgrad"] else [], [state["step"]],
+                        amsgrad=group["amsgrad"], lr=group["lr"], beta1=group["betas"][0], beta2=group["betas"][1],
+                        weight_decay=group["weight_decay"], eps=group["eps"], maximize=group["maximize"])
+        except (TypeError, RuntimeError):  # a torch whose private kernel differs: take its public step
+            state["step"].sub_(1)
+            self.kernel = None
+            self.optimizer.step()
 
 
 class LearnResult(NamedTuple):

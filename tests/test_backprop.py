@@ -116,6 +116,26 @@ def test_the_direct_fused_adam_step_is_torch_optims_step(cfg):
     assert torch.equal(manual.online_weights.data, fresh.online_weights.data)
 
 
+def test_a_torch_whose_fused_kernel_differs_falls_back_to_torch_optims_step():
+    cfg = AdamWConfig(lr=1e-2, amsgrad=True)
+    manual, _ = _twin_agents("relu", "huber", False, cfg)
+    reference, _ = _twin_agents("relu", "huber", False, cfg)
+    reference.optimizer_step = reference.optimizer.step
+    manual.learn(_batch(0))
+    reference.learn(_batch(0))
+
+    def changed_signature(*args, **kwargs):
+        raise TypeError("_fused_adamw_() got an unexpected keyword argument 'lr'")
+
+    manual.optimizer_step.kernel = changed_signature
+    for step in range(1, 4):
+        manual.learn(_batch(step))
+        reference.learn(_batch(step))
+    assert manual.optimizer_step.kernel is None  # fell back once, for good
+    assert torch.equal(manual.online_weights.data, reference.online_weights.data)
+    assert manual.optimizer.state_dict()["state"][0]["step"] == 4
+
+
 @pytest.mark.parametrize("cfg", [SGDConfig(lr=0.1, momentum=0.9), RMSpropConfig(lr=1e-3)])
 def test_other_optimizers_step_through_torch_optim(cfg):
     agent = DQNAgent(MLPQNetwork(5, 3, [8], "relu"), cfg, HardTargetConfig(), 0.9, "huber", False, CPU)
