@@ -228,15 +228,16 @@ class ReplayBuffer:
     def _gather(self, idx: np.ndarray, weights: Optional[np.ndarray] = None) -> Batch:
         # np.take gathers rows about twice as fast as fancy indexing; on the CPU the tensors
         # share the gathered arrays' memory (no copy at all).
-        if self.device.type == "cpu":
-            to = torch.from_numpy
-        else:
-            to = lambda array: torch.from_numpy(array).to(self.device, non_blocking=True)  # noqa: E731
+        to = self._to_tensor
         obs, next_obs = self.observations.get(idx)
         field = lambda array: to(np.take(array, idx))  # noqa: E731
         return Batch(to(obs).float(), field(self.actions), field(self.rewards), to(next_obs).float(),
                      field(self.terminated), field(self.discounts) if self.n_step > 1 else None,
                      None if weights is None else to(weights), idx)
+
+    def _to_tensor(self, array: np.ndarray) -> torch.Tensor:
+        tensor = torch.from_numpy(array)
+        return tensor if self.device.type == "cpu" else tensor.to(self.device, non_blocking=True)
 
     def anneal(self, progress: float) -> None:
         """Called with the fraction of training done; uniform replay has nothing to anneal."""

@@ -44,7 +44,7 @@ def td_loss_per_sample(q_taken: torch.Tensor, targets: torch.Tensor, kind: str,
     elif kind == "mse":
         per_sample = F.mse_loss(q_taken, targets, reduction="none")
     else:
-        raise ValueError(f"unknown loss {kind!r}; allowed: huber | mse")
+        raise _unknown_loss(kind)
     return per_sample if weights is None else weights * per_sample
 
 
@@ -57,7 +57,11 @@ def td_loss_grad(q_taken: torch.Tensor, targets: torch.Tensor, kind: str,
     elif kind == "mse":
         per_sample = error.mul_(2.0)
     else:
-        raise ValueError(f"unknown loss {kind!r}; allowed: huber | mse")
+        raise _unknown_loss(kind)
     # d mean / d per-sample loss, then the chain rule, in autograd's order (same rounding)
     scale = 1.0 / len(q_taken) if weights is None else weights * (1.0 / len(q_taken))
     return per_sample.mul_(scale)
+
+
+def _unknown_loss(kind: str) -> ValueError:
+    return ValueError(f"unknown loss {kind!r}; allowed: huber | mse")
