@@ -17,7 +17,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from dqn_cli.agent import DQNAgent
-from dqn_cli.buffers import ReplayBuffer
+from dqn_cli.replay import ReplayBuffer
 from dqn_cli.config import AdamConfig, HardTargetConfig, MLPConfig, NatureCNNConfig, RMSpropConfig
 from dqn_cli.networks import build_q_network
 
@@ -32,7 +32,7 @@ def filled_buffer(obs_shape: tuple, dtype, frame_stack: int, device: torch.devic
         new = (rng.integers(0, 255, obs_shape[1:]) if dtype == np.uint8 else rng.normal(size=obs_shape[1:])).astype(dtype)
         next_obs = np.concatenate([obs[:, 1:], new[None, None]], axis=1) if frame_stack > 1 else \
             rng.normal(size=(1, *obs_shape)).astype(dtype)
-        buffer.add(obs, rng.integers(0, 2, 1), rng.normal(size=1), next_obs, np.zeros(1))
+        buffer.store(obs, rng.integers(0, 2, 1), rng.normal(size=1), next_obs, np.zeros(1))
         obs = next_obs
     return buffer
 

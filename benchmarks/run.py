@@ -8,7 +8,7 @@ It prints markdown tables and writes benchmarks/results.json:
 
 1. update time: a bare-torch DQN update (same network, batch and optimizer, fixed tensors, the
    way one would write it by hand) against dqn-cli's update (replay sampling + agent.learn);
-2. the PyTorch tutorial's loop (benchmarks/tutorial_loop.py, reference 001) against
+2. the PyTorch tutorial's loop (benchmarks/tutorial_loop.py, after the PyTorch DQN tutorial) against
    `dqn-train experiment=pytorch_tutorial` for the same number of env steps;
 3. `dqn-train` defaults on seeds 0-4, each a separate process: wall time, start-up (launch to
    first env step), share of time in periodic evaluation, steps/s, best/last 100-episode means;
@@ -81,23 +81,23 @@ def bare_torch_update_us(hidden: int, batch: int, optimizer: str, repeats: int, 
 
 
 def dqn_cli_update_us(hidden: int, batch: int, optimizer: str, repeats: int, device: str = "cpu",
-                      manual_backprop: bool = True) -> float:
+                      fast_learner: bool = True) -> float:
     """dqn-cli's update as the loop runs it: sample a batch from a filled replay buffer, learn
-    (by default through the hand-written MLP backprop; manual_backprop=False: through autograd)."""
+    (by default through the fast MLP learner; fast_learner=False: through the autograd learner)."""
     from dqn_cli.agent import DQNAgent
-    from dqn_cli.buffers import ReplayBuffer
+    from dqn_cli.replay import ReplayBuffer
     from dqn_cli.config import AdamConfig, AdamWConfig, HardTargetConfig
     from dqn_cli.networks import MLPQNetwork
 
     torch.manual_seed(0)
-    cfg = AdamWConfig(lr=1e-4, amsgrad=True, max_grad_value=100) if optimizer == "adamw_amsgrad" else \
-        AdamConfig(lr=1e-3)
+    tutorial = optimizer == "adamw_amsgrad"
+    cfg = AdamWConfig(lr=1e-4, amsgrad=True) if tutorial else AdamConfig(lr=1e-3)
     agent = DQNAgent(MLPQNetwork(4, 2, [hidden, hidden], "relu"), cfg, HardTargetConfig(), 0.99, "huber", False,
-                     torch.device(device), manual_backprop=manual_backprop)
+                     torch.device(device), max_grad_value=100 if tutorial else None, fast_learner=fast_learner)
     buffer = ReplayBuffer(10_000, (4,), np.float32, seed=0, device=torch.device(device))
     n = 10_000
     rng = np.random.default_rng(0)
-    buffer.add(rng.normal(size=(n, 4)), rng.integers(0, 2, n), rng.normal(size=n), rng.normal(size=(n, 4)),
+    buffer.store(rng.normal(size=(n, 4)), rng.integers(0, 2, n), rng.normal(size=n), rng.normal(size=(n, 4)),
                np.zeros(n))
     return _time_us(lambda: agent.learn(buffer.sample(batch)), repeats, device)
 
@@ -124,7 +124,7 @@ def update_table(repeats: int, device: str = "cpu") -> tuple[str, list]:
                                              "adamw_amsgrad"),
                                             ("128-128 MLP, batch 64, Adam (dqn-train default)", 128, 64, "adam")):
         floor = bare_torch_update_us(hidden, batch, optimizer, repeats, device)
-        autograd = dqn_cli_update_us(hidden, batch, optimizer, repeats, device, manual_backprop=False)
+        autograd = dqn_cli_update_us(hidden, batch, optimizer, repeats, device, fast_learner=False)
         ours = dqn_cli_update_us(hidden, batch, optimizer, repeats, device)
         rows.append({"setting": label, "bare_torch_us": round(floor), "dqn_cli_autograd_us": round(autograd),
                      "dqn_cli_us": round(ours), "ratio": round(ours / floor, 2)})

@@ -1,4 +1,4 @@
-"""A plain re-implementation of the PyTorch DQN tutorial's training loop (reference 001).
+"""A plain re-implementation of the training loop of the PyTorch "Reinforcement Learning (DQN)" tutorial.
 
 Same algorithm and data structures as the tutorial, written here for the side-by-side benchmark:
 a deque of namedtuples as replay memory, `random.sample` + `torch.cat` to build each batch, a

@@ -9,6 +9,9 @@ from typing import Sequence
 
 log = logging.getLogger("dqn_cli")
 
+# auto: a bar on a terminal, log lines otherwise
+PROGRESS_MODES = ("auto", "bar", "lines", "off")
+
 
 def _duration(seconds: float) -> str:
     seconds = int(max(seconds, 0))

@@ -6,13 +6,15 @@ import time
 from pathlib import Path
 from typing import Any, Dict
 
+from omegaconf.errors import OmegaConfBaseException
+
 from dqn_cli.checkpoint import atomic_write_json, load_checkpoint
 from dqn_cli.config import from_dict
 from dqn_cli.envs import FINAL_EVAL_SEED_OFFSET, make_env
 from dqn_cli.errors import RunDirError
 from dqn_cli.evaluate import evaluate, greedy_policy, record_video
 from dqn_cli.networks import build_q_network
-from dqn_cli.train import resolve_device
+from dqn_cli.runtime import resolve_device
 
 
 def evaluate_run(run_dir: Path, checkpoint: str = "best", episodes: int = 100, video: bool = False,
@@ -27,7 +29,7 @@ def evaluate_run(run_dir: Path, checkpoint: str = "best", episodes: int = 100, v
     state = load_checkpoint(path)
     try:
         cfg = from_dict(state["config"])
-    except (KeyError, TypeError) as error:
+    except (KeyError, TypeError, OmegaConfBaseException) as error:
         raise RunDirError(f"checkpoint {path} holds no usable config ({error}); was it written by dqn-cli?") from None
     torch_device = resolve_device(device)
     probe = make_env(cfg.env)

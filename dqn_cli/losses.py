@@ -7,6 +7,9 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
+# loss name -> the per-sample loss (Huber is smooth L1 with delta 1)
+LOSSES = {"huber": F.smooth_l1_loss, "mse": F.mse_loss}
+
 
 def td_targets(
     rewards: torch.Tensor,
@@ -39,29 +42,5 @@ def td_loss(q_taken: torch.Tensor, targets: torch.Tensor, kind: str,
 def td_loss_per_sample(q_taken: torch.Tensor, targets: torch.Tensor, kind: str,
                        weights: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Each sample's (weighted) TD loss, of any shape (the loop reduces many updates at once)."""
-    if kind == "huber":
-        per_sample = F.smooth_l1_loss(q_taken, targets, reduction="none")
-    elif kind == "mse":
-        per_sample = F.mse_loss(q_taken, targets, reduction="none")
-    else:
-        raise _unknown_loss(kind)
+    per_sample = LOSSES[kind](q_taken, targets, reduction="none")
     return per_sample if weights is None else weights * per_sample
-
-
-def td_loss_grad(q_taken: torch.Tensor, targets: torch.Tensor, kind: str,
-                 weights: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """d td_loss / d q_taken, per sample, as autograd would compute it (for MLPBackprop)."""
-    error = q_taken - targets
-    if kind == "huber":
-        per_sample = error.clamp_(-1.0, 1.0)
-    elif kind == "mse":
-        per_sample = error.mul_(2.0)
-    else:
-        raise _unknown_loss(kind)
-    # d mean / d per-sample loss, then the chain rule, in autograd's order (same rounding)
-    scale = 1.0 / len(q_taken) if weights is None else weights * (1.0 / len(q_taken))
-    return per_sample.mul_(scale)
-
-
-def _unknown_loss(kind: str) -> ValueError:
-    return ValueError(f"unknown loss {kind!r}; allowed: huber | mse")

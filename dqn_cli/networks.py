@@ -8,10 +8,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from dqn_cli.activations import ACTIVATIONS
 from dqn_cli.config import AutoNetworkConfig, DuelingConfig, MLPConfig, NatureCNNConfig
 from dqn_cli.errors import ConfigError
-
-_ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "gelu": nn.GELU, "silu": nn.SiLU}
 
 
 def mlp(in_features: int, hidden_sizes: Sequence[int], activation: str) -> nn.Sequential:
@@ -19,7 +18,7 @@ def mlp(in_features: int, hidden_sizes: Sequence[int], activation: str) -> nn.Se
     layers: List[nn.Module] = []
     width = in_features
     for size in hidden_sizes:
-        layers += [nn.Linear(width, size), _ACTIVATIONS[activation]()]
+        layers += [nn.Linear(width, size), ACTIVATIONS[activation]()]
         width = size
     return nn.Sequential(*layers)
 
@@ -33,7 +32,7 @@ def _head(in_features: int, hidden: int, out_features: int, activation: str) -> 
 class MLPQNetwork(nn.Module):
     def __init__(self, obs_dim: int, n_actions: int, hidden_sizes: Sequence[int], activation: str):
         super().__init__()
-        self.activation = activation
+        self.activation = str(activation)
         self.torso = mlp(obs_dim, hidden_sizes, activation)
         self.head = nn.Linear(hidden_sizes[-1], n_actions)
 
@@ -94,12 +93,12 @@ class NatureCNN(nn.Module):
         layers: List[nn.Module] = []
         channels = in_channels
         for out_channels, kernel, stride in zip(cfg.channels, cfg.kernel_sizes, cfg.strides):
-            layers += [nn.Conv2d(channels, out_channels, kernel, stride), _ACTIVATIONS[cfg.activation]()]
+            layers += [nn.Conv2d(channels, out_channels, kernel, stride), ACTIVATIONS[cfg.activation]()]
             channels = out_channels
         self.conv = nn.Sequential(*layers, nn.Flatten())
         with torch.no_grad():
             features = self.conv(torch.zeros(1, in_channels, height, width))
-        self.torso = nn.Sequential(nn.Linear(features.shape[1], cfg.hidden_size), _ACTIVATIONS[cfg.activation]())
+        self.torso = nn.Sequential(nn.Linear(features.shape[1], cfg.hidden_size), ACTIVATIONS[cfg.activation]())
         self.head = (DuelingHeads(cfg.hidden_size, n_actions, 0, cfg.activation) if cfg.dueling
                      else nn.Linear(cfg.hidden_size, n_actions))
 
@@ -126,3 +125,8 @@ def build_q_network(cfg, obs_shape: Sequence[int], obs_dtype, n_actions: int) ->
     if isinstance(cfg, MLPConfig):
         return MLPQNetwork(obs_dim, n_actions, cfg.hidden_sizes, cfg.activation)
     raise TypeError(f"unknown network config {type(cfg).__name__}")
+
+
+def is_convolutional(network: nn.Module) -> bool:
+    """Whether a network convolves: such networks gain from a GPU and from several CPU threads."""
+    return any(isinstance(m, nn.modules.conv._ConvNd) for m in network.modules())

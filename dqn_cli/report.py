@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+from omegaconf import ListConfig, OmegaConf
 
 from dqn_cli.checkpoint import atomic_write_bytes, atomic_write_json
 from dqn_cli.errors import RunDirError
@@ -84,8 +85,8 @@ def read_overrides(run_dir: Path) -> List[str]:
     path = run_dir / ".hydra" / "overrides.yaml"
     if not path.is_file():
         return []
-    # Hydra writes a YAML list of strings, one "- key=value" per line.
-    return [line[2:].strip().strip("'\"") for line in path.read_text().splitlines() if line.startswith("- ")]
+    overrides = OmegaConf.load(path)  # Hydra writes a YAML list of "key=value" strings
+    return [str(item) for item in overrides] if isinstance(overrides, ListConfig) else []
 
 
 def _is_run_dir(path: Path) -> bool:

@@ -15,7 +15,8 @@ import torch
 from conftest import TINY, only_run_dir, run_cli
 from dqn_cli import train as train_module
 from dqn_cli.atari import AtariFrames, EpisodicLife, FireOnLifeStart, area_taps, resize_area
-from dqn_cli.buffers import NStepAccumulator, ReplayBuffer
+from dqn_cli.replay import NStepAccumulator, ReplayBuffer
+from dqn_cli.runtime import resolve_device
 from dqn_cli.config import (
     AtariConfig,
     AutoNetworkConfig,
@@ -190,8 +191,8 @@ def test_frame_once_replay_returns_exactly_the_stacks_stored(n_step, lanes):
         row = (obs, rng.integers(0, 4, lanes), rng.random(lanes), next_obs, done & (rng.random(lanes) < 0.5))
         ready = accumulator.push(*row, done) if accumulator else row
         if ready is not None:
-            whole.add(*ready)
-            frames.add(*ready)
+            whole.store(*ready)
+            frames.store(*ready)
     assert len(whole) == len(frames) > 0
     a, b = whole.sample(256), frames.sample(256)
     assert torch.equal(a.obs, b.obs) and torch.equal(a.next_obs, b.next_obs) and torch.equal(a.rewards, b.rewards)
@@ -206,7 +207,7 @@ def test_frame_once_replay_drops_transitions_before_their_frames_are_overwritten
     # one-step episodes: every transition brings two new frames, so the frame ring runs out first
     for obs, next_obs, done in stacked_stream(rng, 400, lanes=2, episode_end=1.0):
         slots = (buffer.position + np.arange(2)) % buffer.capacity
-        buffer.add(obs, np.zeros(2), np.zeros(2), next_obs, done)
+        buffer.store(obs, np.zeros(2), np.zeros(2), next_obs, done)
         for row, slot in enumerate(slots):
             stored[slot] = (obs[row].copy(), next_obs[row].copy())
         assert 0 < len(buffer) <= buffer.capacity
@@ -229,7 +230,7 @@ def test_frame_once_replay_resumes_from_its_saved_state():
     rng = np.random.default_rng(1)
     buffer = ReplayBuffer(500, (4, 8, 8), np.uint8, seed=0, frame_stack=4)
     for obs, next_obs, done in stacked_stream(rng, 200, 1):
-        buffer.add(obs, np.zeros(1), np.zeros(1), next_obs, done)
+        buffer.store(obs, np.zeros(1), np.zeros(1), next_obs, done)
     restored = ReplayBuffer(500, (4, 8, 8), np.uint8, seed=0, frame_stack=4)
     restored.load_state({k: np.array(v) for k, v in buffer.state().items()})
     a, b = buffer.sample(64), restored.sample(64)
@@ -264,11 +265,11 @@ def test_network_auto_picks_a_cnn_for_images_and_an_mlp_for_vectors():
 
 def test_device_auto_takes_the_gpu_only_for_networks_that_gain(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert train_module.resolve_device("auto", gpu_pays_off=False) == torch.device("cpu")
-    assert train_module.resolve_device("auto", gpu_pays_off=True) == torch.device("cuda")
-    assert train_module.resolve_device("auto:1", gpu_pays_off=True) == torch.device("cuda:1")
+    assert resolve_device("auto", gpu_pays_off=False) == torch.device("cpu")
+    assert resolve_device("auto", gpu_pays_off=True) == torch.device("cuda")
+    assert resolve_device("auto:1", gpu_pays_off=True) == torch.device("cuda:1")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert train_module.resolve_device("auto:1", gpu_pays_off=True) == torch.device("cpu")
+    assert resolve_device("auto:1", gpu_pays_off=True) == torch.device("cpu")
 
 
 # real games ----------------------------------------------------------------------------------

@@ -9,20 +9,20 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
-from dqn_cli import config as config_module
-from dqn_cli.cli import CONF_DIR, explain_hydra_error, group_options
-from dqn_cli.config import TrainConfig, from_dict, to_dict, validate
+from dqn_cli.cli import register_schemas, typed_config
+from dqn_cli.config import TrainConfig, from_dict, to_dict
+from dqn_cli.hydra_errors import CONF_DIR, explain_hydra_error, group_options
 from dqn_cli.errors import ConfigError
 
 GROUPS = ["env", "network", "buffer", "target", "optimizer", "exploration", "experiment"]
 
-config_module.register_schemas()
+register_schemas()
 
 
 def compose_typed(overrides: List[str]) -> TrainConfig:
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides)
-    return validate(OmegaConf.to_object(cfg))
+    return typed_config(cfg)
 
 
 def test_default_composes_to_cartpole_with_hard_target():
@@ -71,6 +71,27 @@ def test_command_line_beats_preset():
 def test_checkpoint_config_round_trip():
     cfg = compose_typed(["network=dueling", "optimizer=rmsprop", "exploration=constant"])
     assert from_dict(to_dict(cfg)) == cfg
+    plain = to_dict(cfg)  # what checkpoints store: weights-only loading accepts no Enum objects
+    assert type(plain["loss"]) is str and type(plain["network"]["activation"]) is str
+
+
+def test_choices_are_derived_from_their_implementations():
+    from dqn_cli.activations import ACTIVATIONS
+    from dqn_cli.config import Activation, Loss, ProgressMode
+    from dqn_cli.console import PROGRESS_MODES
+    from dqn_cli.losses import LOSSES
+
+    assert [m.value for m in Loss] == list(LOSSES) and [m.value for m in Activation] == list(ACTIVATIONS)
+    assert [m.value for m in ProgressMode] == list(PROGRESS_MODES)
+
+
+def test_every_range_check_also_guards_direct_construction():
+    from dqn_cli.config import AdamConfig, EnvConfig, SoftTargetConfig
+
+    for make, key in ((lambda: EnvConfig(num_envs=0), "env.num_envs"), (lambda: AdamConfig(lr=-1), "optimizer.lr"),
+                      (lambda: SoftTargetConfig(tau=2), "target.tau")):
+        with pytest.raises(ConfigError, match=key):
+            make()
 
 
 @pytest.mark.parametrize("overrides,expected", [
@@ -79,6 +100,9 @@ def test_checkpoint_config_round_trip():
     (["total_steps=abc"], "total_steps='abc' is not valid: expected integer"),
     (["optimizer=sgd", "optimizer.amsgrad=true"], "optimizer.amsgrad is not a setting"),
     (["double_q=maybe"], "double_q='maybe' is not valid: expected true or false"),
+    (["loss=l1"], "loss='l1' is not valid; choose one of: huber, mse"),
+    (["network.activation=swish"], "network.activation='swish' is not valid; choose one of: relu, tanh, elu"),
+    (["log.progress=fancy"], "log.progress='fancy' is not valid; choose one of: auto, bar, lines, off"),
 ])
 def test_composition_errors_become_one_clear_line(overrides, expected):
     with pytest.raises(HydraException) as caught:
@@ -89,7 +113,7 @@ def test_composition_errors_become_one_clear_line(overrides, expected):
 
 @pytest.mark.parametrize("overrides,key", [
     (["gamma=1.5"], "gamma=1.5"), (["buffer.capacity=0"], "buffer.capacity=0"),
-    (["target=soft", "target.tau=0"], "target.tau=0.0"), (["loss=l1"], "loss='l1'"),
+    (["target=soft", "target.tau=0"], "target.tau=0.0"),
     (["exploration.end=-0.1"], "exploration.end=-0.1"), (["env.num_envs=0"], "env.num_envs=0"),
     (["batch_size=500", "buffer.capacity=100"], "buffer.capacity=100"),
     (["env=gym"], "env.id must be set"),

@@ -11,6 +11,8 @@ from dqn_cli.report import read_scalars
 from dqn_cli.train import train
 from test_loop import tiny_config
 
+pytestmark = pytest.mark.slow  # whole training runs, compared bit for bit
+
 TIMING_KEYS = {"startup_s", "wall_time_s", "train_time_s", "periodic_eval_time_s", "final_eval_time_s",
                "steps_per_second"}
 LEARNING_TAGS = [t for t in tb.ALL_SCALAR_TAGS if t != tb.STEPS_PER_SECOND]

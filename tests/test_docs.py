@@ -6,7 +6,7 @@ import dataclasses
 from pathlib import Path
 
 from dqn_cli import config, tb
-from dqn_cli.cli import group_options
+from dqn_cli.hydra_errors import group_options
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 

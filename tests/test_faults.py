@@ -9,6 +9,7 @@ import signal
 import subprocess
 from pathlib import Path
 
+import pytest
 import torch
 
 from conftest import BIN_DIR, only_run_dir, run_cli
@@ -38,6 +39,7 @@ def run_until(process: subprocess.Popen, condition, timeout: float) -> None:
     raise AssertionError("condition not reached in time")
 
 
+@pytest.mark.slow  # trains, killed and resumed several times
 def test_kill_9_at_random_moments_then_resume_finishes_consistently(workdir: Path):
     rng = random.Random(1234)
     process = start(RUN, workdir)

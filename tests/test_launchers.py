@@ -32,7 +32,7 @@ def test_one_word_seed_sweep(workdir: Path):
     assert all((j / "summary.json").is_file() for j in jobs) and (sweep / "report.md").is_file()
 
 
-def test_optuna_searches_reference_004_space_and_writes_best_params(workdir: Path):
+def test_optuna_searches_the_articles_space_and_writes_best_params(workdir: Path):
     result = run_cli("dqn-train", ["+sweep=optuna_article", "hydra.sweeper.n_trials=3", *TINY], workdir)
     assert result.returncode == 0, result.stderr
     sweep = sweep_dir(workdir)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from conftest import only_run_dir, run_cli
 
 
+@pytest.mark.slow  # the full default run
 def test_default_dqn_train_solves_cartpole(workdir: Path):
     # The full default run (~20 s here). A random policy scores ~22; solved is a 100-episode greedy
     # mean >= 475. Seeds 0-4 all reached 500 with best.pt when this test was written (README).

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from dqn_cli import train as train_module
-from dqn_cli.buffers import ReplayBuffer
+from dqn_cli.replay import ReplayBuffer
 from dqn_cli.config import (
     EnvConfig,
     EvalConfig,
@@ -21,7 +21,6 @@ from dqn_cli.config import (
     SGDConfig,
     TrainConfig,
     UniformBufferConfig,
-    validate,
 )
 
 
@@ -53,7 +52,7 @@ def tiny_config(**overrides) -> TrainConfig:
         total_steps=60, learning_starts=20, batch_size=4, train_freq=3, gradient_steps=2,
         eval=EvalConfig(interval=0, episodes=1, final_episodes=1), log=LogConfig(progress="off"),
     )
-    return validate(replace(cfg, **overrides))
+    return replace(cfg, **overrides)
 
 
 def expected_event_count(cfg: TrainConfig, interval: int) -> int:
@@ -86,10 +85,10 @@ def test_stored_transitions_bootstrap_through_truncation_only(tmp_path: Path, mo
     stored = []
     original_add = ReplayBuffer.add
 
-    def spy(self, obs, actions, rewards, next_obs, terminated, discounts=0.0):
+    def spy(self, obs, actions, rewards, next_obs, terminated, truncated):
         stored.append((np.array(obs), np.array(actions), np.array(rewards), np.array(next_obs),
                        np.array(terminated)))
-        original_add(self, obs, actions, rewards, next_obs, terminated, discounts)
+        original_add(self, obs, actions, rewards, next_obs, terminated, truncated)
 
     monkeypatch.setattr(ReplayBuffer, "add", spy)
     cfg = tiny_config(env=EnvConfig(id="CountingEnv-v0", num_envs=3, reward_scale=0.5, reward_clip=0.4),

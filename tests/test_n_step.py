@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from dqn_cli.buffers import NStepAccumulator, PrioritizedReplayBuffer, ReplayBuffer
+from dqn_cli.replay import NStepAccumulator, NStepReplay, PrioritizedReplayBuffer, ReplayBuffer
 from dqn_cli.config import EnvConfig, PrioritizedBufferConfig, UniformBufferConfig
 from dqn_cli.errors import TrainingInterrupted
 from dqn_cli.losses import td_targets
@@ -25,7 +25,7 @@ def run_episode(accumulator, rewards, terminated_at_end: bool):
                                  np.array([last and terminated_at_end]), np.array([last]))
         if ready is not None:
             out += list(zip(*ready))
-    return [(int(o[0]), int(a), round(float(r), 6), int(n[0]), bool(term), float(d)) for o, a, r, n, term, d, _ in out]
+    return [(int(o[0]), int(a), round(float(r), 6), int(n[0]), bool(term), float(d)) for o, a, r, n, term, d in out]
 
 
 @pytest.mark.parametrize("terminated", [True, False])
@@ -46,10 +46,23 @@ def test_n_step_keeps_envs_apart():
     first = accumulator.push(np.array([[0], [10]]), np.array([0, 1]), np.array([1.0, 10.0]),
                              np.array([[1], [11]]), np.array([False, True]), np.array([False, True]))
     assert first[2].tolist() == [10.0] and first[3].tolist() == [[11]]  # env 1 ended: flushed alone
-    assert first[6].tolist() == [1]  # each row names the env it came from
     second = accumulator.push(np.array([[1], [0]]), np.array([0, 0]), np.array([2.0, 7.0]),
                               np.array([[2], [1]]), np.array([False, False]), np.array([False, False]))
     assert second[0].tolist() == [[0]] and second[2].tolist() == [3.0]  # env 0: 1 + 2, env 1 restarted
+
+
+def test_n_step_replay_stores_through_the_same_add_as_every_replay():
+    """The loop calls add(obs, actions, rewards, next_obs, terminated, truncated) on any replay;
+    the n-step wrapper sums, and a truncated end flushes without stopping bootstrapping."""
+    replay = NStepReplay(ReplayBuffer(10, (1,), np.float32, seed=0, n_step=2), n=2, gamma=0.5, num_envs=1)
+    for t in range(3):
+        last = t == 2
+        replay.add(np.array([[t]]), np.array([t]), np.array([1.0]), np.array([[t + 1]]), np.array([False]),
+                   np.array([last]))
+    stored = replay.replay
+    assert len(replay) == 3 and stored.actions[:3].tolist() == [0, 1, 2]
+    assert stored.rewards[:3].tolist() == [1.5, 1.5, 1.0] and stored.discounts[:3].tolist() == [0.25, 0.25, 0.5]
+    assert stored.terminated[:3].tolist() == [0.0, 0.0, 0.0] and replay.pending_state() == [[]]
 
 
 def test_td_targets_use_each_rows_discount():
@@ -61,10 +74,10 @@ def test_td_targets_use_each_rows_discount():
 def test_buffers_return_discounts_only_for_n_step():
     for buffer_class in (ReplayBuffer, PrioritizedReplayBuffer):
         one = buffer_class(10, (1,), np.float32, seed=0)
-        one.add(np.zeros((3, 1)), np.zeros(3), np.zeros(3), np.zeros((3, 1)), np.zeros(3))
+        one.store(np.zeros((3, 1)), np.zeros(3), np.zeros(3), np.zeros((3, 1)), np.zeros(3))
         assert one.sample(4).discounts is None
         three = buffer_class(10, (1,), np.float32, seed=0, n_step=3)
-        three.add(np.zeros((3, 1)), np.zeros(3), np.zeros(3), np.zeros((3, 1)), np.zeros(3), np.full(3, 0.125))
+        three.store(np.zeros((3, 1)), np.zeros(3), np.zeros(3), np.zeros((3, 1)), np.zeros(3), np.full(3, 0.125))
         assert torch.allclose(three.sample(4).discounts, torch.full((4,), 0.125))
 
 

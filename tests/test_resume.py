@@ -46,6 +46,7 @@ def straight_and_resumed(tmp_path_factory):
     return folder, straight, resumed
 
 
+@pytest.mark.slow  # two whole training runs, compared bit for bit
 def test_resume_gives_the_same_weights_and_scores_as_running_straight(straight_and_resumed):
     folder, straight, resumed = straight_and_resumed
     assert scores(resumed) == scores(straight)
@@ -56,6 +57,7 @@ def test_resume_gives_the_same_weights_and_scores_as_running_straight(straight_a
     assert a["counters"] == b["counters"]
 
 
+@pytest.mark.slow  # two whole training runs, compared bit for bit
 def test_resumed_tensorboard_has_no_duplicate_or_missing_points(straight_and_resumed):
     folder, _, _ = straight_and_resumed
     for tag in (tb.EPISODE_RETURN, tb.TD_LOSS, tb.EVAL_MEAN, tb.EPSILON):
@@ -64,6 +66,7 @@ def test_resumed_tensorboard_has_no_duplicate_or_missing_points(straight_and_res
         assert steps_b.tolist() == steps_a.tolist() and np.allclose(values_a, values_b), tag
 
 
+@pytest.mark.slow  # two whole training runs, compared bit for bit
 def test_only_the_newest_periodic_checkpoints_are_kept_with_their_replay(straight_and_resumed):
     folder, _, _ = straight_and_resumed
     ckpt = folder / "resumed" / "checkpoints"

@@ -1,6 +1,6 @@
-"""The fast learner parts against what they replace: hand-written MLP backprop against
+"""The fast learner against the plain autograd learner: hand-written MLP backprop against
 autograd, the direct fused Adam step against torch.optim, flat weights against per-parameter
-ones, and the deferred loss statistics against per-update ones."""
+ones, the gate that picks a learner, and the deferred loss statistics against per-update ones."""
 
 from __future__ import annotations
 
@@ -10,14 +10,18 @@ import numpy as np
 import pytest
 import torch
 
-from dqn_cli.agent import DQNAgent, FusedAdamStep
-from dqn_cli.backprop import MLPBackprop
-from dqn_cli.buffers import Batch
+import torch.nn.functional as F
+
+from dqn_cli import losses
+from dqn_cli.agent import DQNAgent
 from dqn_cli.config import AdamConfig, AdamWConfig, HardTargetConfig, NatureCNNConfig, RMSpropConfig, SGDConfig
 from dqn_cli.errors import RunDirError
-from dqn_cli.flat import FlatParameters
+from dqn_cli.learners import AutogradLearner, FastMLPLearner
+from dqn_cli.learners.fast_mlp import MLPBackprop
+from dqn_cli.learners.flat import FlatParameters
+from dqn_cli.metrics import UpdateLog
 from dqn_cli.networks import DuelingQNetwork, MLPQNetwork, NatureCNN
-from dqn_cli.train import UpdateLog
+from dqn_cli.replay import Batch
 
 CPU = torch.device("cpu")
 
@@ -31,14 +35,15 @@ def _batch(seed: int, size: int = 32, weights: bool = False, discounts: bool = F
                  weights=torch.rand(size, generator=g) if weights else None)
 
 
-def _twin_agents(activation: str, loss: str, double_q: bool, optimizer=None):
-    """Two agents with the same weights: one learns by hand-written backprop, one by autograd."""
+def _twin_agents(activation: str, loss: str, double_q: bool, optimizer=None, max_grad_value=None):
+    """Two agents with the same weights: one learns through FastMLPLearner, one through AutogradLearner."""
     torch.manual_seed(0)
     network = MLPQNetwork(5, 3, [16, 16], activation)
-    make = lambda manual: DQNAgent(copy.deepcopy(network), optimizer or AdamConfig(lr=1e-2),  # noqa: E731
-                                   HardTargetConfig(), 0.9, loss, double_q, CPU, manual_backprop=manual)
+    make = lambda fast: DQNAgent(copy.deepcopy(network), optimizer or AdamConfig(lr=1e-2),  # noqa: E731
+                                 HardTargetConfig(), 0.9, loss, double_q, CPU, max_grad_value=max_grad_value,
+                                 fast_learner=fast)
     manual, autograd = make(True), make(False)
-    assert manual.backprop is not None and autograd.backprop is None
+    assert isinstance(manual.learner, FastMLPLearner) and type(autograd.learner) is AutogradLearner
     with torch.no_grad():  # a target net unlike the online one, so double and vanilla targets differ
         manual.target_weights.data.add_(0.3)
         autograd.target_weights.data.add_(0.3)
@@ -64,7 +69,7 @@ def test_manual_backprop_takes_the_steps_autograd_takes(activation, loss, double
 def test_manual_backprop_is_bit_exact_at_the_default_settings():
     """relu + Huber, unweighted (the default preset): the same products in the same order, so the
     same bits, and runs keep the numbers they had when every update went through autograd."""
-    manual, autograd = _twin_agents("relu", "huber", False, AdamWConfig(lr=1e-3, amsgrad=True, max_grad_value=1.0))
+    manual, autograd = _twin_agents("relu", "huber", False, AdamWConfig(lr=1e-3, amsgrad=True), max_grad_value=1.0)
     for step in range(20):
         manual.learn(_batch(step, size=64))
         autograd.learn(_batch(step, size=64))
@@ -77,7 +82,7 @@ def test_networks_beyond_plain_mlps_learn_through_autograd():
         assert not MLPBackprop.covers(network)
     agent = DQNAgent(DuelingQNetwork(5, 3, [16], "relu"), AdamConfig(lr=1e-2), HardTargetConfig(), 0.9, "huber",
                      False, CPU)
-    assert agent.backprop is None
+    assert type(agent.learner) is AutogradLearner
     before = agent.online_weights.data.clone()
     agent.learn(_batch(0))
     assert agent.online_weights.grad.abs().sum() > 0 and not torch.equal(before, agent.online_weights.data)
@@ -102,8 +107,8 @@ def test_flat_parameters_are_the_modules_own_weights_and_gradients():
 def test_the_direct_fused_adam_step_is_torch_optims_step(cfg):
     manual, _ = _twin_agents("relu", "huber", False, cfg)
     reference, _ = _twin_agents("relu", "huber", False, cfg)  # the same agent, stepped by torch.optim itself
-    reference.optimizer_step = reference.optimizer.step
-    assert manual.optimizer_step.kernel is not None
+    reference.learner.optimizer_step = reference.optimizer.step
+    assert manual.learner.optimizer_step.kernel is not None
     for step in range(5):
         manual.learn(_batch(step))
         reference.learn(_batch(step))
@@ -120,18 +125,18 @@ def test_a_torch_whose_fused_kernel_differs_falls_back_to_torch_optims_step():
     cfg = AdamWConfig(lr=1e-2, amsgrad=True)
     manual, _ = _twin_agents("relu", "huber", False, cfg)
     reference, _ = _twin_agents("relu", "huber", False, cfg)
-    reference.optimizer_step = reference.optimizer.step
+    reference.learner.optimizer_step = reference.optimizer.step
     manual.learn(_batch(0))
     reference.learn(_batch(0))
 
     def changed_signature(*args, **kwargs):
         raise TypeError("_fused_adamw_() got an unexpected keyword argument 'lr'")
 
-    manual.optimizer_step.kernel = changed_signature
+    manual.learner.optimizer_step.kernel = changed_signature
     for step in range(1, 4):
         manual.learn(_batch(step))
         reference.learn(_batch(step))
-    assert manual.optimizer_step.kernel is None  # fell back once, for good
+    assert manual.learner.optimizer_step.kernel is None  # fell back once, for good
     assert torch.equal(manual.online_weights.data, reference.online_weights.data)
     assert manual.optimizer.state_dict()["state"][0]["step"] == 4
 
@@ -139,7 +144,7 @@ def test_a_torch_whose_fused_kernel_differs_falls_back_to_torch_optims_step():
 @pytest.mark.parametrize("cfg", [SGDConfig(lr=0.1, momentum=0.9), RMSpropConfig(lr=1e-3)])
 def test_other_optimizers_step_through_torch_optim(cfg):
     agent = DQNAgent(MLPQNetwork(5, 3, [8], "relu"), cfg, HardTargetConfig(), 0.9, "huber", False, CPU)
-    assert agent.optimizer_step.kernel is None
+    assert agent.learner.optimizer_step.kernel is None
     before = agent.online_weights.data.clone()
     agent.learn(_batch(0))
     assert not torch.equal(before, agent.online_weights.data)
@@ -163,5 +168,17 @@ def test_update_log_reduces_many_updates_to_each_updates_loss_and_mean_q(weighte
         log.append(result)
     losses, mean_qs = log.per_update()
     assert losses == pytest.approx([1.5] + [r.loss.item() for r in results], rel=1e-6)
-    assert mean_qs == pytest.approx([-2.0] + [r.mean_q.item() for r in results], rel=1e-6)
+    assert mean_qs == pytest.approx([-2.0] + [r.q_taken.mean().item() for r in results], rel=1e-6)
     assert UpdateLog(losses=[0.5]) and not UpdateLog()
+
+
+def test_a_loss_the_fast_learner_does_not_know_falls_back_to_autograd(monkeypatch):
+    monkeypatch.setitem(losses.LOSSES, "l1", F.l1_loss)  # a loss added without a hand-written gradient
+    network = MLPQNetwork(5, 3, [8], "relu")
+    assert MLPBackprop.covers(network) and not FastMLPLearner.covers(network, "l1")
+    agent = DQNAgent(network, AdamConfig(lr=1e-2), HardTargetConfig(), 0.9, "l1", False, CPU)
+    assert type(agent.learner) is AutogradLearner
+    before = agent.online_weights.data.clone()
+    result = agent.learn(_batch(0))
+    assert torch.isclose(result.loss, F.l1_loss(result.q_taken, result.targets))
+    assert not torch.equal(before, agent.online_weights.data)

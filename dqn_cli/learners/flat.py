@@ -30,3 +30,7 @@ class FlatParameters:
             offset = end
         self.param = nn.Parameter(self.data, requires_grad=grads)  # shares data's storage
         self.param.grad = self.grad
+
+    def zero_grad(self) -> None:
+        """Zero every gradient in place (set_to_none would cut the parameters' .grad views loose)."""
+        self.grad.zero_()

@@ -1,0 +1,98 @@
+"""Typed configuration: one dataclass per config-group option, plus the top-level TrainConfig.
+
+The YAML files under conf/ extend these schemas (Hydra's "schema" pattern), so a misspelled key,
+a value of the wrong type or an unknown choice is refused while composing. Each range check sits
+next to its field, in `__post_init__`, so a config that exists is a valid one. Below cli.py,
+code only ever sees these dataclasses.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict
+
+from omegaconf import OmegaConf
+
+from dqn_cli.config.choices import DEVICES, Activation, CheckpointName, Choice, Loss, ProgressMode, require
+from dqn_cli.config.groups import (
+    AdamConfig,
+    AdamWConfig,
+    AtariConfig,
+    AutoNetworkConfig,
+    ConstantExplorationConfig,
+    DuelingConfig,
+    EnvConfig,
+    ExplorationConfig,
+    ExponentialExplorationConfig,
+    HardTargetConfig,
+    LinearExplorationConfig,
+    MLPConfig,
+    NatureCNNConfig,
+    NetworkConfig,
+    OptimizerConfig,
+    PrioritizedBufferConfig,
+    RMSpropConfig,
+    SGDConfig,
+    SoftTargetConfig,
+    TargetConfig,
+    UniformBufferConfig,
+)
+from dqn_cli.config.train import CheckpointConfig, EvalArgs, EvalConfig, LogConfig, TrainConfig
+from dqn_cli.errors import ConfigError
+
+__all__ = [
+    "Activation", "AdamConfig", "AdamWConfig", "AtariConfig", "AutoNetworkConfig", "CheckpointConfig",
+    "CheckpointName", "Choice", "ConstantExplorationConfig", "DEVICES", "DuelingConfig", "EnvConfig",
+    "EvalArgs", "EvalConfig", "ExplorationConfig", "ExponentialExplorationConfig", "HardTargetConfig",
+    "LinearExplorationConfig", "LogConfig", "Loss", "MLPConfig", "NatureCNNConfig", "NetworkConfig",
+    "OptimizerConfig", "PrioritizedBufferConfig", "ProgressMode", "RMSpropConfig", "SGDConfig",
+    "SoftTargetConfig", "TargetConfig", "TrainConfig", "UniformBufferConfig", "require",
+    "GROUP_SCHEMAS", "check_resume_compatible", "flatten", "from_dict", "to_dict",
+]
+
+# Schema classes per config group, keyed by the `name` each option carries.
+GROUP_SCHEMAS: Dict[str, Dict[str, type]] = {
+    "network": {"auto": AutoNetworkConfig, "mlp": MLPConfig, "dueling": DuelingConfig,
+                "nature_cnn": NatureCNNConfig},
+    "buffer": {"uniform": UniformBufferConfig, "prioritized": PrioritizedBufferConfig},
+    "target": {"hard": HardTargetConfig, "soft": SoftTargetConfig},
+    "optimizer": {"adam": AdamConfig, "adamw": AdamWConfig, "rmsprop": RMSpropConfig, "sgd": SGDConfig},
+    "exploration": {"linear": LinearExplorationConfig, "exponential": ExponentialExplorationConfig,
+                    "constant": ConstantExplorationConfig},
+}
+
+
+def to_dict(cfg: TrainConfig) -> Dict[str, Any]:
+    """Plain nested dict, choices as strings (for checkpoints, summary.json and TensorBoard)."""
+    return OmegaConf.to_container(OmegaConf.structured(cfg), enum_to_str=True)
+
+
+def from_dict(data: Dict[str, Any]) -> TrainConfig:
+    """Rebuild a TrainConfig from `to_dict` output (as stored in a checkpoint): each group's schema
+    is chosen by its `name`, then OmegaConf merges the values in, with the usual type checks."""
+    groups = {group: OmegaConf.structured(options[data[group]["name"]]) for group, options in GROUP_SCHEMAS.items()}
+    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TrainConfig), groups, data))
+
+
+def flatten(data: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
+    """{'optimizer': {'lr': 1e-3}} -> {'optimizer.lr': 1e-3}."""
+    flat: Dict[str, Any] = {}
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, path + "."))
+        else:
+            flat[path] = value
+    return flat
+
+
+# What a resumed run may not change: the shapes its weights, replay and env states were made for.
+RESUME_FIXED_PREFIXES = ("network.", "env.id", "env.num_envs", "env.make_kwargs", "env.frame_stack", "env.atari",
+                         "buffer.capacity")
+
+
+def check_resume_compatible(saved: Dict[str, Any], cfg: TrainConfig) -> None:
+    old, new = flatten(saved), flatten(to_dict(cfg))
+    for key in sorted(set(old) | set(new)):
+        if key.startswith(RESUME_FIXED_PREFIXES) and old.get(key) != new.get(key):
+            raise ConfigError(f"resume: {key} was {old.get(key)!r} in the run being resumed, now {new.get(key)!r}; "
+                              "a resumed run keeps its network, env and replay size (start a new run instead)")

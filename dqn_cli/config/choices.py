@@ -1,0 +1,47 @@
+"""Closed choices as Enums derived from their implementations, and the range-check helpers the
+schemas call from `__post_init__`."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+from dqn_cli.activations import ACTIVATIONS
+from dqn_cli.console import PROGRESS_MODES
+from dqn_cli.errors import ConfigError
+from dqn_cli.losses import LOSSES
+
+class Choice(str, Enum):
+    """A closed choice whose members are the names of the implementations: compares, hashes and
+    prints as its name, so code below the config can treat it as a string."""
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+
+Loss = Choice("Loss", {name: name for name in LOSSES})
+Activation = Choice("Activation", {name: name for name in ACTIVATIONS})
+ProgressMode = Choice("ProgressMode", {name: name for name in PROGRESS_MODES})
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def require(ok: bool, key: str, value: Any, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}={value!r} is out of range; allowed: {allowed}")
+
+
+def require_positive(owner: Any, prefix: str, *names: str) -> None:
+    for name in names:
+        value = getattr(owner, name)
+        require(value > 0, f"{prefix}{name}", value, "an integer > 0" if isinstance(value, int) else "a float > 0")
+
+
+def require_null_or_positive(owner: Any, prefix: str, *names: str) -> None:
+    for name in names:
+        value = getattr(owner, name)
+        require(value is None or value > 0, f"{prefix}{name}", value, "null or > 0")
+
+CheckpointName = Choice("CheckpointName", {"best": "best", "last": "last"})

@@ -1,0 +1,314 @@
+"""The schemas of the config groups: one dataclass per option (conf/<group>/<option>.yaml)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from omegaconf import MISSING
+
+from dqn_cli.config.choices import Activation, require, require_null_or_positive, require_positive
+from dqn_cli.errors import ConfigError
+
+
+# ---------------------------------------------------------------------------------------------
+# env
+
+
+@dataclass
+class AtariConfig:
+    """The DQN-paper preprocessing of an ALE game (env=pong, env=breakout)."""
+    noop_max: int = 30
+    """At each reset, a random number (1..noop_max) of no-op steps, so episodes start differently."""
+    frame_skip: int = 4
+    """Repeat each action this many emulator frames; the observation max-pools the last two."""
+    screen_size: int = 84
+    """Frames are greyscaled and resized (area interpolation) to screen_size x screen_size."""
+    episodic_life: bool = True
+    """Training only: losing a life ends the episode for bootstrapping (the game goes on)."""
+    fire_on_life_start: bool = True
+    """Press FIRE after a reset and after each lost life, in games that need it to go on."""
+
+    def __post_init__(self):
+        require(self.noop_max >= 0, "env.atari.noop_max", self.noop_max, "an integer >= 0")
+        require(self.frame_skip >= 1, "env.atari.frame_skip", self.frame_skip, "an integer >= 1")
+        require(self.screen_size >= 36, "env.atari.screen_size", self.screen_size,
+                "an integer >= 36 (the Nature CNN needs 36 pixels)")
+
+
+@dataclass
+class EnvConfig:
+    id: str = "CartPole-v1"
+    """Gymnasium environment id, e.g. CartPole-v1."""
+    num_envs: int = 1
+    """Parallel training environments (a synchronous vector env); one transition per env per step."""
+    reward_scale: float = 1.0
+    """Training rewards are multiplied by this before they are stored (returns are logged raw)."""
+    reward_clip: Optional[float] = None
+    """If set, training rewards (after scaling) are clipped to [-reward_clip, reward_clip]."""
+    max_episode_steps: Optional[int] = None
+    """Override the env's time limit (truncation); None keeps the registered one."""
+    make_kwargs: Dict[str, Any] = field(default_factory=dict)
+    """Extra keyword arguments for gymnasium.make."""
+    solve_threshold: Optional[float] = None
+    """Mean greedy return that counts as solving the env (reported, never used for training)."""
+    import_module: Optional[str] = None
+    """A module to import before making the env, so a third-party package registers its envs."""
+    frame_stack: int = 1
+    """Stack the last k observations (k > 1) along a new first axis; replay stores each frame once."""
+    atari: Optional[AtariConfig] = None
+    """The DQN-paper Atari preprocessing (set by env=pong / env=breakout); null for other envs."""
+
+    def __post_init__(self):
+        if not self.id:
+            raise ConfigError("env.id must be set to a registered Gymnasium id, e.g. env=gym env.id=Acrobot-v1")
+        require_positive(self, "env.", "num_envs")
+        require_null_or_positive(self, "env.", "reward_clip", "max_episode_steps")
+        require(self.frame_stack >= 1, "env.frame_stack", self.frame_stack, "an integer >= 1")
+
+
+# ---------------------------------------------------------------------------------------------
+# network
+
+
+@dataclass
+class NetworkConfig:
+    name: str = MISSING
+    activation: Activation = Activation.relu
+    """The nonlinearity after each hidden layer."""
+
+
+@dataclass
+class MLPConfig(NetworkConfig):
+    name: str = "mlp"
+    hidden_sizes: List[int] = field(default_factory=lambda: [128, 128])
+    """Width of each hidden layer."""
+
+    def __post_init__(self):
+        require(len(self.hidden_sizes) > 0 and min(self.hidden_sizes) > 0, "network.hidden_sizes",
+                list(self.hidden_sizes), "a non-empty list of positive widths")
+
+
+@dataclass
+class DuelingConfig(MLPConfig):
+    name: str = "dueling"
+    head_hidden_size: int = 0
+    """Hidden width of the value and advantage heads; 0 makes each head one linear layer."""
+
+
+@dataclass
+class AutoNetworkConfig(MLPConfig):
+    """The default: an MLP (these widths) for vector observations, nature_cnn for images."""
+    name: str = "auto"
+
+
+@dataclass
+class NatureCNNConfig(NetworkConfig):
+    name: str = "nature_cnn"
+    channels: List[int] = field(default_factory=lambda: [32, 64, 64])
+    """Output channels of each convolution."""
+    kernel_sizes: List[int] = field(default_factory=lambda: [8, 4, 3])
+    """Square kernel size of each convolution."""
+    strides: List[int] = field(default_factory=lambda: [4, 2, 1])
+    """Stride of each convolution."""
+    hidden_size: int = 512
+    """Width of the fully connected layer after the convolutions."""
+    dueling: bool = False
+    """Dueling value and advantage heads on the convolutional torso."""
+
+    def __post_init__(self):
+        layers = (list(self.channels), list(self.kernel_sizes), list(self.strides))
+        require(len(layers[0]) > 0 and len(set(map(len, layers))) == 1 and min(sum(layers, [])) > 0,
+                "network.channels/kernel_sizes/strides", layers, "three equally long lists of positive integers")
+        require_positive(self, "network.", "hidden_size")
+
+
+# ---------------------------------------------------------------------------------------------
+# buffer
+
+
+@dataclass
+class UniformBufferConfig:
+    name: str = "uniform"
+    capacity: int = 100_000
+    """Transitions kept; the oldest are overwritten first."""
+    n_step: int = 1
+    """Store n-step returns (bootstrapping with gamma^n); 1 is plain one-step DQN."""
+
+    def __post_init__(self):
+        require_positive(self, "buffer.", "capacity", "n_step")
+
+
+@dataclass
+class PrioritizedBufferConfig(UniformBufferConfig):
+    name: str = "prioritized"
+    alpha: float = 0.6
+    """How much priorities count: P(i) ~ priority^alpha (0 = uniform)."""
+    beta_start: float = 0.4
+    """Importance-sampling exponent at the start; annealed linearly to 1 by the end of training."""
+    eps: float = 1e-6
+    """Added to |TD error| so no transition's priority is zero."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        require(0.0 <= self.alpha <= 1.0, "buffer.alpha", self.alpha, "0 <= alpha <= 1")
+        require(0.0 <= self.beta_start <= 1.0, "buffer.beta_start", self.beta_start, "0 <= beta <= 1")
+        require_positive(self, "buffer.", "eps")
+
+
+# ---------------------------------------------------------------------------------------------
+# target
+
+
+@dataclass
+class TargetConfig:
+    name: str = MISSING
+    interval: int = 1
+    """Update the target net every `interval` env steps."""
+
+    def __post_init__(self):
+        require_positive(self, "target.", "interval")
+
+
+@dataclass
+class HardTargetConfig(TargetConfig):
+    name: str = "hard"
+    interval: int = 250
+    """Copy the online weights into the target net every `interval` env steps."""
+
+
+@dataclass
+class SoftTargetConfig(TargetConfig):
+    name: str = "soft"
+    tau: float = 0.005
+    """Polyak factor: target <- tau * online + (1 - tau) * target."""
+    interval: int = 1
+    """Apply the polyak update every `interval` env steps."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        require(0.0 < self.tau <= 1.0, "target.tau", self.tau, "0 < tau <= 1")
+
+
+# ---------------------------------------------------------------------------------------------
+# optimizer
+
+
+@dataclass
+class OptimizerConfig:
+    name: str = MISSING
+    lr: float = 1e-3
+    """Learning rate."""
+    weight_decay: float = 0.0
+    """L2 penalty (decoupled for adamw)."""
+    max_grad_norm: Optional[float] = None
+    """Clip the global gradient norm to this value (None: no clipping)."""
+    max_grad_value: Optional[float] = None
+    """Clip every gradient element to [-v, v] (None: no clipping)."""
+
+    def __post_init__(self):
+        require_positive(self, "optimizer.", "lr")
+        require(self.weight_decay >= 0, "optimizer.weight_decay", self.weight_decay, ">= 0")
+        require_null_or_positive(self, "optimizer.", "max_grad_norm", "max_grad_value")
+
+
+@dataclass
+class AdamConfig(OptimizerConfig):
+    name: str = "adam"
+    lr: float = 2.5e-3
+    """Learning rate."""
+    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
+    """Decay rates of the first and second moment estimates."""
+    eps: float = 1e-8
+    """Added to the denominator for numerical stability."""
+    amsgrad: bool = False
+    """Use the maximum of past second moments (AMSGrad)."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        require(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "optimizer.betas", list(self.betas),
+                "two floats in [0, 1)")
+
+
+@dataclass
+class AdamWConfig(AdamConfig):
+    name: str = "adamw"
+    weight_decay: float = 0.01
+    """Decoupled weight decay."""
+
+
+@dataclass
+class RMSpropConfig(OptimizerConfig):
+    name: str = "rmsprop"
+    alpha: float = 0.99
+    """Smoothing constant of the squared-gradient average."""
+    eps: float = 1e-8
+    """Added to the denominator for numerical stability."""
+    momentum: float = 0.0
+    """Momentum factor."""
+    centered: bool = False
+    """Normalise by the gradient's estimated variance (the DQN paper's RMSProp)."""
+
+
+@dataclass
+class SGDConfig(OptimizerConfig):
+    name: str = "sgd"
+    momentum: float = 0.0
+    """Momentum factor."""
+    nesterov: bool = False
+    """Nesterov momentum."""
+
+
+# ---------------------------------------------------------------------------------------------
+# exploration
+
+
+@dataclass
+class ExplorationConfig:
+    name: str = MISSING
+
+    def __post_init__(self):
+        for key in ("start", "end", "epsilon"):
+            if hasattr(self, key):
+                value = getattr(self, key)
+                require(0.0 <= value <= 1.0, f"exploration.{key}", value, "0 <= value <= 1")
+
+
+@dataclass
+class LinearExplorationConfig(ExplorationConfig):
+    name: str = "linear"
+    start: float = 1.0
+    """Epsilon at step 0."""
+    end: float = 0.05
+    """Epsilon after the anneal."""
+    fraction: float = 0.1
+    """Anneal over this fraction of total_steps ..."""
+    steps: Optional[int] = None
+    """... or over this many env steps, if set."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        require(0.0 < self.fraction <= 1.0, "exploration.fraction", self.fraction, "0 < fraction <= 1")
+        require_null_or_positive(self, "exploration.", "steps")
+
+
+@dataclass
+class ExponentialExplorationConfig(ExplorationConfig):
+    name: str = "exponential"
+    start: float = 0.9
+    """Epsilon at step 0."""
+    end: float = 0.05
+    """Epsilon approached as steps grow."""
+    decay: float = 1000.0
+    """epsilon = end + (start - end) * exp(-step / decay)."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        require_positive(self, "exploration.", "decay")
+
+
+@dataclass
+class ConstantExplorationConfig(ExplorationConfig):
+    name: str = "constant"
+    epsilon: float = 0.1
+    """Epsilon at every step."""

@@ -1,0 +1,139 @@
+"""The top-level schemas: TrainConfig (dqn-train) and EvalArgs (dqn-eval)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Optional
+
+from omegaconf import MISSING
+
+from dqn_cli.config.choices import DEVICES, CheckpointName, Loss, ProgressMode, require, require_positive
+from dqn_cli.config.groups import (EnvConfig, ExplorationConfig, NetworkConfig, OptimizerConfig, TargetConfig,
+                                   UniformBufferConfig)
+from dqn_cli.errors import ConfigError
+
+
+@dataclass
+class EvalConfig:
+    interval: int = 2_500
+    """Greedy evaluation every this many env steps (0: only the final evaluation)."""
+    episodes: int = 10
+    """Episodes per periodic evaluation; the best mean picks checkpoints/best.pt."""
+    final_episodes: int = 100
+    """Episodes of the final evaluation of best.pt and last.pt."""
+
+    def __post_init__(self):
+        require(self.interval >= 0, "eval.interval", self.interval, "an integer >= 0")
+        require_positive(self, "eval.", "episodes", "final_episodes")
+
+
+@dataclass
+class CheckpointConfig:
+    interval: Optional[int] = None
+    """Write a resumable checkpoint every this many env steps (None: at each periodic evaluation)."""
+    keep: int = 3
+    """Periodic checkpoints (checkpoints/step_*.pt) to keep; older ones are deleted."""
+    save_replay: bool = True
+    """Save the replay buffer beside each periodic checkpoint (off: resume starts with an empty buffer)."""
+
+    def __post_init__(self):
+        require_positive(self, "checkpoint.", "keep")
+        require(self.interval is None or self.interval > 0, "checkpoint.interval", self.interval,
+                "null or an integer > 0")
+
+
+@dataclass
+class LogConfig:
+    train_interval: int = 1_000
+    """Write TD loss, mean Q, epsilon and steps/s to TensorBoard every this many env steps."""
+    console_interval_s: float = 10.0
+    """Seconds between plain log lines when stderr is not a terminal."""
+    progress: ProgressMode = ProgressMode.auto
+    """auto (a bar on a terminal, log lines otherwise) | bar | lines | off."""
+
+    def __post_init__(self):
+        require_positive(self, "log.", "train_interval")
+
+
+@dataclass
+class TrainConfig:
+    env: EnvConfig = MISSING
+    """The environment (config group env)."""
+    network: NetworkConfig = MISSING
+    """The Q-network (config group network)."""
+    buffer: UniformBufferConfig = MISSING
+    """The replay buffer (config group buffer)."""
+    target: TargetConfig = MISSING
+    """The target-network update (config group target)."""
+    optimizer: OptimizerConfig = MISSING
+    """The optimizer and gradient clipping (config group optimizer)."""
+    exploration: ExplorationConfig = MISSING
+    """The epsilon schedule (config group exploration)."""
+    seed: int = 0
+    """Drives every random number generator; train and eval envs get derived seeds."""
+    total_steps: int = 40_000
+    """Environment steps to train for (summed over parallel envs)."""
+    gamma: float = 0.99
+    """Discount factor, 0 <= gamma <= 1."""
+    loss: Loss = Loss.huber
+    """huber | mse."""
+    double_q: bool = False
+    """Double DQN: the online net picks the next action, the target net values it."""
+    batch_size: int = 64
+    """Transitions per gradient step."""
+    learning_starts: int = 1_000
+    """Env steps of uniformly random actions before learning begins."""
+    train_freq: int = 4
+    """Run an update every this many env steps ..."""
+    gradient_steps: int = 1
+    """... of this many gradient steps."""
+    device: str = "auto"
+    """auto (a GPU if available and the network is convolutional; MLPs run faster on the CPU) | cpu |
+    cuda | cuda:N | auto:N (GPU N, for a convolutional network)."""
+    torch_threads: int = 0
+    """Intra-op threads for torch; 0 picks 1 for MLPs, the core count for convolutional networks."""
+    resume: Optional[str] = None
+    """A run directory to continue (dqn-train resume=outputs/runs/<run>)."""
+    compile: bool = False
+    """torch.compile the learner's forward passes (costs compile time up front; see README)."""
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    """Periodic and final greedy evaluation."""
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    """Resumable checkpoints."""
+    log: LogConfig = field(default_factory=LogConfig)
+    """TensorBoard and console output."""
+
+    def __post_init__(self):
+        require_positive(self, "", "total_steps", "batch_size", "train_freq", "gradient_steps")
+        require(0.0 <= self.gamma <= 1.0, "gamma", self.gamma, "0 <= gamma <= 1")
+        require(self.device in DEVICES or re.fullmatch(r"(cuda|auto):\d+", self.device) is not None, "device",
+                self.device, " | ".join(DEVICES) + " | cuda:N | auto:N")
+        require(self.learning_starts >= 0, "learning_starts", self.learning_starts, "an integer >= 0")
+        require(self.torch_threads >= 0, "torch_threads", self.torch_threads, "0 (auto) or more")
+        if self.buffer is not MISSING:
+            require(self.buffer.capacity >= self.batch_size, "buffer.capacity", self.buffer.capacity,
+                    f">= batch_size ({self.batch_size})")
+
+
+@dataclass
+class EvalArgs:
+    """dqn-eval's arguments."""
+    run: str = ""
+    """The run directory to evaluate (required)."""
+    checkpoint: CheckpointName = CheckpointName.best
+    """best | last."""
+    episodes: int = 100
+    """Greedy episodes to play."""
+    video: bool = False
+    """Also write an mp4 of one episode under <run>/videos/."""
+    seed: int = -1
+    """Seed of the first episode; -1 uses the run's final-evaluation seeds (reproduces summary.json)."""
+    device: str = "cpu"
+    """cpu | cuda | auto."""
+
+    def __post_init__(self):
+        if not self.run:
+            raise ConfigError("missing run=<run dir>, e.g. dqn-eval run=outputs/runs/<run-dir>")
+        require_positive(self, "", "episodes")
+        require(self.device in DEVICES, "device", self.device, " | ".join(DEVICES))

@@ -1,0 +1,73 @@
+"""Hydra's and OmegaConf's composition errors, reworded as one line that says what would be right."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+from typing import List
+
+from dqn_cli import config as config_module
+from dqn_cli.errors import UserError
+
+# Installed wheel: dqn_cli/conf; source checkout or editable install: <repo>/conf.
+_PACKAGE_DIR = Path(__file__).resolve().parent
+CONF_DIR = next(p for p in (_PACKAGE_DIR / "conf", _PACKAGE_DIR.parent / "conf") if p.is_dir())
+
+
+def group_options(group: str) -> List[str]:
+    """The YAML options of a config group (what a user may type after `group=`)."""
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+def _schema_keys(class_name: str) -> List[str]:
+    schema = getattr(config_module, class_name, None)
+    if schema is None or not dataclasses.is_dataclass(schema):
+        return []
+    return [f.name for f in dataclasses.fields(schema) if f.name != "name"]
+
+
+def _error_chain(error: BaseException) -> List[BaseException]:
+    chain, link = [], error
+    while link is not None and link not in chain:
+        chain.append(link)
+        link = link.__cause__ or link.__context__
+    return chain
+
+
+def explain_hydra_error(error: BaseException) -> str:
+    """One line for a composition error: a missing option, an unknown key, a value of the wrong type."""
+    chain = _error_chain(error)
+    own = next((e for e in chain if isinstance(e, UserError)), None)
+    if own is not None:  # raised by one of our resolvers or schemas while Hydra composed
+        return str(own)
+    text = "\n".join(str(e) for e in chain)
+    missing = re.search(r"Could not find '([^']+)/([^'/]+)'", text)
+    if missing:
+        group, option = missing.groups()
+        return f"{group}={option} is not an option; choose one of: {', '.join(group_options(group))}"
+    override = re.search(r"(?:Could not override '|Error merging override )([^'=\s]+)", text)
+    key = override.group(1) if override else next(
+        (e.full_key for e in chain if getattr(e, "full_key", None)), "a setting")
+    unknown = re.search(r"Key '([^']+)' (?:is )?not in (?:struct|'(\w+)')", text)
+    if unknown:
+        key = unknown.group(1) if key == "a setting" else key
+        allowed = _schema_keys(unknown.group(2) or "")
+        hint = f"; allowed keys here: {', '.join(allowed)}" if allowed else ""
+        source = re.search(r"In '([^']+)':", text)
+        where = f" (in conf/{source.group(1)}.yaml)" if source and source.group(1) != "config" else ""
+        return f"{key} is not a setting{where}{hint}"
+    choice = re.search(r"Invalid value '([^']*)', expected one of \[([^\]]*)\]", text)
+    if choice:
+        return f"{key}={choice.group(1)!r} is not valid; choose one of: {choice.group(2)}"
+    conversion = re.search(r"Value '([^']*)' of type '\w+' could not be converted to (\w+)", text)
+    if conversion:
+        value, kind = conversion.groups()
+        return f"{key}={value!r} is not valid: expected {kind.lower()}"
+    missing_value = re.search(r"Missing mandatory value: (\S+)", text)
+    if missing_value:
+        return f"{missing_value.group(1)} must be set, e.g. env=gym env.id=Acrobot-v1"
+    not_bool = re.search(r"Value '([^']*)' is not a valid bool", text)
+    if not_bool:
+        return f"{key}={not_bool.group(1)!r} is not valid: expected true or false"
+    return text.strip().splitlines()[0] if text.strip() else type(error).__name__

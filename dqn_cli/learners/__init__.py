@@ -1,0 +1,46 @@
+"""Learners: how a batch becomes a gradient step. AutogradLearner is the plain update everyone
+reads; FastMLPLearner computes the same update faster for the networks and losses it covers."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import nn
+
+from dqn_cli.config import AdamConfig, AdamWConfig, OptimizerConfig, RMSpropConfig, SGDConfig
+from dqn_cli.learners.autograd import AutogradLearner
+from dqn_cli.learners.base import Learner, LearnResult
+from dqn_cli.learners.fast_mlp import FastMLPLearner
+from dqn_cli.learners.flat import FlatParameters
+
+__all__ = ["AutogradLearner", "FastMLPLearner", "FlatParameters", "Learner", "LearnResult", "build_learner",
+           "build_optimizer"]
+
+
+def build_optimizer(cfg: OptimizerConfig, params) -> torch.optim.Optimizer:
+    common = {"lr": cfg.lr, "weight_decay": cfg.weight_decay}
+    if isinstance(cfg, AdamConfig):
+        # The fused kernel updates all parameters in one call (and FastMLPLearner calls it directly).
+        adam = torch.optim.AdamW if isinstance(cfg, AdamWConfig) else torch.optim.Adam
+        return adam(params, betas=tuple(cfg.betas), eps=cfg.eps, amsgrad=cfg.amsgrad, fused=True, **common)
+    if isinstance(cfg, RMSpropConfig):
+        return torch.optim.RMSprop(params, alpha=cfg.alpha, eps=cfg.eps, momentum=cfg.momentum,
+                                   centered=cfg.centered, **common)
+    if isinstance(cfg, SGDConfig):
+        return torch.optim.SGD(params, momentum=cfg.momentum, nesterov=cfg.nesterov, **common)
+    raise TypeError(f"unknown optimizer config {type(cfg).__name__}")
+
+
+def build_learner(online: nn.Module, target: nn.Module, weights: FlatParameters, optimizer: torch.optim.Optimizer,
+                  gamma: float, loss: str, double_q: bool, max_grad_norm: Optional[float] = None,
+                  max_grad_value: Optional[float] = None, compile_forward: bool = False,
+                  fast: bool = True) -> Learner:
+    """FastMLPLearner where its gate lets it (and neither `fast=False` nor compilation asks for
+    autograd), AutogradLearner otherwise; `compile_forward` compiles autograd's forward passes."""
+    common = (weights, optimizer, gamma, loss, double_q, max_grad_norm, max_grad_value)
+    if fast and not compile_forward and FastMLPLearner.covers(online, loss):
+        return FastMLPLearner(online, target, *common)
+    if compile_forward:
+        online, target = torch.compile(online, dynamic=False), torch.compile(target, dynamic=False)
+    return AutogradLearner(online, target, *common)

@@ -1,0 +1,139 @@
+"""The fast learner for plain MLP Q-networks: the same update as AutogradLearner, computed without
+autograd's bookkeeping.
+
+For a CartPole-size network most of an autograd update is bookkeeping (graph nodes, saved
+tensors, one dispatch per node) and torch.optim's per-step Python, not arithmetic. Here the
+backward pass is written by hand (the same matrix products autograd runs, in the same order,
+written straight into the flat gradient), and Adam is the one fused kernel call torch.optim would
+make. The gate (`FastMLPLearner.covers`) says which networks and losses this handles; everything
+else learns through AutogradLearner, and the tests check the two give the same weights.
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+import torch
+from torch import nn
+
+from dqn_cli.learners.base import Learner, LearnResult
+from dqn_cli.learners.flat import FlatParameters
+from dqn_cli.networks import MLPQNetwork
+from dqn_cli.replay import Batch
+
+# activation -> (in-place forward, backward from the activation's *output*), as autograd computes them
+_ACTIVATIONS = {
+    "relu": (torch.Tensor.relu_, lambda grad, out: torch.ops.aten.threshold_backward(grad, out, 0)),
+    "tanh": (torch.Tensor.tanh_, torch.ops.aten.tanh_backward),
+}
+
+# loss -> d loss / d (q - target) per sample, in place on the TD error, as autograd computes it
+_LOSS_GRADIENTS = {
+    "huber": lambda error: error.clamp_(-1.0, 1.0),
+    "mse": lambda error: error.mul_(2.0),
+}
+
+
+def td_loss_grad(q_taken: torch.Tensor, targets: torch.Tensor, kind: str,
+                 weights: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """d td_loss / d q_taken, per sample."""
+    per_sample = _LOSS_GRADIENTS[kind](q_taken - targets)
+    # d mean / d per-sample loss, then the chain rule, in autograd's order (same rounding)
+    scale = 1.0 / len(q_taken) if weights is None else weights * (1.0 / len(q_taken))
+    return per_sample.mul_(scale)
+
+
+class MLPBackprop:
+    """Forward and backward passes of an MLPQNetwork (Linear, activation, ..., Linear)."""
+
+    def __init__(self, network: MLPQNetwork):
+        self.linears: List[nn.Linear] = [m for m in network.modules() if isinstance(m, nn.Linear)]
+        self.activate, self.activation_backward = _ACTIVATIONS[str(network.activation)]
+
+    @staticmethod
+    def covers(network: nn.Module) -> bool:
+        return type(network) is MLPQNetwork and network.activation in _ACTIVATIONS
+
+    def forward(self, obs: torch.Tensor, inputs: Optional[list] = None) -> torch.Tensor:
+        """Q-values (B, n_actions); `inputs`, if given, collects what each layer received.
+        Call it under torch.no_grad() or inference_mode()."""
+        h = obs.flatten(1)
+        for i, layer in enumerate(self.linears):
+            if inputs is not None:
+                inputs.append(h)
+            h = torch.addmm(layer.bias, h, layer.weight.t())
+            if i < len(self.linears) - 1:
+                h = self.activate(h)
+        return h
+
+    def backward(self, inputs: list, grad_q: torch.Tensor) -> None:
+        """Write d loss / d parameter into every .grad (overwriting), given d loss / d Q-values."""
+        grad = grad_q
+        for i in reversed(range(len(self.linears))):
+            layer, layer_input = self.linears[i], inputs[i]
+            torch.mm(grad.t(), layer_input, out=layer.weight.grad)
+            torch.sum(grad, 0, out=layer.bias.grad)
+            if i > 0:  # the observations need no gradient
+                grad = self.activation_backward(grad.mm(layer.weight), layer_input)
+
+
+class FusedAdamStep:
+    """optimizer.step() for a fused torch Adam or AdamW over one tensor (FlatParameters.param),
+    made as the single kernel call torch.optim makes, on the optimizer's own state (so its
+    state_dict is unchanged), without torch.optim's per-step Python. Other optimizers, and the
+    first step (which creates the state), go through optimizer.step()."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer):
+        self.optimizer = optimizer
+        group = optimizer.param_groups[0]
+        fused = isinstance(optimizer, torch.optim.Adam | torch.optim.AdamW) and group.get("fused")
+        decoupled = group.get("decoupled_weight_decay", isinstance(optimizer, torch.optim.AdamW))
+        kernel = getattr(torch, "_fused_adamw_" if decoupled else "_fused_adam_", None)
+        self.kernel = kernel if fused and len(optimizer.param_groups) == 1 and len(group["params"]) == 1 else None
+
+    def __call__(self) -> None:
+        group = self.optimizer.param_groups[0]
+        state = self.optimizer.state.get(group["params"][0]) if self.kernel is not None else None
+        if not state:
+            self.optimizer.step()
+            return
+        state["step"].add_(1)
+        try:
+            self.kernel(group["params"], [group["params"][0].grad], [state["exp_avg"]], [state["exp_avg_sq"]],
+                        [state["max_exp_avg_sq"]] if group["amsgrad"] else [], [state["step"]],
+                        amsgrad=group["amsgrad"], lr=group["lr"], beta1=group["betas"][0], beta2=group["betas"][1],
+                        weight_decay=group["weight_decay"], eps=group["eps"], maximize=group["maximize"])
+        except (TypeError, RuntimeError):  # a torch whose private kernel differs: take its public step
+            state["step"].sub_(1)
+            self.kernel = None
+            self.optimizer.step()
+
+
+class FastMLPLearner(Learner):
+    """AutogradLearner's update for a plain MLP, with hand-written backprop and a direct fused Adam."""
+
+    def __init__(self, online: MLPQNetwork, target: MLPQNetwork, weights: FlatParameters,
+                 optimizer: torch.optim.Optimizer, gamma: float, loss: str, double_q: bool,
+                 max_grad_norm: Optional[float] = None, max_grad_value: Optional[float] = None):
+        self.backprop = MLPBackprop(online)
+        super().__init__(self.backprop.forward, MLPBackprop(target).forward, weights, optimizer, gamma, loss,
+                         double_q, max_grad_norm, max_grad_value)
+        self.optimizer_step = FusedAdamStep(optimizer)
+
+    @staticmethod
+    def covers(network: nn.Module, loss: str) -> bool:
+        """The gate: the networks and losses whose gradient this learner knows."""
+        return MLPBackprop.covers(network) and loss in _LOSS_GRADIENTS
+
+    @torch.no_grad()
+    def learn(self, batch: Batch) -> LearnResult:
+        targets = self.td_targets(batch)
+        actions = batch.actions.unsqueeze(1)
+        layer_inputs: list = []
+        q_values = self.backprop.forward(batch.obs, layer_inputs)
+        q_taken = q_values.gather(1, actions).squeeze(1)
+        grad_taken = td_loss_grad(q_taken, targets, self.loss, batch.weights)
+        self.backprop.backward(layer_inputs, torch.zeros_like(q_values).scatter_(1, actions, grad_taken.unsqueeze(1)))
+        self.clip_gradients()
+        self.optimizer_step()
+        return LearnResult(q_taken, targets, batch.weights, self.loss)

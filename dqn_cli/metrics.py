@@ -1,0 +1,116 @@
+"""What a run reports: TensorBoard points, the console, the divergence check and summary.json."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import torch
+
+from dqn_cli import tb
+from dqn_cli.console import Progress
+from dqn_cli.errors import TrainingDiverged
+from dqn_cli.evaluate import EvalResult
+from dqn_cli.learners import LearnResult
+from dqn_cli.losses import td_loss_per_sample
+from dqn_cli.state import FinishedEpisode, TrainingState
+
+
+class UpdateLog:
+    """The updates since the last TensorBoard point, kept as their LearnResults and reduced only
+    when their TD loss and mean Q are written (reducing per update would cost a noticeable share
+    of a small update). Per-update values read back from a checkpoint come first."""
+
+    def __init__(self, losses: Sequence[float] = (), mean_qs: Sequence[float] = ()):
+        self.results: List[LearnResult] = []
+        self.restored = (list(losses), list(mean_qs))
+
+    def append(self, result: LearnResult) -> None:
+        self.results.append(result)
+
+    def __bool__(self) -> bool:
+        return bool(self.results or self.restored[0])
+
+    def clear(self) -> None:
+        self.results, self.restored = [], ([], [])
+
+    def per_update(self) -> Tuple[List[float], List[float]]:
+        """(TD loss, mean Q) of every update, in order."""
+        losses, mean_qs = list(self.restored[0]), list(self.restored[1])
+        if self.results:
+            q_taken = torch.stack([r.q_taken for r in self.results])
+            targets = torch.stack([r.targets for r in self.results])
+            weights = None if self.results[0].weights is None else torch.stack([r.weights for r in self.results])
+            loss = td_loss_per_sample(q_taken, targets, self.results[0].loss_kind, weights)
+            losses += loss.mean(dim=1).tolist()
+            mean_qs += q_taken.mean(dim=1).tolist()
+        return losses, mean_qs
+
+
+class Metrics:
+    """TensorBoard scalars and the console's progress for one run."""
+
+    def __init__(self, run_dir: Path, checkpoint_dir: Path, total_steps: int, progress_mode: str,
+                 console_interval_s: float, start_step: int, resumed: bool):
+        # purge_step drops points a killed process logged after its checkpoint, so curves do not double.
+        self.writer = tb.TensorBoardLogger(run_dir, purge_step=start_step + 1 if resumed else None)
+        self.progress = Progress(total_steps, progress_mode, console_interval_s, initial=start_step)
+        self.checkpoint_dir = checkpoint_dir
+        self.last_point_time, self.last_point_step = time.perf_counter(), start_step
+
+    def episode(self, episode: FinishedEpisode) -> None:
+        self.writer.scalar(tb.EPISODE_RETURN, episode.episode_return, episode.step)
+        self.writer.scalar(tb.EPISODE_LENGTH, episode.length, episode.step)
+
+    def train_point(self, step: int, epsilon: float, updates: UpdateLog) -> None:
+        """Epsilon, speed, and the TD loss and mean Q of the updates since the last point; the loss
+        is checked here, not after every update: reading a loss back waits for a GPU."""
+        now = time.perf_counter()
+        self.writer.scalar(tb.EPSILON, epsilon, step)
+        self.writer.scalar(tb.STEPS_PER_SECOND, (step - self.last_point_step) / (now - self.last_point_time), step)
+        if updates:
+            losses, mean_qs = updates.per_update()
+            loss = sum(losses) / len(losses)
+            if not math.isfinite(loss):
+                raise TrainingDiverged(f"the TD loss became {loss} between steps {self.last_point_step} and "
+                                       f"{step}; the last good checkpoint is kept in {self.checkpoint_dir}")
+            self.writer.scalar(tb.TD_LOSS, loss, step)
+            self.writer.scalar(tb.MEAN_Q, sum(mean_qs) / len(mean_qs), step)
+            updates.clear()
+        self.last_point_time, self.last_point_step = now, step
+
+    def evaluation(self, step: int, result: EvalResult) -> None:
+        self.writer.scalar(tb.EVAL_MEAN, result.mean, step)
+        self.writer.scalar(tb.EVAL_STD, result.std, step)
+
+    def final(self, flat_config: Dict[str, Any], final: Dict[str, EvalResult], step: int) -> None:
+        self.writer.hparams(flat_config, {
+            tb.FINAL_BEST_MEAN: final["best"].mean, tb.FINAL_BEST_STD: final["best"].std,
+            tb.FINAL_LAST_MEAN: final["last"].mean, tb.FINAL_LAST_STD: final["last"].std,
+        }, step)
+        self.writer.close()
+
+    def pause(self, step: int) -> None:
+        """End of the loop (finished or stopped): close the console's bar, flush the events."""
+        self.progress.close(step)
+        self.writer.flush()
+
+
+def summary(env_id: str, seed: int, state: TrainingState, eval_episodes: int, final: Dict[str, EvalResult],
+            solve_threshold: Optional[float], timings: Dict[str, Optional[float]], trained_steps: int) -> Dict[str, Any]:
+    """summary.json: what was trained, how long it took, and how well best.pt and last.pt play."""
+    return {
+        "env_id": env_id,
+        "seed": seed,
+        "steps": state.step,
+        "episodes": state.episodes,
+        "updates": state.updates,
+        **{name: None if seconds is None else round(seconds, 3) for name, seconds in timings.items()},
+        "steps_per_second": round(trained_steps / timings["train_time_s"], 1),
+        "best_periodic_eval": {**state.best_eval, "episodes": eval_episodes},
+        "final_eval": {name: result.as_dict() for name, result in final.items()},
+        "solve_threshold": solve_threshold,
+        "solved": solve_threshold is not None and final["best"].mean >= solve_threshold,
+    }

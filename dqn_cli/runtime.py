@@ -1,0 +1,90 @@
+"""Where and how a run executes: device, threads, seeding, signals, start-up time."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import threading
+from typing import Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from dqn_cli.errors import ConfigError
+from dqn_cli.networks import is_convolutional
+
+
+def resolve_device(name: str, gpu_pays_off: bool = True) -> torch.device:
+    """device=auto (or auto:N) takes the GPU (N) only for networks that gain from one: small MLPs
+    train faster on a couple of CPU cores than on a GPU (docs: benchmarks)."""
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device={name!r} but no CUDA device is available; use device=auto or device=cpu")
+    if name.startswith("auto"):
+        name = name.replace("auto", "cuda") if torch.cuda.is_available() and gpu_pays_off else "cpu"
+    return torch.device(name)
+
+
+def device_for(name: str, q_network: nn.Module) -> torch.device:
+    return resolve_device(name, gpu_pays_off=is_convolutional(q_network))
+
+
+def job_device(device: str, job_number: int, gpu_count: int) -> str:
+    """Spread the jobs of a sweep over the GPUs of one machine: job n gets GPU (n mod count)."""
+    if device in ("auto", "cuda") and gpu_count > 1:
+        return f"{device}:{job_number % gpu_count}"
+    return device
+
+
+def torch_threads(requested: int, device: torch.device, q_network: nn.Module) -> int:
+    """Small MLPs run fastest on one thread (less sync than work); convolutions use the cores."""
+    if requested > 0:
+        return requested
+    if device.type == "cuda" or not is_convolutional(q_network):
+        return 1
+    return os.cpu_count() or 1
+
+
+def process_started_unix() -> float | None:
+    """When this process was launched (Linux /proc), so start-up can be reported; None elsewhere."""
+    try:
+        ticks = int(open("/proc/self/stat").read().rsplit(")", 1)[1].split()[19])
+        boot = next(int(line.split()[1]) for line in open("/proc/stat") if line.startswith("btime"))
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+
+
+def seed_everything(seed: int) -> np.random.Generator:
+    """Seed python's and torch's global RNGs; returns the numpy generator the loop draws from."""
+    random.seed(seed)
+    torch.manual_seed(seed)
+    return np.random.default_rng(seed)
+
+
+class StopOnSignal:
+    """SIGINT / SIGTERM ask the loop to stop after the current step and checkpoint; a second
+    SIGINT aborts at once. Installed only while train() runs, in the main thread."""
+
+    def __init__(self):
+        self.signal_name: Optional[str] = None
+        self.previous: dict = {}
+
+    def __call__(self, step: int) -> bool:
+        return self.signal_name is not None
+
+    def _handle(self, signum, frame) -> None:
+        if self.signal_name is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signal_name = signal.Signals(signum).name
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self.previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)

@@ -1,0 +1,82 @@
+"""TrainingState: what the loop counts and carries between steps, checkpointed for exact resume."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, NamedTuple
+
+import numpy as np
+
+from dqn_cli.checkpoint import to_numpy_tree, to_tensor_tree
+
+RECENT_EPISODES = 100  # the console's "return (last 100)"
+
+
+class FinishedEpisode(NamedTuple):
+    step: int  # the env step it ended on (each env of a vector step gets its own)
+    episode_return: float  # raw, as the env paid it
+    length: int
+
+
+def _no_eval_yet() -> Dict[str, float]:
+    return {"mean": -float("inf"), "std": 0.0, "step": -1}
+
+
+@dataclass
+class TrainingState:
+    obs: np.ndarray  # each env's current observation
+    returns: np.ndarray  # running raw return of each env's current episode
+    lengths: np.ndarray
+    step: int = 0  # env steps, summed over parallel envs
+    episodes: int = 0
+    updates: int = 0  # gradient steps
+    best_eval: Dict[str, float] = field(default_factory=_no_eval_yet)  # mean, std and step of the best
+    recent: deque = field(default_factory=lambda: deque(maxlen=RECENT_EPISODES))  # last episodes' returns
+
+    @classmethod
+    def start(cls, obs: np.ndarray) -> "TrainingState":
+        return cls(obs=obs, returns=np.zeros(len(obs)), lengths=np.zeros(len(obs), dtype=np.int64))
+
+    def record_step(self, next_obs: np.ndarray, rewards: np.ndarray, game_over: np.ndarray) -> List[FinishedEpisode]:
+        """Move every env one step on; returns the episodes that ended (a lost Atari life is not an end)."""
+        self.obs = next_obs
+        self.returns += rewards
+        self.lengths += 1
+        finished = []
+        for i in np.flatnonzero(game_over):
+            self.episodes += 1
+            self.recent.append(float(self.returns[i]))
+            finished.append(FinishedEpisode(self.step + i + 1, self.returns[i], self.lengths[i]))
+            self.returns[i], self.lengths[i] = 0.0, 0
+        return finished
+
+    def advance(self, num_envs: int) -> int:
+        """Count one vector step; returns the step count before it."""
+        before, self.step = self.step, self.step + num_envs
+        return before
+
+    def restart_episode(self, env_index: int, obs: np.ndarray) -> None:
+        self.obs[env_index] = obs
+        self.returns[env_index], self.lengths[env_index] = 0.0, 0
+
+    def is_new_best(self, mean: float, std: float) -> bool:
+        """Record an evaluation; ties go to the later weights (they saw more data at a lower epsilon)."""
+        if mean < self.best_eval["mean"]:
+            return False
+        self.best_eval = {"mean": mean, "std": std, "step": self.step}
+        return True
+
+    def state_dict(self) -> Dict[str, Any]:
+        return {
+            "counters": {"step": self.step, "episodes": self.episodes, "updates": self.updates},
+            "best_eval": dict(self.best_eval),
+            "loop": to_tensor_tree({"obs": self.obs, "returns": self.returns, "lengths": self.lengths,
+                                    "recent": list(self.recent)}),
+        }
+
+    @classmethod
+    def from_state_dict(cls, state: Dict[str, Any]) -> "TrainingState":
+        loop = to_numpy_tree(state["loop"])
+        return cls(obs=loop["obs"], returns=loop["returns"], lengths=loop["lengths"], **state["counters"],
+                   best_eval=dict(state["best_eval"]), recent=deque(loop["recent"], maxlen=RECENT_EPISODES))
