@@ -7,7 +7,6 @@ from typing import List
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
-from omegaconf import OmegaConf
 
 from dqn_cli.cli import register_schemas, typed_config
 from dqn_cli.config import TrainConfig, from_dict, to_dict
