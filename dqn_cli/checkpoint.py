@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
 import os
 import random
+import re
 import sys
 from pathlib import Path
 from dataclasses import dataclass
@@ -30,6 +32,10 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], Any]) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except OSError as error:  # a full disk names no file: say which one could not be written
+        if error.filename is None:
+            raise OSError(error.errno, error.strerror or str(error), str(path)) from error
+        raise
     finally:
         tmp.unlink(missing_ok=True)
     dir_fd = os.open(path.parent, os.O_RDONLY)
@@ -125,15 +131,84 @@ def link_atomically(source: Path, target: Path) -> None:
     os.replace(tmp, target)
 
 
-def _step_of(path: Path) -> int:
-    return int(path.stem.split("_")[1])
+_PERIODIC = re.compile(r"step_(\d+)\.pt")
+_REPLAY = re.compile(r"replay_(\d+)\.npz")
+
+
+def periodic_checkpoints(ckpt_dir: Path) -> Dict[int, Path]:
+    """step -> checkpoints/step_<step>.pt, newest first; files whose names are not ours are ignored."""
+    found = {int(m.group(1)): p for p in ckpt_dir.glob("step_*.pt") if (m := _PERIODIC.fullmatch(p.name))}
+    return dict(sorted(found.items(), reverse=True))
+
+
+def kept_checkpoint(ckpt_dir: Path) -> str:
+    """What a failed run leaves to resume from, truthfully."""
+    if periodic_checkpoints(ckpt_dir):
+        return f"the last good checkpoint is kept in {ckpt_dir}"
+    return "no checkpoint had been written yet"
+
+
+def replay_path(ckpt_dir: Path, step: int) -> Path:
+    return ckpt_dir / f"replay_{step:012d}.npz"
 
 
 def prune_periodic(ckpt_dir: Path, keep: int) -> None:
-    """Keep the newest `keep` periodic checkpoints (and their replays)."""
-    for path in sorted(ckpt_dir.glob("step_*.pt"), key=_step_of)[:-keep]:
+    """Keep the newest `keep` periodic checkpoints and their replays; delete older ones and any
+    replay without its checkpoint (left by a kill between the two writes)."""
+    kept = list(periodic_checkpoints(ckpt_dir))[:keep]
+    for step, path in list(periodic_checkpoints(ckpt_dir).items())[keep:]:
         path.unlink(missing_ok=True)
-        (ckpt_dir / f"replay_{path.stem.split('_')[1]}.npz").unlink(missing_ok=True)
+    for path in ckpt_dir.glob("replay_*.npz"):
+        match = _REPLAY.fullmatch(path.name)
+        if match and int(match.group(1)) not in kept:
+            path.unlink(missing_ok=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def remove_stale_temp_files(ckpt_dir: Path) -> None:
+    """Half-written files of processes killed mid-write (never those of a live writer)."""
+    for stale in ckpt_dir.glob(".*.tmp*"):
+        pid = stale.name.rsplit(".tmp", 1)[1]
+        if not pid.isdigit() or not _pid_alive(int(pid)):
+            stale.unlink(missing_ok=True)
+
+
+class RunDirLock:
+    """Held while a process trains in a run dir, so a second one (a resume, a sweep job with the
+    same overrides) is refused. It is an flock on `<run dir>/.lock`: the system drops it when the
+    holder ends, however it ends, so a killed process's lock is taken over by the next one."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir, self.path, self.fd = run_dir, run_dir / ".lock", None
+
+    def __enter__(self) -> "RunDirLock":
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise RunDirError(f"{self.run_dir} is in use: process {holder} is training in it; wait for it to end "
+                              "(or stop it) before resuming, or start a new run") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self.fd = fd
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
 
 
 @dataclass
@@ -143,23 +218,27 @@ class Resumable:
     replay: Optional[Dict[str, np.ndarray]]
 
 
+def _load_replay(path: Path) -> Optional[Dict[str, np.ndarray]]:
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except Exception as error:  # numpy raises many types for truncated, empty or foreign files
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise RunDirError(f"replay {path} is unreadable (truncated or corrupt): {reason[:160]}") from None
+
+
 def find_resumable(ckpt_dir: Path) -> Resumable:
-    """The newest periodic checkpoint that loads (with its replay), falling back past broken ones."""
-    for stale in ckpt_dir.glob(".*.tmp*"):  # half-written files of a process killed mid-write
-        stale.unlink(missing_ok=True)
-    candidates = sorted(ckpt_dir.glob("step_*.pt"), key=_step_of, reverse=True)
+    """The newest periodic checkpoint that loads, with its replay, falling back past broken pairs."""
+    remove_stale_temp_files(ckpt_dir)
+    candidates = periodic_checkpoints(ckpt_dir)
     if not candidates:
         raise RunDirError(f"nothing to resume in {ckpt_dir.parent}: no checkpoints/step_*.pt "
                           "(was it started by dqn-train?)")
-    for path in candidates:
+    for step, path in candidates.items():
         try:
-            state = load_checkpoint(path)
-            replay_path = ckpt_dir / f"replay_{path.stem.split('_')[1]}.npz"
-            replay = None
-            if replay_path.is_file():
-                with np.load(replay_path, allow_pickle=False) as data:
-                    replay = {k: data[k] for k in data.files}
-            return Resumable(path, state, replay)
+            return Resumable(path, load_checkpoint(path), _load_replay(replay_path(ckpt_dir, step)))
         except (RunDirError, OSError, ValueError) as error:
             print(f"dqn-train: warning: {str(error).splitlines()[0]}; trying the previous checkpoint", file=sys.stderr)
     raise RunDirError(f"no readable checkpoint in {ckpt_dir} (tried {len(candidates)}); cannot resume")

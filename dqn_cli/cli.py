@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import itertools
 import logging
 import os
 import shutil
@@ -11,10 +14,18 @@ from pathlib import Path
 from typing import List, NoReturn, Optional
 
 from dqn_cli import config as config_module
-from dqn_cli.errors import ConfigError, TrainingInterrupted, UserError
-from dqn_cli.hydra_errors import CONF_DIR, explain_hydra_error
+from dqn_cli.errors import ConfigError, RunAlreadyFinished, TrainingInterrupted, UserError
+from dqn_cli.hydra_errors import CONF_DIR, explain_hydra_error, group_options
 
 log = logging.getLogger("dqn_cli")
+
+
+def _say(line: str) -> None:
+    """Print a result line; a reader that closed stdout (`| head`) is no error: the work is done."""
+    try:
+        print(line, flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _fail(program: str, message: str) -> NoReturn:
@@ -26,13 +37,30 @@ def _fail(program: str, message: str) -> NoReturn:
 # Hydra's side: resolvers and schemas
 
 
+@functools.lru_cache(maxsize=None)  # Hydra may resolve the run dir more than once: one answer per process
+def claim_new_run_dir(name: str) -> str:
+    """`name`, or `name_2`, `name_3`, ... : the first that this process creates itself, so two runs
+    started in the same second never share a dir."""
+    Path(name).parent.mkdir(parents=True, exist_ok=True)
+    for attempt in itertools.count(1):
+        candidate = name if attempt == 1 else f"{name}_{attempt}"
+        try:
+            os.mkdir(candidate)
+            return candidate
+        except FileExistsError:
+            continue
+
+
 def _run_dir(resume: Optional[str], fresh: str) -> str:
-    """Hydra's run dir: the resumed run's own dir, which must exist (checked before Hydra creates it)."""
+    """Hydra's run dir: a new one, or the resumed run's own dir, which must be a dqn-train run dir
+    (checked before Hydra writes anything into it)."""
     if not resume:
-        return fresh
+        return claim_new_run_dir(fresh)
     if not os.path.isdir(resume):
         raise ConfigError(f"resume={resume}: no such run dir; pass the dir of an earlier run, e.g. "
                           "resume=outputs/runs/<run>")
+    if not os.path.isdir(os.path.join(resume, "checkpoints")):
+        raise ConfigError(f"resume={resume}: not a dqn-train run dir (no checkpoints/ in it)")
     return resume
 
 
@@ -71,17 +99,33 @@ def typed_config(cfg) -> config_module.TrainConfig:
 
 
 def _resumed_config(run_dir: Path, new_overrides: List[str]) -> config_module.TrainConfig:
-    """The resumed run's own config (its original overrides), with this command's overrides on top."""
+    """The config saved in the run's newest checkpoint, with this command's overrides on top: a
+    group choice (target=soft) takes that option's values, a key=value sets one value."""
     from hydra import compose
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
 
-    from dqn_cli.report import read_overrides
+    from dqn_cli.checkpoint import find_resumable
 
-    if not (run_dir / "checkpoints").is_dir():
-        raise UserError(f"resume={run_dir}: not a dqn-train run dir (no checkpoints/ in it)")
-    merged = {}
-    for override in read_overrides(run_dir) + new_overrides:
-        merged[override.split("=", 1)[0].lstrip("+~")] = override
-    typed = typed_config(compose(config_name="config", overrides=list(merged.values())))
+    saved = find_resumable(run_dir / "checkpoints").state["config"]
+    overrides = [o for o in OverridesParser.create().parse_overrides(new_overrides) if o.key_or_group != "resume"]
+    for override in overrides:
+        if override.key_or_group in ("experiment", "variant", "sweep") or override.is_delete():
+            raise ConfigError(f"resume: {override.input_line} cannot be applied to a run that exists; "
+                              "set its keys one by one")
+    groups = [o for o in overrides if o.key_or_group in config_module.GROUP_SCHEMAS or o.key_or_group == "env"]
+    if groups:
+        composed = OmegaConf.to_container(compose(config_name="config", overrides=[o.input_line for o in groups]))
+        saved = {**saved, **{o.key_or_group: composed[o.key_or_group] for o in groups}}
+    try:
+        merged = OmegaConf.structured(config_module.from_dict(saved))
+        for override in overrides:
+            if override not in groups:
+                OmegaConf.update(merged, override.key_or_group, override.value(), force_add=override.is_add())
+        typed = OmegaConf.to_object(merged)
+    except OmegaConfBaseException as error:
+        raise ConfigError(explain_hydra_error(error)) from None
     typed.resume = str(run_dir)
     return typed
 
@@ -109,24 +153,22 @@ class TrainTask:
         in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
         try:
             summary = self._train(cfg, hydra_cfg, run_dir, in_sweep)
-        except (UserError, TrainingInterrupted) as error:
+        except (UserError, TrainingInterrupted, RunAlreadyFinished) as error:
             if in_sweep:
                 return self._record_failed_job(run_dir, str(error))
             self.error = error
-            if isinstance(error, UserError):
-                if cfg.get("resume"):
-                    shutil.rmtree(run_dir / hydra_cfg.output_subdir, ignore_errors=True)
-                else:
-                    _remove_if_only_bookkeeping(run_dir, {".hydra", "train.log"})
+            if not isinstance(error, TrainingInterrupted):
+                self._leave_nothing_behind(cfg, hydra_cfg, run_dir)
             return float("nan")
         except Exception:
-            if not in_sweep:
-                raise
-            return self._record_failed_job(run_dir, traceback.format_exc())
+            if in_sweep:
+                return self._record_failed_job(run_dir, traceback.format_exc())
+            self.error = sys.exc_info()[1]  # re-raised after Hydra returns, without its job-failure line
+            return float("nan")
         best, last = summary["final_eval"]["best"], summary["final_eval"]["last"]
-        print(f"run dir: {run_dir} | best.pt {best['mean']:.1f} ± {best['std']:.1f}, "
-              f"last.pt {last['mean']:.1f} ± {last['std']:.1f} over {best['episodes']} greedy episodes "
-              f"| {summary['steps']} steps in {summary['wall_time_s']:.1f} s")
+        _say(f"run dir: {run_dir} | best.pt {best['mean']:.1f} ± {best['std']:.1f}, "
+             f"last.pt {last['mean']:.1f} ± {last['std']:.1f} over {best['episodes']} greedy episodes "
+             f"| {summary['steps']} steps in {summary['wall_time_s']:.1f} s")
         return best["mean"]
 
     @staticmethod
@@ -150,6 +192,16 @@ class TrainTask:
         return train(typed, run_dir, resume=resume)
 
     @staticmethod
+    def _leave_nothing_behind(cfg, hydra_cfg, run_dir: Path) -> None:
+        """A refused run removes what Hydra wrote for it: a new run dir, or a resume's .hydra-resume/<time>."""
+        if cfg.get("resume"):
+            shutil.rmtree(run_dir / hydra_cfg.output_subdir, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                (run_dir / hydra_cfg.output_subdir).parent.rmdir()  # .hydra-resume, if nothing else is in it
+        else:
+            _remove_if_only_bookkeeping(run_dir, {".hydra", "train.log", ".lock"})
+
+    @staticmethod
     def _record_failed_job(run_dir: Path, message: str) -> float:
         """One failed job must not end the sweep: say why in its error.txt and let the launcher go on."""
         (run_dir / "error.txt").write_text(message + "\n")
@@ -171,13 +223,13 @@ class SweepStatusCallback(_HydraCallback):
         sweep_dir = Path(config.hydra.sweep.dir)
         failed = sorted(str(p.parent.relative_to(sweep_dir)) for p in sweep_dir.glob("**/error.txt"))
         done = sorted(str(p.parent.relative_to(sweep_dir)) for p in sweep_dir.glob("**/summary.json"))
-        print(f"sweep dir: {sweep_dir} | {len(done)} job(s) finished, {len(failed)} failed")
+        _say(f"sweep dir: {sweep_dir} | {len(done)} job(s) finished, {len(failed)} failed")
         if done:
             try:
                 from dqn_cli.report import write_report
 
                 write_report([sweep_dir])
-                print(f"report: {sweep_dir / 'report.md'}")
+                _say(f"report: {sweep_dir / 'report.md'}")
             except Exception as error:  # a report problem must not hide the sweep's own outcome
                 print(f"report: not written ({error})", file=sys.stderr)
         if failed:
@@ -192,6 +244,11 @@ def _run_hydra_app(task: TrainTask, program: str) -> None:
     from omegaconf.errors import OmegaConfBaseException
 
     register_schemas()
+    for arg in sys.argv[1:]:  # Hydra answers `env=null` with a traceback of its own
+        group, _, option = arg.lstrip("+").partition("=")
+        if option.lower() in ("null", "none", "~") and (CONF_DIR / group).is_dir():
+            _fail(program, f"{group}={option}: the {group} group needs an option; choose one of: "
+                           f"{', '.join(group_options(group))}")
     show_traceback = os.environ.get("HYDRA_FULL_ERROR") == "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"  # makes Hydra re-raise, so we can word the message
     app = hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")(task)
@@ -199,6 +256,8 @@ def _run_hydra_app(task: TrainTask, program: str) -> None:
         app()
         if task.error is not None:
             raise task.error
+    except RunAlreadyFinished as done:
+        print(f"{program}: {done}", file=sys.stderr)
     except UserError as error:
         _fail(program, str(error))
     except (HydraException, OmegaConfBaseException) as error:
@@ -215,7 +274,9 @@ def _run_hydra_app(task: TrainTask, program: str) -> None:
                        "env.id=ALE/<Game>-v5")
     except TrainingInterrupted as stop:
         print(f"{program}: {stop}", file=sys.stderr)
-        sys.exit(143 if stop.signal_name == "SIGTERM" else 130)
+        from dqn_cli.runtime import EXIT_STATUS
+
+        sys.exit(EXIT_STATUS.get(stop.signal_name, 130))
     except KeyboardInterrupt:
         _fail(program, "interrupted")
     except OSError as error:  # an output folder that cannot be written, a full disk
@@ -228,6 +289,7 @@ def _run_hydra_app(task: TrainTask, program: str) -> None:
 
 def train_main() -> None:
     """`dqn-train [group=option ...] [key=value ...]` (Hydra command line)."""
+    logging.raiseExceptions = False  # a log line to a closed stdout (`| head`) is no reason for a traceback
     _run_hydra_app(TrainTask(), "dqn-train")
 
 
@@ -249,8 +311,8 @@ def report_main(argv: List[str] | None = None) -> None:
         out = write_report(args.paths, args.out)
     except UserError as error:
         _fail("dqn-report", str(error))
-    print(f"report: {out / 'report.md'} (+ report.json, learning_curves.png, episode_returns.png)")
-    print((out / "report.md").read_text().split("\n\n![")[0])
+    _say(f"report: {out / 'report.md'} (+ report.json, learning_curves.png, episode_returns.png)")
+    _say((out / "report.md").read_text().split("\n\n![")[0])
 
 
 def parse_eval_args(argv: List[str]) -> config_module.EvalArgs:
@@ -291,8 +353,12 @@ def eval_main(argv: List[str] | None = None) -> None:
             f"{result['episodes']} greedy episodes ({result['env_id']}) -> {result['eval_json']}")
     if result.get("video"):
         line += f" | video: {result['video']}"
-    print(line)
+    _say(line)
 
 
 if __name__ == "__main__":  # pragma: no cover
-    train_main()
+    # Run the imported module's entry point, not this __main__ copy's: launchers that pickle the
+    # config (Ray) must find its resolvers under their importable name, dqn_cli.cli.
+    from dqn_cli.cli import train_main as imported_train_main
+
+    imported_train_main()

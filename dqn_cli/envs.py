@@ -30,6 +30,10 @@ def import_env_module(name: Optional[str]) -> None:
         install = 'pip install "dqn-cli[atari]"' if name == "ale_py" else "install the package that provides it"
         raise ConfigError(f"env.import_module={name!r} cannot be imported ({error}); {install} "
                           "in this environment") from None
+    except Exception as error:  # the module itself is broken: a syntax error, an error at import time
+        where = f" (line {error.lineno})" if isinstance(error, SyntaxError) and error.lineno else ""
+        raise ConfigError(f"env.import_module={name!r} failed while importing: {type(error).__name__}{where}: "
+                          f"{str(error).splitlines()[0] if str(error) else 'no message'}; fix that module") from None
 
 
 _NOT_ATARI = ("env.atari is set but env.id={id!r} is not an ALE (Atari) game; use env=pong / env=breakout, "

@@ -1,5 +1,7 @@
 """Errors a user can cause. The CLI prints their message as one line and exits non-zero."""
 
+import shlex
+
 
 class UserError(Exception):
     """Something the user can fix; the message says what is wrong and what would be right."""
@@ -18,9 +20,21 @@ class TrainingDiverged(UserError):
 
 
 class TrainingInterrupted(Exception):
-    """SIGINT/SIGTERM (or a caller's stop request) ended training after a checkpoint was written."""
+    """SIGINT/SIGTERM/SIGHUP (or a caller's stop request) ended training after a checkpoint was
+    written, or ended the final evaluation after a partial summary.json was written."""
 
-    def __init__(self, step: int, run_dir, signal_name=None):
-        self.step, self.run_dir, self.signal_name = step, run_dir, signal_name
-        super().__init__(f"stopped at step {step:,}{f' by {signal_name}' if signal_name else ''}; checkpoint "
-                         f"written; continue with: dqn-train resume={run_dir}")
+    def __init__(self, step: int, run_dir, signal_name=None, during: str = ""):
+        self.step, self.run_dir, self.signal_name, self.during = step, run_dir, signal_name, during
+        by = f" by {signal_name}" if signal_name else ""
+        written = during or "checkpoint written"
+        super().__init__(f"stopped at step {step:,}{by}; {written}; continue with: "
+                         f"dqn-train resume={shlex.quote(str(run_dir))}")
+
+
+class RunAlreadyFinished(Exception):
+    """resume= of a run that reached its total_steps and wrote its summary: nothing to do."""
+
+    def __init__(self, run_dir, step: int):
+        self.run_dir, self.step = run_dir, step
+        super().__init__(f"{run_dir} already finished at step {step:,} (summary.json); left as it is. To train "
+                         f"it longer pass total_steps=<more than {step}> with resume=")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, List
+from typing import Callable, List, Optional
 
 import numpy as np
 import torch
@@ -18,21 +18,25 @@ Policy = Callable[[np.ndarray], np.ndarray]  # batch of observations -> batch of
 
 @dataclass
 class EvalResult:
-    returns: np.ndarray
+    returns: np.ndarray  # of the episodes played to their end
     lengths: np.ndarray
+    complete: bool = True  # False: stopped before every episode asked for had ended
 
     @property
     def mean(self) -> float:
-        return float(self.returns.mean())
+        return float(self.returns.mean()) if len(self.returns) else float("nan")
 
     @property
     def std(self) -> float:
-        return float(self.returns.std())
+        return float(self.returns.std()) if len(self.returns) else float("nan")
 
     def as_dict(self) -> dict:
-        return {"mean": self.mean, "std": self.std, "episodes": int(len(self.returns)),
-                "min": float(self.returns.min()), "max": float(self.returns.max()),
-                "mean_length": float(self.lengths.mean())}
+        played = len(self.returns) > 0
+        summary = {"mean": self.mean if played else None, "std": self.std if played else None,
+                   "episodes": int(len(self.returns)), "min": float(self.returns.min()) if played else None,
+                   "max": float(self.returns.max()) if played else None,
+                   "mean_length": float(self.lengths.mean()) if played else None}
+        return summary if self.complete else {**summary, "partial": True}
 
 
 def greedy_policy(q_network: nn.Module, device: torch.device) -> Policy:
@@ -44,11 +48,13 @@ def greedy_policy(q_network: nn.Module, device: torch.device) -> Policy:
     return act
 
 
-def evaluate(policy: Policy, env_cfg: EnvConfig, episodes: int, seed: int, max_parallel: int = 16) -> EvalResult:
+def evaluate(policy: Policy, env_cfg: EnvConfig, episodes: int, seed: int, max_parallel: int = 16,
+             stop: Optional[Callable[[], bool]] = None) -> EvalResult:
     """Run `episodes` greedy episodes; episode i resets with seed `seed + i`.
 
     Up to `max_parallel` envs step side by side so the policy sees one batch per step; the
-    result does not depend on that number because every episode has its own seed.
+    result does not depend on that number because every episode has its own seed. `stop()` is
+    asked after every step: when true, the episodes that ended so far are returned (partial).
     """
     envs = [make_env(env_cfg) for _ in range(min(episodes, max_parallel))]
     returns = np.zeros(episodes)
@@ -66,11 +72,14 @@ def evaluate(policy: Policy, env_cfg: EnvConfig, episodes: int, seed: int, max_p
 
     for slot in range(len(envs)):
         start_next(slot)
+    ended = np.zeros(episodes, dtype=bool)
     try:
         while True:
             active = [slot for slot in range(len(envs)) if episode_of[slot] >= 0]
             if not active:
                 break
+            if stop is not None and stop():
+                return EvalResult(returns[ended], lengths[ended], complete=False)
             actions = policy(np.stack([obs[slot] for slot in active]))
             for slot, action in zip(active, actions):
                 obs[slot], reward, terminated, truncated, _ = envs[slot].step(action)
@@ -78,6 +87,7 @@ def evaluate(policy: Policy, env_cfg: EnvConfig, episodes: int, seed: int, max_p
                 returns[episode] += float(reward)
                 lengths[episode] += 1
                 if terminated or truncated:
+                    ended[episode] = True
                     start_next(slot)
     finally:
         for env in envs:

@@ -50,6 +50,8 @@ def explain_hydra_error(error: BaseException) -> str:
     key = override.group(1) if override else next(
         (e.full_key for e in chain if getattr(e, "full_key", None)), "a setting")
     unknown = re.search(r"Key '([^']+)' (?:is )?not in (?:struct|'(\w+)')", text)
+    if unknown and key.startswith("env.make_kwargs."):
+        return f"{key} is a new key of a free-form setting: add it with a leading +, e.g. +{key}=<value>"
     if unknown:
         key = unknown.group(1) if key == "a setting" else key
         allowed = _schema_keys(unknown.group(2) or "")

@@ -10,6 +10,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import torch
 
 from dqn_cli import tb
+from dqn_cli.checkpoint import kept_checkpoint
 from dqn_cli.console import Progress
 from dqn_cli.errors import TrainingDiverged
 from dqn_cli.evaluate import EvalResult
@@ -75,7 +76,7 @@ class Metrics:
             loss = sum(losses) / len(losses)
             if not math.isfinite(loss):
                 raise TrainingDiverged(f"the TD loss became {loss} between steps {self.last_point_step} and "
-                                       f"{step}; the last good checkpoint is kept in {self.checkpoint_dir}")
+                                       f"{step}; {kept_checkpoint(self.checkpoint_dir)}")
             self.writer.scalar(tb.TD_LOSS, loss, step)
             self.writer.scalar(tb.MEAN_Q, sum(mean_qs) / len(mean_qs), step)
             updates.clear()

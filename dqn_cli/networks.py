@@ -73,12 +73,27 @@ def is_image(shape: Sequence[int], dtype) -> bool:
 
 def channels_first(shape: Sequence[int]) -> Tuple[Tuple[int, int, int], bool]:
     """(C, H, W) of an image observation and whether it arrives channels-last (H, W, C), as
-    Gymnasium's RGB screens do; stacked frames (env.frame_stack) arrive channels-first."""
+    Gymnasium's RGB screens and MinAtar-like square grids (10x10xC) do; stacked frames
+    (env.frame_stack) arrive channels-first."""
     if len(shape) == 2:
         return (1, *shape), False
-    if shape[-1] <= 4 < shape[0]:
+    if shape[-1] <= 4 < shape[0] or shape[0] == shape[1] != shape[2]:
         return (shape[2], shape[0], shape[1]), True
     return tuple(shape), False
+
+
+def convolution_output(cfg: NatureCNNConfig, obs_shape: Sequence[int]) -> Tuple[int, int]:
+    """Height and width left after the convolutions (< 1: the image is too small for them)."""
+    _, height, width = channels_first(obs_shape)[0]
+    for kernel, stride in zip(cfg.kernel_sizes, cfg.strides):
+        height, width = (height - kernel) // stride + 1, (width - kernel) // stride + 1
+    return height, width
+
+
+def small_image_cnn(activation: str) -> NatureCNNConfig:
+    """For images too small for the Nature CNN (e.g. 10x10 MinAtar grids): one 3x3 convolution
+    of 16 channels, then 128 units (Young & Tian's MinAtar network)."""
+    return NatureCNNConfig(channels=[16], kernel_sizes=[3], strides=[1], hidden_size=128, activation=activation)
 
 
 class NatureCNN(nn.Module):
@@ -114,10 +129,16 @@ def build_q_network(cfg, obs_shape: Sequence[int], obs_dtype, n_actions: int) ->
     """Build the Q-network a `network` config describes; network=auto picks by observation type."""
     if isinstance(cfg, AutoNetworkConfig) and is_image(obs_shape, obs_dtype):
         cfg = NatureCNNConfig(activation=cfg.activation)
+        if min(convolution_output(cfg, obs_shape)) < 1:
+            cfg = small_image_cnn(cfg.activation)
     if isinstance(cfg, NatureCNNConfig):
         if not is_image(obs_shape, obs_dtype):
             raise ConfigError(f"network=nature_cnn needs image observations, this env's are of shape "
                               f"{tuple(obs_shape)}; use network=mlp (or the default network=auto)")
+        if min(convolution_output(cfg, obs_shape)) < 1:
+            raise ConfigError(f"network=nature_cnn's convolutions do not fit this env's {tuple(obs_shape)} images; "
+                              "use network=auto (a small CNN for small images), smaller network.kernel_sizes/"
+                              "strides, or network=mlp")
         return NatureCNN(obs_shape, obs_dtype, n_actions, cfg)
     obs_dim = int(np.prod(obs_shape))
     if isinstance(cfg, DuelingConfig):

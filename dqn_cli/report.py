@@ -29,7 +29,7 @@ class Run:
     path: Path
     overrides: List[str]
     seed: Optional[int]
-    status: str  # finished | failed | incomplete
+    status: str  # finished | failed | incomplete | broken
     summary: Optional[dict] = None
     error: str = ""
 
@@ -86,7 +86,44 @@ def read_overrides(run_dir: Path) -> List[str]:
     if not path.is_file():
         return []
     overrides = OmegaConf.load(path)  # Hydra writes a YAML list of "key=value" strings
-    return [str(item) for item in overrides] if isinstance(overrides, ListConfig) else []
+    if not isinstance(overrides, ListConfig):
+        return []
+    return [str(item) for item in OmegaConf.to_container(overrides, resolve=False)]  # as typed: ${...} stays
+
+
+SUMMARY_KEYS = ("env_id", "final_eval", "wall_time_s", "steps_per_second")
+
+
+def _seed_override(overrides: List[str]) -> Optional[int]:
+    value = next((o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0] == "seed"), None)
+    return int(value) if value is not None and value.lstrip("-").isdigit() else None  # not `${oc.env:SEED}`
+
+
+def read_run(run_dir: Path) -> Run:
+    """One run's status and summary; a summary that is unreadable or cut short is said, not fatal."""
+    try:
+        overrides = read_overrides(run_dir)
+    except Exception as error:  # a garbled overrides.yaml
+        overrides = []
+        return Run(run_dir, overrides, None, "broken", error=f".hydra/overrides.yaml unreadable ({error})")
+    seed = _seed_override(overrides)
+    if (run_dir / "summary.json").is_file():
+        try:
+            summary = json.loads((run_dir / "summary.json").read_text())
+            missing = [key for key in SUMMARY_KEYS if key not in summary]
+            missing += [f"final_eval.{name}" for name in ("best", "last")
+                        if not isinstance(summary.get("final_eval", {}).get(name), dict)]
+            if missing:
+                raise ValueError(f"no {', '.join(missing)}")
+        except (OSError, ValueError) as error:
+            return Run(run_dir, overrides, seed, "broken", error=f"summary.json unreadable ({error})")
+        if summary.get("partial"):
+            return Run(run_dir, overrides, seed, "incomplete", error="final evaluation stopped early")
+        return Run(run_dir, overrides, summary.get("seed", seed), "finished", summary)
+    if (run_dir / "error.txt").is_file():
+        error = (run_dir / "error.txt").read_text().strip().splitlines()
+        return Run(run_dir, overrides, seed, "failed", error=error[-1] if error else "")
+    return Run(run_dir, overrides, seed, "incomplete")
 
 
 def _is_run_dir(path: Path) -> bool:
@@ -101,18 +138,7 @@ def find_runs(paths: Sequence[Path]) -> List[Run]:
             raise RunDirError(f"{path} is not a directory; pass a sweep dir or run dirs (outputs/sweeps/<...>)")
         candidates = [path] if _is_run_dir(path) else sorted(p.parent.parent for p in path.glob("**/.hydra/config.yaml"))
         run_dirs += [p for p in candidates if p not in run_dirs]
-    runs = []
-    for run_dir in run_dirs:
-        overrides = read_overrides(run_dir)
-        seed = next((int(o.split("=", 1)[1]) for o in overrides if o.split("=", 1)[0] == "seed"), None)
-        if (run_dir / "summary.json").is_file():
-            summary = json.loads((run_dir / "summary.json").read_text())
-            runs.append(Run(run_dir, overrides, summary.get("seed", seed), "finished", summary))
-        elif (run_dir / "error.txt").is_file():
-            error = (run_dir / "error.txt").read_text().strip().splitlines()
-            runs.append(Run(run_dir, overrides, seed, "failed", error=error[-1] if error else ""))
-        else:
-            runs.append(Run(run_dir, overrides, seed, "incomplete"))
+    runs = [read_run(run_dir) for run_dir in run_dirs]
     if not runs:
         raise RunDirError(f"no dqn-train runs found under {', '.join(map(str, paths))}")
     return runs
@@ -152,9 +178,11 @@ def read_scalars(run_dir: Path, tag: str) -> Tuple[np.ndarray, np.ndarray]:
 
 def group_row(group: Group) -> dict:
     done = group.finished
+    seeds = [r.seed for r in done]
     row: dict = {"configuration": group.label, "seeds": len(done), "runs": len(group.runs),
-                 "failed": [str(r.path) for r in group.runs if r.status == "failed"],
-                 "incomplete": [str(r.path) for r in group.runs if r.status == "incomplete"]}
+                 "failed": [str(r.path) for r in group.runs if r.status in ("failed", "broken")],
+                 "incomplete": [str(r.path) for r in group.runs if r.status == "incomplete"],
+                 "repeated_seeds": sorted({s for s in seeds if s is not None and seeds.count(s) > 1})}
     if not done:
         return row
     summaries = [r.summary for r in done]
@@ -196,6 +224,10 @@ def markdown(rows: List[dict], runs: List[Run]) -> str:
         lines.append(f"| {row['configuration']} | {row['env_id']} | {row['seeds']} of {row['runs']} | "
                      f"{_fmt(row['best'])} | {_fmt(row['last'])} | {solved} | {row['wall_time_s']:.1f} s | "
                      f"{row['steps_per_second']:,.0f} |")
+    for row in rows:
+        if row.get("repeated_seeds"):
+            lines += ["", f"Warning: in {row['configuration']}, seed(s) {', '.join(map(str, row['repeated_seeds']))} "
+                          "ran more than once and count as independent seeds here; same seed, same numbers."]
     problems = [r for r in runs if r.status != "finished"]
     if problems:
         lines += ["", "Runs left out:", ""]
@@ -297,12 +329,17 @@ def write_report(paths: Sequence[Path], out_dir: Optional[Path] = None) -> Path:
     runs = find_runs(paths)
     if out_dir is None:
         out_dir = paths[0] if len(paths) == 1 and not _is_run_dir(paths[0]) else Path("report")
-    out_dir.mkdir(parents=True, exist_ok=True)
     groups = group_runs(runs)
     rows = [group_row(g) for g in groups]
-    atomic_write_json(out_dir / "report.json", {"configurations": rows, "runs": [
-        {"path": str(r.path), "seed": r.seed, "status": r.status, "overrides": r.overrides} for r in runs]})
-    atomic_write_bytes(out_dir / "report.md", markdown(rows, runs).encode())
-    plot_learning_curves(groups, out_dir / "learning_curves.png")
-    plot_episode_returns(groups, out_dir / "episode_returns.png")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(out_dir / "report.json", {"configurations": rows, "runs": [
+            {"path": str(r.path), "seed": r.seed, "status": r.status, "overrides": r.overrides, "error": r.error}
+            for r in runs]})
+        atomic_write_bytes(out_dir / "report.md", markdown(rows, runs).encode())
+        plot_learning_curves(groups, out_dir / "learning_curves.png")
+        plot_episode_returns(groups, out_dir / "episode_returns.png")
+    except OSError as error:
+        raise RunDirError(f"cannot write the report to {error.filename or out_dir}: {error.strerror or error}; "
+                          "pass --out <a writable folder>") from None
     return out_dir

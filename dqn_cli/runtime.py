@@ -63,9 +63,15 @@ def seed_everything(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
+# SIGHUP (a closed terminal or SSH session) stops a run the way SIGTERM (SLURM, kill) does.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+EXIT_STATUS = {"SIGINT": 130, "SIGTERM": 143, "SIGHUP": 129}
+
+
 class StopOnSignal:
-    """SIGINT / SIGTERM ask the loop to stop after the current step and checkpoint; a second
-    SIGINT aborts at once. Installed only while train() runs, in the main thread."""
+    """SIGINT / SIGTERM / SIGHUP ask the loop to stop after the current step and checkpoint (or
+    the final evaluation to stop after the current step); a second SIGINT aborts at once.
+    Installed only while train() runs, in the main thread."""
 
     def __init__(self):
         self.signal_name: Optional[str] = None
@@ -81,7 +87,7 @@ class StopOnSignal:
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGINT, signal.SIGTERM):
+            for signum in STOP_SIGNALS:
                 self.previous[signum] = signal.signal(signum, self._handle)
         return self
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 from pathlib import Path
 from typing import Any, Dict
 
@@ -37,17 +39,45 @@ def _hparam_value(value: Any) -> Any:
     return json.dumps(value)
 
 
+def _quiet_writer_thread_errors(previous=threading.excepthook):
+    """A write error in TensorBoard's writer thread (a full disk) reaches the training thread at its
+    next write, which reports it in one line; the thread itself need not print a traceback too."""
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if not (issubclass(args.exc_type, OSError) and type(args.thread).__name__ == "_AsyncWriterThread"):
+            previous(args)
+
+    hook.quiets_writer_threads = True
+    threading.excepthook = hook
+
+
+@contextlib.contextmanager
+def _naming(path: str):
+    """Write errors name the event file (a full disk's OSError names none)."""
+    try:
+        yield
+    except OSError as error:
+        if error.filename is not None:
+            raise
+        raise OSError(error.errno, error.strerror or str(error), path) from error
+
+
 class TensorBoardLogger:
     """Thin wrapper so the loop logs by name and the run dir holds one event-file stream."""
 
     def __init__(self, log_dir: Path, purge_step: int | None = None):
+        if not getattr(threading.excepthook, "quiets_writer_threads", False):
+            _quiet_writer_thread_errors()
         self.writer = SummaryWriter(log_dir=str(log_dir), flush_secs=10, purge_step=purge_step)
+        self.path = self.writer._get_file_writer().get_logdir()
 
     def flush(self) -> None:
-        self.writer.flush()
+        with _naming(self.path):
+            self.writer.flush()
 
     def scalar(self, tag: str, value: float, step: int) -> None:
-        self.writer.add_scalar(tag, value, step)
+        with _naming(self.path):
+            self.writer.add_scalar(tag, value, step)
 
     def config_text(self, config_yaml: str) -> None:
         # Markdown code block so indentation survives in the TEXT tab.
@@ -64,5 +94,6 @@ class TensorBoardLogger:
             self.writer.add_scalar(tag, value, step)
 
     def close(self) -> None:
-        self.writer.flush()
-        self.writer.close()
+        with _naming(self.path):
+            self.writer.flush()
+            self.writer.close()

@@ -3,6 +3,7 @@ and the parts it is made of (`Run`), built fresh or from a checkpoint."""
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -14,8 +15,12 @@ from omegaconf import OmegaConf
 
 from dqn_cli.agent import DQNAgent
 from dqn_cli.checkpoint import (
+    RunDirLock,
     atomic_write_json,
     find_resumable,
+    kept_checkpoint,
+    periodic_checkpoints,
+    replay_path,
     link_atomically,
     load_checkpoint,
     prune_periodic,
@@ -38,12 +43,12 @@ from dqn_cli.envs import (
     restore_env_states,
     shape_rewards,
 )
-from dqn_cli.errors import TrainingDiverged, TrainingInterrupted
+from dqn_cli.errors import ConfigError, RunAlreadyFinished, RunDirError, TrainingDiverged, TrainingInterrupted
 from dqn_cli.evaluate import EvalResult, evaluate, greedy_policy
 from dqn_cli.exploration import make_schedule
 from dqn_cli.metrics import Metrics, UpdateLog, summary
 from dqn_cli.networks import build_q_network
-from dqn_cli.replay import NonFinitePriority, build_replay
+from dqn_cli.replay import NonFinitePriority, build_replay, check_replay_fits_in_memory
 from dqn_cli.runtime import StopOnSignal, device_for, process_started_unix, seed_everything, torch_threads
 from dqn_cli.state import TrainingState
 
@@ -63,20 +68,26 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False,
     envs whose state can be copied). `should_stop(step)` is asked after every step; by default
     SIGINT/SIGTERM make it true, and the loop then checkpoints and raises TrainingInterrupted.
     """
+    run_dir.mkdir(parents=True, exist_ok=True)
     # Signals are caught from the start, so a SIGTERM during set-up also ends in a clean stop.
-    with StopOnSignal() as stop_on_signal:
+    with StopOnSignal() as stop_on_signal, RunDirLock(run_dir):
+        should_stop = should_stop or stop_on_signal
         run = Run(cfg, run_dir, resume)
         try:
-            run_loop(run, should_stop or stop_on_signal)
+            run_loop(run, should_stop)
         except NonFinitePriority as error:
-            raise TrainingDiverged(f"{error}; the last good checkpoint is kept in {run.checkpoint_dir} "
-                                   "(try a lower optimizer.lr)") from None
+            raise TrainingDiverged(f"{error}; {kept_checkpoint(run.checkpoint_dir)} (try a lower optimizer.lr)") from None
         except TrainingInterrupted as stop:
             raise TrainingInterrupted(stop.step, run_dir, stop_on_signal.signal_name) from None
         finally:
             run.metrics.pause(run.state.step)
             run.envs.close()
-        return run.finish()
+        summary = run.finish(stop=lambda: should_stop(run.state.step))
+        if summary.get("partial"):
+            raise TrainingInterrupted(run.state.step, run_dir, stop_on_signal.signal_name,
+                                      during="summary.json holds the final evaluation so far, marked partial")
+        return summary
+
 
 
 def run_loop(run: "Run", should_stop: Callable[[int], bool]) -> None:
@@ -131,6 +142,22 @@ def run_loop(run: "Run", should_stop: Callable[[int], bool]) -> None:
     run.save_periodic_checkpoint()
 
 
+def check_steps_left(run_dir: Path, step: int, total_steps: int) -> None:
+    """A resume needs total_steps at or past the step the run reached; a finished run is left alone."""
+    if step > total_steps:
+        raise ConfigError(f"total_steps={total_steps} is below the step this run reached ({step}); pass "
+                          f"total_steps={step} or more")
+    if step == total_steps and summary_is_final(run_dir / "summary.json"):
+        raise RunAlreadyFinished(run_dir, step)
+
+
+def summary_is_final(path: Path) -> bool:
+    try:
+        return not json.loads(path.read_text()).get("partial", False)
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 class Run:
     """The parts of one training run and what is done with them between steps: evaluation,
     checkpoints (packing and unpacking), the final evaluation and the summary."""
@@ -139,11 +166,14 @@ class Run:
         self.started = time.perf_counter()
         self.cfg, self.run_dir, self.checkpoint_dir = cfg, run_dir, run_dir / "checkpoints"
         self.config_dict = to_dict(cfg)
-        run_dir.mkdir(parents=True, exist_ok=True)
         self.rng = seed_everything(cfg.seed)
         resumed = find_resumable(self.checkpoint_dir) if resume else None  # before anything is written
         if resumed is not None:
             check_resume_compatible(resumed.state["config"], cfg)
+            check_steps_left(run_dir, resumed.state["counters"]["step"], cfg.total_steps)
+        elif periodic_checkpoints(self.checkpoint_dir):
+            raise RunDirError(f"{run_dir} already holds a run (checkpoints/step_*.pt); continue it with "
+                              f"resume={run_dir}, or train in a new folder")
 
         self.envs = make_vector_env(cfg.env, cfg.seed)
         obs, _ = self.envs.reset(seed=[cfg.seed + TRAIN_SEED_OFFSET + i for i in range(cfg.env.num_envs)])
@@ -153,8 +183,10 @@ class Run:
         torch.set_num_threads(torch_threads(cfg.torch_threads, self.device, q_network))
         self.agent = DQNAgent(q_network, cfg.optimizer, cfg.target, cfg.gamma, cfg.loss, cfg.double_q, self.device,
                               cfg.optimizer.max_grad_norm, cfg.optimizer.max_grad_value, compile_learner=cfg.compile)
-        self.replay = build_replay(cfg.buffer, cfg.gamma, obs_space.shape, obs_space.dtype, seed=cfg.seed,
-                                   device=self.device, frame_stack=cfg.env.frame_stack, num_envs=cfg.env.num_envs)
+        replay_args = (cfg.buffer, cfg.gamma, obs_space.shape, obs_space.dtype, cfg.seed, self.device,
+                       cfg.env.frame_stack, cfg.env.num_envs)
+        check_replay_fits_in_memory(*replay_args)
+        self.replay = build_replay(*replay_args)
         self.epsilon_at = make_schedule(cfg.exploration, cfg.total_steps)
         self.state, self.updates = TrainingState.start(obs), UpdateLog()
         if resumed is not None:
@@ -206,14 +238,14 @@ class Run:
     def save_checkpoint(self, path: Path) -> Path:
         if not torch.isfinite(self.agent.online_weights.data).all():
             raise TrainingDiverged(f"the weights hold NaN or inf at step {self.state.step}; nothing was saved "
-                                   f"over the last good checkpoint in {self.checkpoint_dir}")
+                                   f"({kept_checkpoint(self.checkpoint_dir)})")
         save_checkpoint(path, self.state_dict())
         return path
 
     def save_periodic_checkpoint(self) -> None:
         step = self.state.step
         if self.cfg.checkpoint.save_replay:
-            save_replay(self.checkpoint_dir / f"replay_{step:012d}.npz", self.replay.state())
+            save_replay(replay_path(self.checkpoint_dir, step), self.replay.state())
         link_atomically(self.save_checkpoint(self.checkpoint_dir / f"step_{step:012d}.pt"),
                         self.checkpoint_dir / "last.pt")
         prune_periodic(self.checkpoint_dir, keep=self.cfg.checkpoint.keep)
@@ -229,24 +261,35 @@ class Run:
             self.save_checkpoint(self.checkpoint_dir / "best.pt")
         self.eval_seconds += time.perf_counter() - started
 
-    def final_evaluation(self, checkpoint: str) -> EvalResult:
+    def final_evaluation(self, checkpoint: str, stop: Callable[[], bool]) -> EvalResult:
         self.agent.online.load_state_dict(load_checkpoint(self.checkpoint_dir / f"{checkpoint}.pt")["online"])
         return evaluate(greedy_policy(self.agent.online, self.device), self.cfg.env, self.cfg.eval.final_episodes,
-                        seed=self.cfg.seed + FINAL_EVAL_SEED_OFFSET)
+                        seed=self.cfg.seed + FINAL_EVAL_SEED_OFFSET, stop=stop)
 
-    def finish(self) -> Dict[str, Any]:
-        """Evaluate best.pt and last.pt; write the hparams entry and summary.json."""
+    def finish(self, stop: Callable[[], bool]) -> Dict[str, Any]:
+        """Evaluate best.pt and last.pt; write the hparams entry and summary.json. Stopped early,
+        summary.json holds what was evaluated, marked partial, and nothing goes to TensorBoard."""
         train_seconds = time.perf_counter() - self.loop_started
         final_started = time.perf_counter()
-        final = {"best": self.final_evaluation("best")}
+        final = {"best": self.final_evaluation("best", stop)}
         # When the best evaluation was the final one, best.pt holds last.pt's weights: same seeds, same scores.
         final_weights_are_best = self.state.best_eval["step"] == self.state.step
-        final["last"] = final["best"] if final_weights_are_best else self.final_evaluation("last")
+        if final_weights_are_best:
+            final["last"] = final["best"]
+        elif final["best"].complete:
+            final["last"] = self.final_evaluation("last", stop)
+        else:  # stopped before last.pt's turn
+            final["last"] = EvalResult(np.zeros(0), np.zeros(0, dtype=np.int64), complete=False)
+        complete = final["best"].complete and final["last"].complete
         timings = {"startup_s": self.startup_s, "wall_time_s": time.perf_counter() - self.started,
                    "train_time_s": train_seconds, "periodic_eval_time_s": self.eval_seconds,
                    "final_eval_time_s": time.perf_counter() - final_started}
         result = summary(self.cfg.env.id, self.cfg.seed, self.state, self.cfg.eval.episodes, final,
                          self.cfg.env.solve_threshold, timings, self.state.step - self.start_step)
-        self.metrics.final(flatten(self.config_dict), final, self.state.step)
+        if complete:
+            self.metrics.final(flatten(self.config_dict), final, self.state.step)
+        else:
+            result["partial"] = True
+            result["solved"] = None
         atomic_write_json(self.run_dir / "summary.json", result)
         return result

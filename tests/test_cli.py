@@ -96,6 +96,18 @@ BAD_TRAIN_INPUTS = [
     (["env.id=NoSuchGame-v0"], "env.id='NoSuchGame-v0' is not a registered gymnasium environment"),
     (["env.id=Pendulum-v1"], "has a Box action space; DQN needs a Discrete one"),
     (["experiment=nosuch"], "experiment=nosuch is not an option; choose one of:"),
+    (["seed=-1"], "seed=-1 is out of range; allowed: an integer from 0 to 4294967295"),
+    (["seed=18446744073709551616"], "seed=18446744073709551616 is out of range"),
+    (["optimizer.eps=-1"], "optimizer.eps=-1.0 is out of range; allowed: a float >= 0"),
+    (["optimizer=sgd", "optimizer.momentum=-1"], "optimizer.momentum=-1.0 is out of range"),
+    (["optimizer=sgd", "optimizer.nesterov=true"], "allowed: true only with optimizer.momentum > 0"),
+    (["optimizer=rmsprop", "optimizer.alpha=-1"], "optimizer.alpha=-1.0 is out of range"),
+    (["buffer.capacity=10000000000"], "buffer.capacity=10000000000 needs about 484.3 GiB of memory"),
+    (["env=null"], "env=null: the env group needs an option; choose one of: acrobot,"),
+    (["log.console_interval_s=-1"], "log.console_interval_s=-1.0 is out of range; allowed: a float > 0"),
+    (["env=pong", "env.make_kwargs.repeat_action_probability=0.25"],
+     "add it with a leading +, e.g. +env.make_kwargs.repeat_action_probability=<value>"),
+    (["loss=l1"], "loss='l1' is not valid; choose one of: huber, mse"),
 ]
 
 

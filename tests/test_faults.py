@@ -16,9 +16,10 @@ from conftest import BIN_DIR, only_run_dir, run_cli
 from dqn_cli import tb
 from dqn_cli.report import read_scalars
 
-KILL_POINTS = 4
-RUN = ["total_steps=12000", "checkpoint.interval=500", "eval.interval=1000", "eval.episodes=2",
-       "eval.final_episodes=5", "log.progress=off"]
+KILL_POINTS = 20
+# A checkpoint (and its replay) every 100 steps: most kills land in or near a checkpoint write.
+RUN = ["total_steps=30000", "checkpoint.interval=100", "checkpoint.keep=2", "buffer.capacity=5000",
+       "eval.interval=1000", "eval.episodes=2", "eval.final_episodes=5", "log.progress=off"]
 
 
 def start(args, cwd: Path) -> subprocess.Popen:
@@ -39,32 +40,37 @@ def run_until(process: subprocess.Popen, condition, timeout: float) -> None:
     raise AssertionError("condition not reached in time")
 
 
-@pytest.mark.slow  # trains, killed and resumed several times
+def newest_step(run_dir_glob) -> int:
+    return max((int(p.stem.split("_")[1]) for p in run_dir_glob()), default=-1)
+
+
+@pytest.mark.slow  # trains, killed and resumed 20 times
 def test_kill_9_at_random_moments_then_resume_finishes_consistently(workdir: Path):
     rng = random.Random(1234)
-    process = start(RUN, workdir)
     checkpoints = lambda: list((workdir / "outputs" / "runs").glob("*/checkpoints/step_*.pt"))  # noqa: E731
-    run_until(process, lambda: bool(checkpoints()), timeout=120)
-    run_dir = only_run_dir(workdir)
-    kills = 0
-    for _ in range(KILL_POINTS):
+    process, run_dir, kills = start(RUN, workdir), None, 0
+    while kills < KILL_POINTS:
+        reached = newest_step(checkpoints)
+        run_until(process, lambda: newest_step(checkpoints) > reached, timeout=120)  # training again
+        run_dir = run_dir or only_run_dir(workdir)
         try:
-            process.wait(timeout=rng.uniform(0.0, 2.0))  # a random moment: mid-step, mid-eval or mid-write
+            process.wait(timeout=rng.uniform(0.0, 0.5))  # a random moment: mid-step, mid-eval or mid-write
         except subprocess.TimeoutExpired:
             os.kill(process.pid, signal.SIGKILL)
             process.wait()
             kills += 1
-        if (run_dir / "summary.json").is_file():
-            break
+        assert not (run_dir / "summary.json").is_file(), "finished before every kill was made"
         process = start([f"resume={run_dir}", *RUN], workdir)
     process.wait(timeout=300)
     assert process.returncode == 0, process.stderr.read()
-    assert kills >= 1
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["steps"] == 12000
+    assert summary["steps"] == 30000
     last = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
-    assert last["counters"]["step"] == 12000 and last["counters"]["episodes"] == summary["episodes"]
+    assert last["counters"]["step"] == 30000 and last["counters"]["episodes"] == summary["episodes"]
     torch.load(run_dir / "checkpoints" / "best.pt", weights_only=True)
+    assert not list((run_dir / "checkpoints").glob(".*.tmp*"))  # no half-written file left
+    steps_of = lambda pattern: {p.stem.split("_")[1] for p in (run_dir / "checkpoints").glob(pattern)}  # noqa: E731
+    assert steps_of("replay_*.npz") == steps_of("step_*.pt")  # every replay has its checkpoint
     # every episode logged exactly once across the killed and resumed processes
     steps, _ = read_scalars(run_dir, tb.EPISODE_RETURN)
     assert len(steps) == summary["episodes"] and len(set(steps.tolist())) == len(steps)

@@ -86,7 +86,7 @@ def flatten(data: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
 
 
 # What a resumed run may not change: the shapes its weights, replay and env states were made for.
-RESUME_FIXED_PREFIXES = ("network.", "env.id", "env.num_envs", "env.make_kwargs", "env.frame_stack", "env.atari",
+RESUME_FIXED_PREFIXES = ("seed", "network.", "env.id", "env.num_envs", "env.make_kwargs", "env.frame_stack", "env.atari",
                          "buffer.capacity")
 
 
@@ -95,4 +95,4 @@ def check_resume_compatible(saved: Dict[str, Any], cfg: TrainConfig) -> None:
     for key in sorted(set(old) | set(new)):
         if key.startswith(RESUME_FIXED_PREFIXES) and old.get(key) != new.get(key):
             raise ConfigError(f"resume: {key} was {old.get(key)!r} in the run being resumed, now {new.get(key)!r}; "
-                              "a resumed run keeps its network, env and replay size (start a new run instead)")
+                              "a resumed run keeps its seed, network, env and replay size (start a new run instead)")

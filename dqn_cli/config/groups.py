@@ -226,6 +226,7 @@ class AdamConfig(OptimizerConfig):
 
     def __post_init__(self):
         super().__post_init__()
+        require(self.eps >= 0, "optimizer.eps", self.eps, "a float >= 0")
         require(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "optimizer.betas", list(self.betas),
                 "two floats in [0, 1)")
 
@@ -249,6 +250,12 @@ class RMSpropConfig(OptimizerConfig):
     centered: bool = False
     """Normalise by the gradient's estimated variance (the DQN paper's RMSProp)."""
 
+    def __post_init__(self):
+        super().__post_init__()
+        require(self.alpha >= 0, "optimizer.alpha", self.alpha, "a float >= 0")
+        require(self.eps >= 0, "optimizer.eps", self.eps, "a float >= 0")
+        require(self.momentum >= 0, "optimizer.momentum", self.momentum, "a float >= 0")
+
 
 @dataclass
 class SGDConfig(OptimizerConfig):
@@ -256,7 +263,13 @@ class SGDConfig(OptimizerConfig):
     momentum: float = 0.0
     """Momentum factor."""
     nesterov: bool = False
-    """Nesterov momentum."""
+    """Nesterov momentum (needs momentum > 0)."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        require(self.momentum >= 0, "optimizer.momentum", self.momentum, "a float >= 0")
+        require(not self.nesterov or self.momentum > 0, "optimizer.nesterov", self.nesterov,
+                "true only with optimizer.momentum > 0")
 
 
 # ---------------------------------------------------------------------------------------------

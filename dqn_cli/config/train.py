@@ -14,6 +14,11 @@ from dqn_cli.config.groups import (EnvConfig, ExplorationConfig, NetworkConfig, 
 from dqn_cli.errors import ConfigError
 
 
+# numpy and gymnasium take seeds of any size, torch up to 2**64 - 1; the derived seeds (run seed plus
+# offsets for eval envs and episodes) must stay inside that, so run seeds stop at 2**32 - 1.
+MAX_SEED = 2**32 - 1
+
+
 @dataclass
 class EvalConfig:
     interval: int = 2_500
@@ -53,7 +58,7 @@ class LogConfig:
     """auto (a bar on a terminal, log lines otherwise) | bar | lines | off."""
 
     def __post_init__(self):
-        require_positive(self, "log.", "train_interval")
+        require_positive(self, "log.", "train_interval", "console_interval_s")
 
 
 @dataclass
@@ -71,7 +76,7 @@ class TrainConfig:
     exploration: ExplorationConfig = MISSING
     """The epsilon schedule (config group exploration)."""
     seed: int = 0
-    """Drives every random number generator; train and eval envs get derived seeds."""
+    """Drives every random number generator; train and eval envs get derived seeds (0 to 2**32 - 1)."""
     total_steps: int = 40_000
     """Environment steps to train for (summed over parallel envs)."""
     gamma: float = 0.99
@@ -106,6 +111,7 @@ class TrainConfig:
 
     def __post_init__(self):
         require_positive(self, "", "total_steps", "batch_size", "train_freq", "gradient_steps")
+        require(0 <= self.seed <= MAX_SEED, "seed", self.seed, f"an integer from 0 to {MAX_SEED}")
         require(0.0 <= self.gamma <= 1.0, "gamma", self.gamma, "0 <= gamma <= 1")
         require(self.device in DEVICES or re.fullmatch(r"(cuda|auto):\d+", self.device) is not None, "device",
                 self.device, " | ".join(DEVICES) + " | cuda:N | auto:N")
@@ -136,4 +142,5 @@ class EvalArgs:
         if not self.run:
             raise ConfigError("missing run=<run dir>, e.g. dqn-eval run=outputs/runs/<run-dir>")
         require_positive(self, "", "episodes")
+        require(-1 <= self.seed <= MAX_SEED, "seed", self.seed, f"-1 (the run's own) or an integer from 0 to {MAX_SEED}")
         require(self.device in DEVICES, "device", self.device, " | ".join(DEVICES))
