@@ -5,10 +5,10 @@ from __future__ import annotations
 import fcntl
 import io
 import json
+import logging
 import os
 import random
 import re
-import sys
 from pathlib import Path
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Callable, Dict, Optional
@@ -19,6 +19,7 @@ import torch
 from dqn_cli.errors import RunDirError
 
 FORMAT = "dqn-cli/1"
+log = logging.getLogger("dqn_cli")
 
 
 def atomic_write(path: Path, write: Callable[[BinaryIO], Any]) -> None:
@@ -240,5 +241,5 @@ def find_resumable(ckpt_dir: Path) -> Resumable:
         try:
             return Resumable(path, load_checkpoint(path), _load_replay(replay_path(ckpt_dir, step)))
         except (RunDirError, OSError, ValueError) as error:
-            print(f"dqn-train: warning: {str(error).splitlines()[0]}; trying the previous checkpoint", file=sys.stderr)
+            log.warning(f"{str(error).splitlines()[0]}; trying the previous checkpoint")
     raise RunDirError(f"no readable checkpoint in {ckpt_dir} (tried {len(candidates)}); cannot resume")

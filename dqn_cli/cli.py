@@ -20,10 +20,13 @@ from dqn_cli.hydra_errors import CONF_DIR, explain_hydra_error, group_options
 log = logging.getLogger("dqn_cli")
 
 
-def _say(line: str) -> None:
-    """Print a result line; a reader that closed stdout (`| head`) is no error: the work is done."""
+def _say(line: str = "") -> None:
+    """Print a result line (none: just flush); a reader that closed stdout (`| head`) is no error:
+    the work is done, so what it did not read goes to /dev/null instead of a traceback at exit."""
     try:
-        print(line, flush=True)
+        if line:
+            print(line)
+        sys.stdout.flush()
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
@@ -64,6 +67,12 @@ def _run_dir(resume: Optional[str], fresh: str) -> str:
     return resume
 
 
+def _train_help() -> str:
+    from dqn_cli.help import train_help
+
+    return train_help().replace("$", "$$")  # Hydra fills the help in as a string.Template
+
+
 def register_schemas() -> None:
     """Store every schema in Hydra's ConfigStore (the YAML options extend them by name), and the
     resolvers conf/config.yaml uses."""
@@ -74,6 +83,7 @@ def register_schemas() -> None:
     OmegaConf.register_new_resolver("dqn_run_dir", _run_dir, replace=True)
     OmegaConf.register_new_resolver("dqn_hydra_subdir", lambda resume, now: f".hydra-resume/{now}" if resume
                                     else ".hydra", replace=True)
+    OmegaConf.register_new_resolver("dqn_help", _train_help, replace=True)
 
     store = ConfigStore.instance()
     store.store(name="train_schema", node=config_module.TrainConfig)
@@ -98,7 +108,7 @@ def typed_config(cfg) -> config_module.TrainConfig:
 # dqn-train
 
 
-def _resumed_config(run_dir: Path, new_overrides: List[str]) -> config_module.TrainConfig:
+def resumed_config(run_dir: Path, new_overrides: List[str]) -> config_module.TrainConfig:
     """The config saved in the run's newest checkpoint, with this command's overrides on top: a
     group choice (target=soft) takes that option's values, a key=value sets one value."""
     from hydra import compose
@@ -130,7 +140,7 @@ def _resumed_config(run_dir: Path, new_overrides: List[str]) -> config_module.Tr
     return typed
 
 
-def _remove_if_only_bookkeeping(run_dir: Path, bookkeeping: set) -> None:
+def remove_if_only_bookkeeping(run_dir: Path, bookkeeping: set) -> None:
     """A run refused before it trained leaves no directory behind (only Hydra's own files were there)."""
     if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= bookkeeping:
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -166,9 +176,9 @@ class TrainTask:
             self.error = sys.exc_info()[1]  # re-raised after Hydra returns, without its job-failure line
             return float("nan")
         best, last = summary["final_eval"]["best"], summary["final_eval"]["last"]
-        _say(f"run dir: {run_dir} | best.pt {best['mean']:.1f} ± {best['std']:.1f}, "
-             f"last.pt {last['mean']:.1f} ± {last['std']:.1f} over {best['episodes']} greedy episodes "
-             f"| {summary['steps']} steps in {summary['wall_time_s']:.1f} s")
+        log.info(f"run dir: {run_dir} | best.pt {best['mean']:.1f} ± {best['std']:.1f}, "
+                 f"last.pt {last['mean']:.1f} ± {last['std']:.1f} over {best['episodes']} greedy episodes "
+                 f"| {summary['steps']} steps in {summary['wall_time_s']:.1f} s")  # console and train.log
         return best["mean"]
 
     @staticmethod
@@ -176,11 +186,11 @@ class TrainTask:
         import torch
 
         from dqn_cli.runtime import job_device
-        from dqn_cli.train import train
+        from dqn_cli.loop import train
 
         typed = typed_config(cfg)
         if typed.resume is not None:
-            typed = _resumed_config(Path(typed.resume), list(hydra_cfg.overrides.task))
+            typed = resumed_config(Path(typed.resume), list(hydra_cfg.overrides.task))
         resume = typed.resume is not None
         if in_sweep:
             typed.device = job_device(typed.device, hydra_cfg.job.num, torch.cuda.device_count())
@@ -189,7 +199,8 @@ class TrainTask:
                 log.info(f"{run_dir} holds an unfinished run of this job: resuming it")
                 (run_dir / "error.txt").unlink(missing_ok=True)
                 resume = True
-        return train(typed, run_dir, resume=resume)
+        return train(typed, run_dir, resume=resume, overrides=list(hydra_cfg.overrides.task),
+                     sweep=Path(hydra_cfg.sweep.dir).name if in_sweep else None)
 
     @staticmethod
     def _leave_nothing_behind(cfg, hydra_cfg, run_dir: Path) -> None:
@@ -199,7 +210,7 @@ class TrainTask:
             with contextlib.suppress(OSError):
                 (run_dir / hydra_cfg.output_subdir).parent.rmdir()  # .hydra-resume, if nothing else is in it
         else:
-            _remove_if_only_bookkeeping(run_dir, {".hydra", "train.log", ".lock"})
+            remove_if_only_bookkeeping(run_dir, {".hydra", "train.log", ".lock"})
 
     @staticmethod
     def _record_failed_job(run_dir: Path, message: str) -> float:
@@ -244,11 +255,15 @@ def _run_hydra_app(task: TrainTask, program: str) -> None:
     from omegaconf.errors import OmegaConfBaseException
 
     register_schemas()
-    for arg in sys.argv[1:]:  # Hydra answers `env=null` with a traceback of its own
+    for arg in sys.argv[1:]:
         group, _, option = arg.lstrip("+").partition("=")
-        if option.lower() in ("null", "none", "~") and (CONF_DIR / group).is_dir():
+        if not (CONF_DIR / group).is_dir():
+            continue
+        if option.lower() in ("null", "none", "~"):  # Hydra answers with a traceback of its own
             _fail(program, f"{group}={option}: the {group} group needs an option; choose one of: "
                            f"{', '.join(group_options(group))}")
+        if option.endswith("_schema"):  # the typed schemas the options extend, not options themselves
+            _fail(program, f"{group}={option} is not an option; choose one of: {', '.join(group_options(group))}")
     show_traceback = os.environ.get("HYDRA_FULL_ERROR") == "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"  # makes Hydra re-raise, so we can word the message
     app = hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")(task)
@@ -291,6 +306,7 @@ def train_main() -> None:
     """`dqn-train [group=option ...] [key=value ...]` (Hydra command line)."""
     logging.raiseExceptions = False  # a log line to a closed stdout (`| head`) is no reason for a traceback
     _run_hydra_app(TrainTask(), "dqn-train")
+    _say()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -301,14 +317,32 @@ def report_main(argv: List[str] | None = None) -> None:
     """`dqn-report <sweep dir | run dirs ...> [--out DIR]`: aggregate runs into a table and plots."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="dqn-report", description=report_main.__doc__)
-    parser.add_argument("paths", nargs="+", type=Path, help="a sweep dir, or several run dirs")
+    parser = argparse.ArgumentParser(
+        prog="dqn-report", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Aggregate runs that differ only in seed into one row per configuration: mean ± std, "
+                    "interquartile mean,\n95% bootstrap confidence interval, solved fraction, learning curves.",
+        epilog="examples:\n  dqn-report outputs/sweeps/<sweep>              a sweep (written into it)\n"
+               "  dqn-report outputs/runs/<a> outputs/runs/<b> --out report   chosen runs\n"
+               "  dqn-report --label hard=outputs/sweeps/<a> --label soft=outputs/sweeps/<b>   named groups, "
+               "compared\n\n"
+               "See also: dqn-train --help, dqn-eval --help.")
+    parser.add_argument("paths", nargs="*", type=Path, help="a sweep dir, or several run dirs")
+    parser.add_argument("--label", action="append", default=[], metavar="NAME=DIR",
+                        help="one group called NAME: every run under DIR (repeat to compare groups)")
     parser.add_argument("--out", type=Path, help="where to write (default: the sweep dir, or ./report)")
     args = parser.parse_args(argv)
     try:
         from dqn_cli.report import write_report
 
-        out = write_report(args.paths, args.out)
+        labels = {}
+        for label in args.label:
+            name, _, folder = label.partition("=")
+            if not name or not folder:
+                raise UserError(f"--label {label!r}: write it as NAME=DIR, e.g. --label soft=outputs/sweeps/<sweep>")
+            labels[name] = Path(folder)
+        if not args.paths and not labels:
+            raise UserError("nothing to report: pass a sweep dir, run dirs, or --label NAME=DIR")
+        out = write_report(args.paths, args.out, labels)
     except UserError as error:
         _fail("dqn-report", str(error))
     _say(f"report: {out / 'report.md'} (+ report.json, learning_curves.png, episode_returns.png)")
@@ -335,9 +369,9 @@ def eval_main(argv: List[str] | None = None) -> None:
     """`dqn-eval run=<run dir> [checkpoint=best|last] [episodes=N] [video=true] [seed=N] [device=cpu]`."""
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in ("-h", "--help"):
-        print(eval_main.__doc__)
-        for name, field in config_module.EvalArgs.__dataclass_fields__.items():
-            print(f"  {name}={field.default!s}")
+        from dqn_cli.help import eval_help
+
+        _say(eval_help())
         return
     try:
         from dqn_cli.evaluate_run import evaluate_run

@@ -28,6 +28,7 @@ class Progress:
         self.mode, self.total, self.initial = mode, total, initial
         self.interval_s = interval_s if mode == "lines" else 0.25
         self.start = self.last = time.perf_counter()
+        self.last_eval = None  # the latest periodic evaluation's mean return, once there is one
         self.bar = None
         if mode == "bar":
             from tqdm import tqdm
@@ -42,15 +43,16 @@ class Progress:
             return
         self.last = now
         ret = f"{sum(recent_returns) / len(recent_returns):.1f}" if recent_returns else "n/a"
+        evaluated = "" if self.last_eval is None else f", eval {self.last_eval:.1f}"
         if self.bar is not None:
             self.bar.n = step
-            self.bar.set_postfix_str(f"return(last 100) {ret}, eps {epsilon:.3f}", refresh=False)
+            self.bar.set_postfix_str(f"return(last 100) {ret}{evaluated}, eps {epsilon:.3f}", refresh=False)
             self.bar.refresh()
             return
         rate = (step - self.initial) / max(now - self.start, 1e-9)
         eta = (self.total - step) / max(rate, 1e-9)
         log.info(f"step {step}/{self.total} ({100 * step / self.total:.0f}%) | {rate:,.0f} steps/s | "
-                 f"return(last 100) {ret} | eps {epsilon:.3f} | left {_duration(eta)}")
+                 f"return(last 100) {ret}{evaluated.replace(',', ' |')} | eps {epsilon:.3f} | left {_duration(eta)}")
 
     def close(self, step: int) -> None:
         if self.bar is not None:

@@ -49,12 +49,14 @@ def greedy_policy(q_network: nn.Module, device: torch.device) -> Policy:
 
 
 def evaluate(policy: Policy, env_cfg: EnvConfig, episodes: int, seed: int, max_parallel: int = 16,
-             stop: Optional[Callable[[], bool]] = None) -> EvalResult:
+             stop: Optional[Callable[[], bool]] = None,
+             on_episode: Optional[Callable[[int, int], None]] = None) -> EvalResult:
     """Run `episodes` greedy episodes; episode i resets with seed `seed + i`.
 
     Up to `max_parallel` envs step side by side so the policy sees one batch per step; the
     result does not depend on that number because every episode has its own seed. `stop()` is
     asked after every step: when true, the episodes that ended so far are returned (partial).
+    `on_episode(done, episodes)` is told each time an episode ends.
     """
     envs = [make_env(env_cfg) for _ in range(min(episodes, max_parallel))]
     returns = np.zeros(episodes)
@@ -89,6 +91,8 @@ def evaluate(policy: Policy, env_cfg: EnvConfig, episodes: int, seed: int, max_p
                 if terminated or truncated:
                     ended[episode] = True
                     start_next(slot)
+                    if on_episode is not None:
+                        on_episode(int(ended.sum()), episodes)
     finally:
         for env in envs:
             env.close()

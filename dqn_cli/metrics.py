@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from pathlib import Path
@@ -17,6 +18,25 @@ from dqn_cli.evaluate import EvalResult
 from dqn_cli.learners import LearnResult
 from dqn_cli.losses import td_loss_per_sample
 from dqn_cli.state import FinishedEpisode, TrainingState
+from dqn_cli.trackers import Tracker
+
+log = logging.getLogger("dqn_cli")
+
+
+# What the HPARAMS table shows after a run's own overrides: the settings that tell runs apart most often.
+KEY_HYPERPARAMETERS = ("env.id", "seed", "total_steps", "network.name", "network.hidden_sizes", "buffer.name",
+                       "buffer.capacity", "buffer.n_step", "target.name", "target.interval", "optimizer.name",
+                       "optimizer.lr", "exploration.name", "gamma", "batch_size", "learning_starts", "train_freq",
+                       "double_q", "loss")
+
+
+def hparams(flat_config: Dict[str, Any], overrides: Sequence[str]) -> Dict[str, Any]:
+    """The run's overrides first (its seed, the swept keys; `target=soft` shows as target.name), then
+    the key hyperparameters, each once."""
+    keys = [o.split("=", 1)[0].lstrip("+~") for o in overrides]
+    keys = [key if key in flat_config else "env.id" if key == "env" else f"{key}.name" for key in keys]
+    ordered = [key for key in keys if key in flat_config] + list(KEY_HYPERPARAMETERS)
+    return {key: flat_config[key] for key in dict.fromkeys(ordered) if key in flat_config}
 
 
 class UpdateLog:
@@ -54,49 +74,63 @@ class Metrics:
     """TensorBoard scalars and the console's progress for one run."""
 
     def __init__(self, run_dir: Path, checkpoint_dir: Path, total_steps: int, progress_mode: str,
-                 console_interval_s: float, start_step: int, resumed: bool):
+                 console_interval_s: float, start_step: int, resumed: bool, tracker: Tracker):
         # purge_step drops points a killed process logged after its checkpoint, so curves do not double.
         self.writer = tb.TensorBoardLogger(run_dir, purge_step=start_step + 1 if resumed else None)
+        self.tracker = tracker
         self.progress = Progress(total_steps, progress_mode, console_interval_s, initial=start_step)
         self.checkpoint_dir = checkpoint_dir
         self.last_point_time, self.last_point_step = time.perf_counter(), start_step
 
+    def scalar(self, tag: str, value: float, step: int) -> None:
+        """To TensorBoard and to the tracker (if any), under the same tag."""
+        self.writer.scalar(tag, value, step)
+        self.tracker.scalar(tag, value, step)
+
     def episode(self, episode: FinishedEpisode) -> None:
-        self.writer.scalar(tb.EPISODE_RETURN, episode.episode_return, episode.step)
-        self.writer.scalar(tb.EPISODE_LENGTH, episode.length, episode.step)
+        self.scalar(tb.EPISODE_RETURN, episode.episode_return, episode.step)
+        self.scalar(tb.EPISODE_LENGTH, episode.length, episode.step)
 
     def train_point(self, step: int, epsilon: float, updates: UpdateLog) -> None:
         """Epsilon, speed, and the TD loss and mean Q of the updates since the last point; the loss
         is checked here, not after every update: reading a loss back waits for a GPU."""
         now = time.perf_counter()
-        self.writer.scalar(tb.EPSILON, epsilon, step)
-        self.writer.scalar(tb.STEPS_PER_SECOND, (step - self.last_point_step) / (now - self.last_point_time), step)
+        self.scalar(tb.EPSILON, epsilon, step)
+        self.scalar(tb.STEPS_PER_SECOND, (step - self.last_point_step) / (now - self.last_point_time), step)
         if updates:
             losses, mean_qs = updates.per_update()
             loss = sum(losses) / len(losses)
             if not math.isfinite(loss):
                 raise TrainingDiverged(f"the TD loss became {loss} between steps {self.last_point_step} and "
                                        f"{step}; {kept_checkpoint(self.checkpoint_dir)}")
-            self.writer.scalar(tb.TD_LOSS, loss, step)
-            self.writer.scalar(tb.MEAN_Q, sum(mean_qs) / len(mean_qs), step)
+            self.scalar(tb.TD_LOSS, loss, step)
+            self.scalar(tb.MEAN_Q, sum(mean_qs) / len(mean_qs), step)
             updates.clear()
         self.last_point_time, self.last_point_step = now, step
 
-    def evaluation(self, step: int, result: EvalResult) -> None:
-        self.writer.scalar(tb.EVAL_MEAN, result.mean, step)
-        self.writer.scalar(tb.EVAL_STD, result.std, step)
+    def evaluation(self, step: int, result: EvalResult, new_best: bool) -> None:
+        """TensorBoard, the console, train.log and the progress bar all get each evaluation."""
+        self.scalar(tb.EVAL_MEAN, result.mean, step)
+        self.scalar(tb.EVAL_STD, result.std, step)
+        log.info(f"eval @ {step:,}: {result.mean:.1f} ± {result.std:.1f} over {len(result.returns)} episodes"
+                 + (" (new best)" if new_best else ""))
+        self.progress.last_eval = result.mean
 
-    def final(self, flat_config: Dict[str, Any], final: Dict[str, EvalResult], step: int) -> None:
-        self.writer.hparams(flat_config, {
-            tb.FINAL_BEST_MEAN: final["best"].mean, tb.FINAL_BEST_STD: final["best"].std,
-            tb.FINAL_LAST_MEAN: final["last"].mean, tb.FINAL_LAST_STD: final["last"].std,
-        }, step)
+    def final(self, params: Dict[str, Any], final: Dict[str, EvalResult], step: int) -> None:
+        metrics = {tb.FINAL_BEST_MEAN: final["best"].mean, tb.FINAL_BEST_STD: final["best"].std,
+                   tb.FINAL_LAST_MEAN: final["last"].mean, tb.FINAL_LAST_STD: final["last"].std}
+        self.writer.hparams(params, metrics, step)
+        self.tracker.final(metrics)
         self.writer.close()
 
     def pause(self, step: int) -> None:
         """End of the loop (finished or stopped): close the console's bar, flush the events."""
         self.progress.close(step)
         self.writer.flush()
+
+    def close(self) -> None:
+        """The run's process is done with it (finished, stopped or failed)."""
+        self.tracker.close()
 
 
 def summary(env_id: str, seed: int, state: TrainingState, eval_episodes: int, final: Dict[str, EvalResult],
@@ -109,7 +143,8 @@ def summary(env_id: str, seed: int, state: TrainingState, eval_episodes: int, fi
         "episodes": state.episodes,
         "updates": state.updates,
         **{name: None if seconds is None else round(seconds, 3) for name, seconds in timings.items()},
-        "steps_per_second": round(trained_steps / timings["train_time_s"], 1),
+        # env steps per second of training alone; wall_time_s covers start-up and every evaluation
+        "steps_per_second": round(trained_steps / max(timings["train_time_s"] - timings["periodic_eval_time_s"], 1e-9), 1),
         "best_periodic_eval": {**state.best_eval, "episodes": eval_episodes},
         "final_eval": {name: result.as_dict() for name, result in final.items()},
         "solve_threshold": solve_threshold,

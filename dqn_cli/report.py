@@ -74,7 +74,37 @@ def bootstrap_ci(values: Sequence[float], confidence: float = 0.95, seed: int = 
 def score_stats(values: Sequence[float]) -> dict:
     low, high = bootstrap_ci(values)
     return {"mean": float(np.mean(values)), "std": float(np.std(values)), "iqm": iqm(values),
-            "ci95": [low, high], "values": [float(v) for v in values]}
+            "ci95": [low, high], "ci95_meaningful": len(values) >= 5, "values": [float(v) for v in values]}
+
+
+def moving_average(values: np.ndarray, window: int = MOVING_AVERAGE) -> np.ndarray:
+    """Trailing mean over up to `window` previous points (shorter at the start)."""
+    sums = np.cumsum(np.insert(values.astype(float), 0, 0.0))
+    counts = np.minimum(np.arange(1, len(values) + 1), window)
+    return (sums[1:] - sums[np.arange(1, len(values) + 1) - counts]) / counts
+
+
+def probability_of_improvement(x: Sequence[float], y: Sequence[float]) -> float:
+    """P(X > Y) for a run drawn from each group (ties count half): the Mann-Whitney U statistic over
+    n*m, as rliable computes it for one task (Agarwal et al., 2021, "Deep Reinforcement Learning at
+    the Edge of the Statistical Precipice")."""
+    x, y = np.asarray(x, dtype=float)[:, None], np.asarray(y, dtype=float)[None, :]
+    return float(((x > y) + 0.5 * (x == y)).mean())
+
+
+def bootstrap_interval(statistic, groups: Sequence[Sequence[float]], confidence: float = 0.95,
+                       samples: int = 2_000, seed: int = 0) -> Tuple[float, float]:
+    """Percentile interval of `statistic(*groups)` with each group resampled on its own (stratified)."""
+    rng = np.random.default_rng(seed)
+    arrays = [np.asarray(g, dtype=float) for g in groups]
+    values = [statistic(*(a[rng.integers(0, len(a), len(a))] for a in arrays)) for _ in range(samples)]
+    alpha = (1 - confidence) / 2
+    return float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha))
+
+
+def performance_profile(scores: Sequence[float], thresholds: np.ndarray) -> np.ndarray:
+    """The fraction of runs scoring above each threshold (rliable's run-score distribution)."""
+    return (np.asarray(scores, dtype=float)[:, None] > thresholds[None, :]).mean(axis=0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -150,13 +180,26 @@ def shared_overrides(runs: Sequence[Run]) -> frozenset:
 
 
 def group_runs(runs: Sequence[Run]) -> List[Group]:
-    """One group per configuration, labelled by what sets it apart from the others."""
+    """One group per configuration, labelled by what sets it apart from the others; a single
+    configuration is labelled by its env and preset."""
     shared = shared_overrides(runs)
     groups: Dict[str, Group] = {}
     for run in runs:
-        label = ",".join(sorted(run.config_overrides - shared)) or "(one configuration)"
+        label = ",".join(sorted(run.config_overrides - shared)) or _setup_label(runs, shared)
         groups.setdefault(label, Group(label)).runs.append(run)
     return sorted(groups.values(), key=lambda g: g.label)
+
+
+def _setup_label(runs: Sequence[Run], shared: frozenset) -> str:
+    envs = sorted({r.summary["env_id"] for r in runs if r.summary}) or sorted(
+        o.split("=", 1)[1] for o in shared if o.startswith("env="))
+    presets = sorted(o for o in shared if o.split("=", 1)[0].lstrip("+") in ("experiment", "variant"))
+    return " ".join([" / ".join(envs) or "runs", *presets])
+
+
+def labelled_groups(labels: Dict[str, Path]) -> List[Group]:
+    """`dqn-report --label NAME=DIR ...`: every run under DIR is one group called NAME."""
+    return [Group(name, find_runs([path])) for name, path in labels.items()]
 
 
 def read_scalars(run_dir: Path, tag: str) -> Tuple[np.ndarray, np.ndarray]:
@@ -201,9 +244,14 @@ def group_row(group: Group) -> dict:
     return row
 
 
+MIN_SEEDS_FOR_CI = 5  # below this a bootstrap interval of the mean is little more than [min, max]
+
+
 def _fmt(stats: dict) -> str:
     low, high = stats["ci95"]
-    return f"{stats['mean']:.1f} ± {stats['std']:.1f} | {stats['iqm']:.1f} | [{low:.1f}, {high:.1f}]"
+    interval = f"[{low:.1f}, {high:.1f}]" if len(stats["values"]) >= MIN_SEEDS_FOR_CI else \
+        f"n/a ({len(stats['values'])} seeds; needs {MIN_SEEDS_FOR_CI})"
+    return f"{stats['mean']:.1f} ± {stats['std']:.1f} | {stats['iqm']:.1f} | {interval}"
 
 
 def markdown(rows: List[dict], runs: List[Run]) -> str:
@@ -211,7 +259,7 @@ def markdown(rows: List[dict], runs: List[Run]) -> str:
     lines = ["# dqn-cli report", "", f"{len(runs)} runs; overrides shared by all of them: {shared}.", "",
              "Final greedy score of each run (mean over its final evaluation episodes), aggregated over "
              "seeds: mean ± std, interquartile mean (IQM) and a 95% bootstrap confidence interval of the "
-             "mean.", "",
+             f"mean (shown from {MIN_SEEDS_FOR_CI} seeds on: with fewer it is about [min, max]).", "",
              "| configuration | env | seeds | best.pt mean ± std | best IQM | best 95% CI | last.pt mean ± std "
              "| last IQM | last 95% CI | solved | wall time | steps/s |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -233,103 +281,23 @@ def markdown(rows: List[dict], runs: List[Run]) -> str:
         lines += ["", "Runs left out:", ""]
         lines += [f"- `{r.path}`: {r.status}" + (f" ({r.error})" if r.error else "") for r in problems]
     lines += ["", "![learning curves](learning_curves.png)", "", "![episode returns](episode_returns.png)", ""]
+    if len([row for row in rows if row["seeds"]]) > 1:
+        lines += ["Probability of improvement and performance profiles of the final best.pt scores (95% "
+                  "stratified-bootstrap intervals; after rliable, Agarwal et al., 2021):", "",
+                  "![comparison](comparison.png)", ""]
     return "\n".join(lines)
 
 
-def _save_figure(figure, path: Path) -> None:
-    import io
+def write_report(paths: Sequence[Path], out_dir: Optional[Path] = None,
+                 labels: Optional[Dict[str, Path]] = None) -> Path:
+    """Aggregate the runs under `paths` (or under each labelled dir, one group per label) and write
+    the report files into `out_dir`."""
+    from dqn_cli import plots
 
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    atomic_write_bytes(path, buffer.getvalue())
-
-
-def _steps_axis(axis) -> None:
-    from matplotlib.ticker import FuncFormatter, MaxNLocator
-
-    axis.xaxis.set_major_locator(MaxNLocator(6))
-    axis.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1000:g}k" if x else "0"))
-    axis.set_xlabel("environment steps")
-
-
-def plot_learning_curves(groups: List[Group], path: Path) -> None:
-    """Periodic greedy evaluation against env steps: mean over seeds with a 95% bootstrap band."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(8, 4.8))
-    for index, group in enumerate(groups):
-        curves = [read_scalars(r.path, "eval/mean_return") for r in group.runs]
-        curves = [c for c in curves if len(c[0])]
-        if not curves:
-            continue
-        common = sorted(set.intersection(*(set(steps.tolist()) for steps, _ in curves)))
-        if not common:
-            continue
-        matrix = np.array([[dict(zip(steps.tolist(), values))[s] for s in common] for steps, values in curves])
-        mean = matrix.mean(axis=0)
-        band = np.array([bootstrap_ci(matrix[:, j], seed=j) for j in range(len(common))])
-        color = f"C{index % 10}"
-        axis.plot(common, mean, color=color, label=f"{group.label} (n={len(curves)})")
-        axis.fill_between(common, band[:, 0], band[:, 1], color=color, alpha=0.2)
-    _steps_axis(axis)
-    axis.set_ylabel("greedy evaluation return (mean over seeds)")
-    axis.set_title("Learning curves (band: 95% bootstrap CI over seeds)")
-    axis.grid(alpha=0.3)
-    if axis.lines:
-        axis.legend(fontsize=8, loc="best")
-    _save_figure(figure, path)
-    plt.close(figure)
-
-
-def moving_average(values: np.ndarray, window: int = MOVING_AVERAGE) -> np.ndarray:
-    """Trailing mean over up to `window` previous points (shorter at the start)."""
-    sums = np.cumsum(np.insert(values.astype(float), 0, 0.0))
-    counts = np.minimum(np.arange(1, len(values) + 1), window)
-    return (sums[1:] - sums[np.arange(1, len(values) + 1) - counts]) / counts
-
-
-def plot_episode_returns(groups: List[Group], path: Path) -> None:
-    """Training episode returns and their 100-episode moving average, one panel per configuration."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    columns = min(len(groups), 3)
-    rows = math.ceil(len(groups) / columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(5.5 * columns, 3.6 * rows), squeeze=False, sharey=True,
-                                constrained_layout=True)
-    for axis, group in zip(axes.flat, groups):
-        for index, run in enumerate(group.runs):
-            steps, values = read_scalars(run.path, "train/episode_return")
-            if not len(steps):
-                continue
-            color = f"C{index % 10}"
-            axis.plot(steps, values, color=color, alpha=0.15, linewidth=0.6)
-            axis.plot(steps, moving_average(values), color=color, linewidth=1.4, label=f"seed {run.seed}")
-        axis.set_title(group.label, fontsize=9)
-        _steps_axis(axis)
-        axis.grid(alpha=0.3)
-        if axis.lines:
-            axis.legend(fontsize=7, loc="upper left")
-    for axis in axes[:, 0]:
-        axis.set_ylabel(f"episode return ({MOVING_AVERAGE}-ep. avg.)")
-    for axis in list(axes.flat)[len(groups):]:
-        axis.set_visible(False)
-    figure.suptitle("Training episode returns\n(faint: every episode; bold: 100-episode moving average)")
-    _save_figure(figure, path)
-    plt.close(figure)
-
-
-def write_report(paths: Sequence[Path], out_dir: Optional[Path] = None) -> Path:
-    """Aggregate the runs under `paths` and write the report files into `out_dir`."""
-    runs = find_runs(paths)
+    groups = labelled_groups(labels) if labels else group_runs(find_runs(paths))
+    runs = [run for group in groups for run in group.runs]
     if out_dir is None:
-        out_dir = paths[0] if len(paths) == 1 and not _is_run_dir(paths[0]) else Path("report")
-    groups = group_runs(runs)
+        out_dir = paths[0] if len(paths) == 1 and not labels and not _is_run_dir(paths[0]) else Path("report")
     rows = [group_row(g) for g in groups]
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -337,8 +305,10 @@ def write_report(paths: Sequence[Path], out_dir: Optional[Path] = None) -> Path:
             {"path": str(r.path), "seed": r.seed, "status": r.status, "overrides": r.overrides, "error": r.error}
             for r in runs]})
         atomic_write_bytes(out_dir / "report.md", markdown(rows, runs).encode())
-        plot_learning_curves(groups, out_dir / "learning_curves.png")
-        plot_episode_returns(groups, out_dir / "episode_returns.png")
+        plots.learning_curves(groups, out_dir / "learning_curves.png")
+        plots.episode_returns(groups, out_dir / "episode_returns.png")
+        if len([g for g in groups if g.finished]) > 1:
+            plots.comparison(groups, out_dir / "comparison.png")
     except OSError as error:
         raise RunDirError(f"cannot write the report to {error.filename or out_dir}: {error.strerror or error}; "
                           "pass --out <a writable folder>") from None

@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 from typing import Any, Dict
 
+from tensorboard.plugins.hparams import plugin_data_pb2
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
@@ -21,22 +22,25 @@ STEPS_PER_SECOND = "perf/steps_per_second"
 # periodic greedy evaluation, against env steps
 EVAL_MEAN = "eval/mean_return"
 EVAL_STD = "eval/std_return"
-# final evaluation (100 greedy episodes), also the HPARAMS tab's metrics
+# final evaluation, the HPARAMS tab's metrics (written to the sub-run <run>/final, not the run's charts)
 FINAL_BEST_MEAN = "final/best_mean_return"
 FINAL_BEST_STD = "final/best_std_return"
 FINAL_LAST_MEAN = "final/last_mean_return"
 FINAL_LAST_STD = "final/last_std_return"
 CONFIG_TEXT = "config"
+FINAL_RUN = "final"
 
-ALL_SCALAR_TAGS = (EPISODE_RETURN, EPISODE_LENGTH, EPSILON, TD_LOSS, MEAN_Q, STEPS_PER_SECOND,
-                   EVAL_MEAN, EVAL_STD, FINAL_BEST_MEAN, FINAL_BEST_STD, FINAL_LAST_MEAN, FINAL_LAST_STD)
+RUN_SCALAR_TAGS = (EPISODE_RETURN, EPISODE_LENGTH, EPSILON, TD_LOSS, MEAN_Q, STEPS_PER_SECOND, EVAL_MEAN, EVAL_STD)
+FINAL_TAGS = (FINAL_BEST_MEAN, FINAL_BEST_STD, FINAL_LAST_MEAN, FINAL_LAST_STD)
+ALL_SCALAR_TAGS = RUN_SCALAR_TAGS + FINAL_TAGS
 
 
 def _hparam_value(value: Any) -> Any:
-    """HPARAMS accepts bool, int, float and str; everything else is shown as text."""
-    if isinstance(value, (bool, int, float, str)):
+    """HPARAMS shows bools, floats and text; integers go as text, which it shows as written
+    (as numbers it would print 40000 as 4.0000e+4), and lists and nulls as JSON."""
+    if isinstance(value, (bool, float, str)):
         return value
-    return json.dumps(value)
+    return str(value) if isinstance(value, int) else json.dumps(value)
 
 
 def _quiet_writer_thread_errors(previous=threading.excepthook):
@@ -83,15 +87,21 @@ class TensorBoardLogger:
         # Markdown code block so indentation survives in the TEXT tab.
         self.writer.add_text(CONFIG_TEXT, "```yaml\n" + config_yaml + "\n```", 0)
 
-    def hparams(self, flat_config: Dict[str, Any], final_metrics: Dict[str, float], step: int) -> None:
-        """One HPARAMS entry per run (written into this run's own event file, not a sub-folder)."""
-        params = {key: _hparam_value(value) for key, value in flat_config.items()}
-        experiment, session_start, session_end = hparams(params, final_metrics)
+    def hparams(self, params: Dict[str, Any], final_metrics: Dict[str, float], step: int) -> None:
+        """One HPARAMS entry per run, its columns in the order of `params`. The final metrics'
+        values live in a sub-run, `<run>/final`, so the run's own charts hold no single points."""
+        shown = {key: _hparam_value(value) for key, value in params.items()}
+        experiment, session_start, session_end = hparams(shown, final_metrics)
+        data = plugin_data_pb2.HParamsPluginData.FromString(experiment.value[0].metadata.plugin_data.content)
+        for info in data.experiment.metric_infos:
+            info.name.group = FINAL_RUN  # where the plugin finds each metric's value
+        experiment.value[0].metadata.plugin_data.content = data.SerializeToString()
         file_writer = self.writer._get_file_writer()
         for summary in (experiment, session_start, session_end):
             file_writer.add_summary(summary)
-        for tag, value in final_metrics.items():
-            self.writer.add_scalar(tag, value, step)
+        with _naming(self.path), SummaryWriter(log_dir=str(Path(self.path) / FINAL_RUN)) as final:
+            for tag, value in final_metrics.items():
+                final.add_scalar(tag, value, step)
 
     def close(self) -> None:
         with _naming(self.path):

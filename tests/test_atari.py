@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from conftest import TINY, only_run_dir, run_cli
-from dqn_cli import train as train_module
+from dqn_cli import loop as train_module
 from dqn_cli.atari import AtariFrames, EpisodicLife, FireOnLifeStart, area_taps, resize_area
 from dqn_cli.replay import NStepAccumulator, ReplayBuffer
 from dqn_cli.runtime import resolve_device

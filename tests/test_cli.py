@@ -57,11 +57,21 @@ def test_tensorboard_has_every_tag_config_text_and_hparams(finished_run: Path):
     events = EventAccumulator(str(finished_run))
     events.Reload()
     tags = events.Tags()
-    assert set(tb.ALL_SCALAR_TAGS) <= set(tags["scalars"])
+    assert set(tb.RUN_SCALAR_TAGS) <= set(tags["scalars"]) and not set(tb.FINAL_TAGS) & set(tags["scalars"])
     assert any(t.startswith(tb.CONFIG_TEXT) for t in tags["tensors"])
     plugins = events.PluginTagToContent("hparams")
     assert "_hparams_/experiment" in plugins and "_hparams_/session_start_info" in plugins
-    assert b"optimizer.lr" in plugins["_hparams_/session_start_info"]
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    start = plugin_data_pb2.HParamsPluginData.FromString(plugins["_hparams_/session_start_info"]).session_start_info
+    experiment = plugin_data_pb2.HParamsPluginData.FromString(plugins["_hparams_/experiment"]).experiment
+    columns = [info.name for info in experiment.hparam_infos]
+    assert columns[:4] == ["env.id", "target.name", "total_steps", "learning_starts"]  # the run's overrides lead
+    assert "optimizer.lr" in columns and start.hparams["total_steps"].string_value == "600"  # not 6.0000e+2
+    assert {(m.name.group, m.name.tag) for m in experiment.metric_infos} == {(tb.FINAL_RUN, t) for t in tb.FINAL_TAGS}
+    final = EventAccumulator(str(finished_run / tb.FINAL_RUN))
+    final.Reload()
+    assert set(final.Tags()["scalars"]) == set(tb.FINAL_TAGS)
     returns = events.Scalars(tb.EPISODE_RETURN)
     assert len(returns) > 5 and all(0 < e.step <= 600 for e in returns)
 
@@ -125,7 +135,7 @@ def test_dqn_eval_on_missing_folder(tmp_path: Path):
     result = run_cli("dqn-eval", [f"run={tmp_path / 'nope'}"], tmp_path)
     assert result.returncode != 0
     assert result.stderr.strip().splitlines() == [
-        f"dqn-eval: error: run directory {tmp_path / 'nope'} does not exist; pass run=<dir> of a finished run, "
+        f"dqn-eval: error: run directory {tmp_path / 'nope'} does not exist; pass the dir of a finished run, "
         "e.g. one under outputs/runs/"]
 
 

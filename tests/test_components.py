@@ -28,7 +28,7 @@ from dqn_cli.losses import td_loss, td_targets
 from dqn_cli.learners.flat import FlatParameters
 from dqn_cli.networks import DuelingQNetwork, MLPQNetwork, build_q_network
 from dqn_cli.target import hard_update, soft_update
-from dqn_cli.train import crossings
+from dqn_cli.loop import crossings
 
 
 # exploration -----------------------------------------------------------------------------------

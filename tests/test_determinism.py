@@ -8,14 +8,14 @@ import pytest
 
 from dqn_cli import tb
 from dqn_cli.report import read_scalars
-from dqn_cli.train import train
+from dqn_cli.loop import train
 from test_loop import tiny_config
 
 pytestmark = pytest.mark.slow  # whole training runs, compared bit for bit
 
 TIMING_KEYS = {"startup_s", "wall_time_s", "train_time_s", "periodic_eval_time_s", "final_eval_time_s",
                "steps_per_second"}
-LEARNING_TAGS = [t for t in tb.ALL_SCALAR_TAGS if t != tb.STEPS_PER_SECOND]
+LEARNING_TAGS = [t for t in tb.RUN_SCALAR_TAGS if t != tb.STEPS_PER_SECOND]
 
 
 def run(tmp_path: Path, name: str, seed: int):
@@ -28,6 +28,7 @@ def run(tmp_path: Path, name: str, seed: int):
     summary = train(cfg, run_dir)
     numbers = {k: v for k, v in summary.items() if k not in TIMING_KEYS}
     scalars = {tag: [v.tolist() for v in read_scalars(run_dir, tag)] for tag in LEARNING_TAGS}
+    scalars.update({tag: [v.tolist() for v in read_scalars(run_dir / tb.FINAL_RUN, tag)] for tag in tb.FINAL_TAGS})
     return numbers, scalars
 
 
@@ -40,7 +41,7 @@ def runs(tmp_path_factory):
 def test_same_seed_gives_identical_summary_and_tensorboard_scalars(runs):
     (summary_a, scalars_a), (summary_b, scalars_b), _ = runs
     assert summary_a == summary_b
-    assert all(len(scalars_a[tag][0]) for tag in LEARNING_TAGS)  # every tag has points to compare
+    assert all(len(scalars_a[tag][0]) for tag in (*LEARNING_TAGS, *tb.FINAL_TAGS))  # every tag has points
     assert scalars_a == scalars_b
 
 

@@ -9,7 +9,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from dqn_cli import train as train_module
+from dqn_cli import loop as train_module
 from dqn_cli.replay import ReplayBuffer
 from dqn_cli.config import (
     EnvConfig,

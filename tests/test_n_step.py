@@ -12,7 +12,7 @@ from dqn_cli.replay import NStepAccumulator, NStepReplay, PrioritizedReplayBuffe
 from dqn_cli.config import EnvConfig, PrioritizedBufferConfig, UniformBufferConfig
 from dqn_cli.errors import TrainingInterrupted
 from dqn_cli.losses import td_targets
-from dqn_cli.train import train
+from dqn_cli.loop import train
 from test_loop import tiny_config
 
 

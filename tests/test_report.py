@@ -78,3 +78,53 @@ def test_report_on_a_missing_folder_is_one_line(tmp_path: Path):
     assert result.returncode != 0
     assert result.stderr.strip().splitlines() == [
         f"dqn-report: error: {tmp_path / 'nope'} is not a directory; pass a sweep dir or run dirs (outputs/sweeps/<...>)"]
+
+
+def test_probability_of_improvement_counts_pairs_and_half_ties():
+    from dqn_cli.report import probability_of_improvement
+
+    assert probability_of_improvement([3, 4], [1, 2]) == 1.0
+    assert probability_of_improvement([1, 2], [3, 4]) == 0.0
+    assert probability_of_improvement([2, 3], [2, 1]) == pytest.approx((0.5 + 1 + 1 + 1) / 4)
+
+
+def test_performance_profile_is_the_fraction_above_each_threshold():
+    from dqn_cli.report import performance_profile
+
+    assert performance_profile([10, 20, 30, 40], np.array([0, 15, 35, 40])).tolist() == [1.0, 0.75, 0.25, 0.0]
+
+
+def test_labels_name_groups_and_fewer_than_five_seeds_give_no_interval(sweep: Path, tmp_path: Path, workdir: Path):
+    jobs = {p.name: p for p in sweep.iterdir() if p.is_dir()}
+    hard, soft = tmp_path / "hard", tmp_path / "soft"
+    for folder, target in ((hard, "target=hard"), (soft, "target=soft")):
+        folder.mkdir()
+        for name, job in jobs.items():
+            if target in name.split(","):
+                shutil.copytree(job, folder / name)
+    result = run_cli("dqn-report", ["--label", f"Hard={hard}", "--label", f"Soft={soft}", "--out",
+                                    str(tmp_path / "out")], workdir)
+    assert result.returncode == 0, result.stderr
+    rows = {r["configuration"]: r for r in json.loads((tmp_path / "out" / "report.json").read_text())["configurations"]}
+    assert set(rows) == {"Hard", "Soft"} and not rows["Hard"]["best"]["ci95_meaningful"]
+    markdown = (tmp_path / "out" / "report.md").read_text()
+    assert "| Hard | CartPole-v1 | 2 of 2 |" in markdown and "n/a (2 seeds; needs 5)" in markdown
+    assert (tmp_path / "out" / "comparison.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    bad = run_cli("dqn-report", ["--label", "no-equals-sign"], workdir)
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
+        "dqn-report: error: --label 'no-equals-sign': write it as NAME=DIR, e.g. --label soft=outputs/sweeps/<sweep>"]
+
+
+def test_one_configuration_is_labelled_by_its_env_and_preset(workdir: Path):
+    result = run_cli("dqn-train", ["-m", "seed=0,1", "experiment=cartpole", *TINY], workdir)
+    assert result.returncode == 0, result.stderr
+    (sweep_dir,) = (workdir / "outputs" / "sweeps").iterdir()
+    rows = json.loads((sweep_dir / "report.json").read_text())["configurations"]
+    assert [r["configuration"] for r in rows] == ["CartPole-v1 experiment=cartpole"]
+
+
+def test_plot_titles_name_the_env_the_budget_and_the_seeds(sweep: Path):
+    from dqn_cli.plots import _setting
+    from dqn_cli.report import find_runs, group_runs
+
+    assert _setting(group_runs(find_runs([sweep]))) == "CartPole-v1, 600 steps, 2 seeds"

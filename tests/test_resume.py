@@ -14,7 +14,7 @@ from dqn_cli.checkpoint import load_checkpoint
 from dqn_cli.config import CheckpointConfig, EnvConfig, EvalConfig, LinearExplorationConfig, LogConfig, SoftTargetConfig
 from dqn_cli.errors import RunDirError, TrainingDiverged, TrainingInterrupted
 from dqn_cli.report import read_scalars
-from dqn_cli.train import train
+from dqn_cli.loop import train
 from test_determinism import TIMING_KEYS
 from test_loop import tiny_config
 
@@ -75,7 +75,7 @@ def test_only_the_newest_periodic_checkpoints_are_kept_with_their_replay(straigh
     assert not list(ckpt.glob(".*tmp*"))
 
 
-def test_resume_falls_back_past_a_corrupt_checkpoint(tmp_path: Path, capsys):
+def test_resume_falls_back_past_a_corrupt_checkpoint(tmp_path: Path, caplog):
     run_dir = tmp_path / "run"
     with pytest.raises(TrainingInterrupted):
         train(cartpole_config(), run_dir, should_stop=lambda step: step >= N)
@@ -83,7 +83,7 @@ def test_resume_falls_back_past_a_corrupt_checkpoint(tmp_path: Path, capsys):
     newest.write_bytes(newest.read_bytes()[:1000])  # truncated, as by a full disk
     summary = train(cartpole_config(), run_dir, resume=True)
     assert summary["steps"] == 2 * N
-    assert f"checkpoint {newest} is unreadable" in capsys.readouterr().err
+    assert f"checkpoint {newest} is unreadable" in caplog.text
 
 
 def test_resume_without_checkpoints_is_refused(tmp_path: Path):

@@ -33,8 +33,11 @@ from dqn_cli.config.groups import (
     RMSpropConfig,
     SGDConfig,
     SoftTargetConfig,
+    MLflowTrackerConfig,
     TargetConfig,
+    TrackerConfig,
     UniformBufferConfig,
+    WandbTrackerConfig,
 )
 from dqn_cli.config.train import CheckpointConfig, EvalArgs, EvalConfig, LogConfig, TrainConfig
 from dqn_cli.errors import ConfigError
@@ -45,8 +48,9 @@ __all__ = [
     "EvalArgs", "EvalConfig", "ExplorationConfig", "ExponentialExplorationConfig", "HardTargetConfig",
     "LinearExplorationConfig", "LogConfig", "Loss", "MLPConfig", "NatureCNNConfig", "NetworkConfig",
     "OptimizerConfig", "PrioritizedBufferConfig", "ProgressMode", "RMSpropConfig", "SGDConfig",
-    "SoftTargetConfig", "TargetConfig", "TrainConfig", "UniformBufferConfig", "require",
-    "GROUP_SCHEMAS", "check_resume_compatible", "flatten", "from_dict", "to_dict",
+    "SoftTargetConfig", "TargetConfig", "TrainConfig", "UniformBufferConfig", "TrackerConfig",
+    "MLflowTrackerConfig", "WandbTrackerConfig", "require", "GROUP_SCHEMAS", "check_resume_compatible",
+    "flatten", "from_dict", "to_dict",
 ]
 
 # Schema classes per config group, keyed by the `name` each option carries.
@@ -58,6 +62,7 @@ GROUP_SCHEMAS: Dict[str, Dict[str, type]] = {
     "optimizer": {"adam": AdamConfig, "adamw": AdamWConfig, "rmsprop": RMSpropConfig, "sgd": SGDConfig},
     "exploration": {"linear": LinearExplorationConfig, "exponential": ExponentialExplorationConfig,
                     "constant": ConstantExplorationConfig},
+    "tracker": {"none": TrackerConfig, "mlflow": MLflowTrackerConfig, "wandb": WandbTrackerConfig},
 }
 
 
@@ -69,7 +74,9 @@ def to_dict(cfg: TrainConfig) -> Dict[str, Any]:
 def from_dict(data: Dict[str, Any]) -> TrainConfig:
     """Rebuild a TrainConfig from `to_dict` output (as stored in a checkpoint): each group's schema
     is chosen by its `name`, then OmegaConf merges the values in, with the usual type checks."""
-    groups = {group: OmegaConf.structured(options[data[group]["name"]]) for group, options in GROUP_SCHEMAS.items()}
+    # a group missing from an older checkpoint (tracker) takes its default option
+    groups = {group: OmegaConf.structured(options[data.get(group, {}).get("name", next(iter(options)))])
+              for group, options in GROUP_SCHEMAS.items()}
     return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TrainConfig), groups, data))
 
 

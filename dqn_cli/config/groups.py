@@ -325,3 +325,37 @@ class ConstantExplorationConfig(ExplorationConfig):
     name: str = "constant"
     epsilon: float = 0.1
     """Epsilon at every step."""
+
+
+# ---------------------------------------------------------------------------------------------
+# tracker
+
+
+@dataclass
+class TrackerConfig:
+    """No tracker besides TensorBoard (which is always on): tracker=none."""
+    name: str = "none"
+
+
+@dataclass
+class MLflowTrackerConfig(TrackerConfig):
+    name: str = "mlflow"
+    tracking_uri: Optional[str] = None
+    """Where MLflow records runs (sqlite:///..., http://...); null: $MLFLOW_TRACKING_URI, else ./mlflow.db."""
+    experiment: str = "dqn-cli"
+    """The MLflow experiment the runs go to."""
+
+
+@dataclass
+class WandbTrackerConfig(TrackerConfig):
+    name: str = "wandb"
+    project: str = "dqn-cli"
+    """The W&B project the runs go to."""
+    entity: Optional[str] = None
+    """The W&B team or user; null: your default entity."""
+    mode: Optional[str] = None
+    """online | offline | disabled; null: $WANDB_MODE, else online."""
+
+    def __post_init__(self):
+        require(self.mode in (None, "online", "offline", "disabled"), "tracker.mode", self.mode,
+                "null | online | offline | disabled")

@@ -8,9 +8,10 @@ from typing import Optional
 
 from omegaconf import MISSING
 
-from dqn_cli.config.choices import DEVICES, CheckpointName, Loss, ProgressMode, require, require_positive
+from dqn_cli.config.choices import (DEVICES, CheckpointName, Loss, ProgressMode, require, require_null_or_positive,
+                                    require_positive)
 from dqn_cli.config.groups import (EnvConfig, ExplorationConfig, NetworkConfig, OptimizerConfig, TargetConfig,
-                                   UniformBufferConfig)
+                                   TrackerConfig, UniformBufferConfig)
 from dqn_cli.errors import ConfigError
 
 
@@ -21,16 +22,27 @@ MAX_SEED = 2**32 - 1
 
 @dataclass
 class EvalConfig:
-    interval: int = 2_500
-    """Greedy evaluation every this many env steps (0: only the final evaluation)."""
-    episodes: int = 10
-    """Episodes per periodic evaluation; the best mean picks checkpoints/best.pt."""
-    final_episodes: int = 100
-    """Episodes of the final evaluation of best.pt and last.pt."""
+    interval: Optional[int] = None
+    """Greedy evaluation every this many env steps (0: only at the end); null: 2,500, or for Atari
+    total_steps / 20 from 200k steps on (shorter Atari runs evaluate only at the end)."""
+    episodes: Optional[int] = None
+    """Episodes per periodic evaluation, whose best mean picks checkpoints/best.pt; null: 10 (Atari: 3)."""
+    final_episodes: Optional[int] = None
+    """Episodes of the final evaluation of best.pt and last.pt; null: 100 (Atari: 10 whole games)."""
 
     def __post_init__(self):
-        require(self.interval >= 0, "eval.interval", self.interval, "an integer >= 0")
-        require_positive(self, "eval.", "episodes", "final_episodes")
+        require(self.interval is None or self.interval >= 0, "eval.interval", self.interval, "an integer >= 0")
+        require_null_or_positive(self, "eval.", "episodes", "final_episodes")
+
+    def resolved(self, atari: bool, total_steps: int) -> "EvalConfig":
+        """Nulls replaced by defaults that keep evaluation a small share of a run: an Atari game
+        takes thousands of steps to play, a CartPole episode at most 500."""
+        if atari:
+            defaults = (total_steps // 20 if total_steps >= 200_000 else 0, 3, 10)
+        else:
+            defaults = (2_500, 10, 100)
+        given = (self.interval, self.episodes, self.final_episodes)
+        return EvalConfig(*(default if value is None else value for value, default in zip(given, defaults)))
 
 
 @dataclass
@@ -75,6 +87,8 @@ class TrainConfig:
     """The optimizer and gradient clipping (config group optimizer)."""
     exploration: ExplorationConfig = MISSING
     """The epsilon schedule (config group exploration)."""
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    """An experiment tracker beside TensorBoard (config group tracker): none, mlflow or wandb."""
     seed: int = 0
     """Drives every random number generator; train and eval envs get derived seeds (0 to 2**32 - 1)."""
     total_steps: int = 40_000
@@ -117,6 +131,8 @@ class TrainConfig:
                 self.device, " | ".join(DEVICES) + " | cuda:N | auto:N")
         require(self.learning_starts >= 0, "learning_starts", self.learning_starts, "an integer >= 0")
         require(self.torch_threads >= 0, "torch_threads", self.torch_threads, "0 (auto) or more")
+        if self.env is not MISSING:
+            self.eval = self.eval.resolved(self.env.atari is not None, self.total_steps)
         if self.buffer is not MISSING:
             require(self.buffer.capacity >= self.batch_size, "buffer.capacity", self.buffer.capacity,
                     f">= batch_size ({self.batch_size})")

@@ -7,7 +7,7 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Sequence
 
 import numpy as np
 import torch
@@ -46,11 +46,12 @@ from dqn_cli.envs import (
 from dqn_cli.errors import ConfigError, RunAlreadyFinished, RunDirError, TrainingDiverged, TrainingInterrupted
 from dqn_cli.evaluate import EvalResult, evaluate, greedy_policy
 from dqn_cli.exploration import make_schedule
-from dqn_cli.metrics import Metrics, UpdateLog, summary
+from dqn_cli.metrics import Metrics, UpdateLog, hparams, summary
 from dqn_cli.networks import build_q_network
 from dqn_cli.replay import NonFinitePriority, build_replay, check_replay_fits_in_memory
 from dqn_cli.runtime import StopOnSignal, device_for, process_started_unix, seed_everything, torch_threads
 from dqn_cli.state import TrainingState
+from dqn_cli.trackers import build_tracker, run_name
 
 log = logging.getLogger("dqn_cli")
 
@@ -61,33 +62,39 @@ def crossings(before: int, after: int, interval: int) -> int:
 
 
 def train(cfg: TrainConfig, run_dir: Path, resume: bool = False,
-          should_stop: Optional[Callable[[int], bool]] = None) -> Dict[str, Any]:
+          should_stop: Optional[Callable[[int], bool]] = None, overrides: Sequence[str] = (),
+          sweep: Optional[str] = None) -> Dict[str, Any]:
     """Train a DQN as `cfg` says, writing checkpoints, TensorBoard events and summary.json to run_dir.
 
     resume=True continues from the newest readable periodic checkpoint in run_dir (exactly, for
     envs whose state can be copied). `should_stop(step)` is asked after every step; by default
-    SIGINT/SIGTERM make it true, and the loop then checkpoints and raises TrainingInterrupted.
+    SIGINT/SIGTERM/SIGHUP make it true, and the loop then checkpoints and raises TrainingInterrupted.
+    `overrides` (the command line's) lead the run's HPARAMS entry and name its tracker run;
+    `sweep` (the sweep dir's name) groups tracker runs.
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     # Signals are caught from the start, so a SIGTERM during set-up also ends in a clean stop.
     with StopOnSignal() as stop_on_signal, RunDirLock(run_dir):
         should_stop = should_stop or stop_on_signal
-        run = Run(cfg, run_dir, resume)
+        run = Run(cfg, run_dir, resume, overrides, sweep)
         try:
-            run_loop(run, should_stop)
-        except NonFinitePriority as error:
-            raise TrainingDiverged(f"{error}; {kept_checkpoint(run.checkpoint_dir)} (try a lower optimizer.lr)") from None
-        except TrainingInterrupted as stop:
-            raise TrainingInterrupted(stop.step, run_dir, stop_on_signal.signal_name) from None
+            try:
+                run_loop(run, should_stop)
+            except NonFinitePriority as error:
+                raise TrainingDiverged(f"{error}; {kept_checkpoint(run.checkpoint_dir)} (try a lower "
+                                       "optimizer.lr)") from None
+            except TrainingInterrupted as stop:
+                raise TrainingInterrupted(stop.step, run_dir, stop_on_signal.signal_name) from None
+            finally:
+                run.metrics.pause(run.state.step)
+                run.envs.close()
+            summary = run.finish(stop=lambda: should_stop(run.state.step))
         finally:
-            run.metrics.pause(run.state.step)
-            run.envs.close()
-        summary = run.finish(stop=lambda: should_stop(run.state.step))
+            run.metrics.close()  # the tracker's run ends with this process, however it ends
         if summary.get("partial"):
             raise TrainingInterrupted(run.state.step, run_dir, stop_on_signal.signal_name,
                                       during="summary.json holds the final evaluation so far, marked partial")
         return summary
-
 
 
 def run_loop(run: "Run", should_stop: Callable[[int], bool]) -> None:
@@ -158,14 +165,39 @@ def summary_is_final(path: Path) -> bool:
         return False
 
 
+class EvaluationProgress:
+    """Says how far a long evaluation got (episodes done), every few seconds, once it takes a while."""
+
+    def __init__(self, what: str, every_s: float = 5.0):
+        self.what, self.every_s = what, every_s
+        self.started = self.last = time.perf_counter()
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if now - self.last >= self.every_s:
+            self.last = now
+            log.info(f"{self.what}: {done}/{total} episodes ({now - self.started:.0f} s)")
+
+
+def warn_about_settings(cfg: TrainConfig) -> None:
+    """Settings that are valid but probably not what was meant."""
+    if cfg.learning_starts >= cfg.total_steps:
+        log.warning(f"learning_starts ({cfg.learning_starts:,}) >= total_steps ({cfg.total_steps:,}): no update will "
+                    "happen; lower learning_starts or raise total_steps")
+    if cfg.eval.interval > cfg.total_steps:
+        log.warning(f"eval.interval ({cfg.eval.interval:,}) > total_steps ({cfg.total_steps:,}): only the "
+                    "end-of-training evaluation will pick best.pt")
+
+
 class Run:
     """The parts of one training run and what is done with them between steps: evaluation,
     checkpoints (packing and unpacking), the final evaluation and the summary."""
 
-    def __init__(self, cfg: TrainConfig, run_dir: Path, resume: bool):
+    def __init__(self, cfg: TrainConfig, run_dir: Path, resume: bool, overrides: Sequence[str] = (),
+                 sweep: Optional[str] = None):
         self.started = time.perf_counter()
         self.cfg, self.run_dir, self.checkpoint_dir = cfg, run_dir, run_dir / "checkpoints"
-        self.config_dict = to_dict(cfg)
+        self.config_dict, self.overrides = to_dict(cfg), list(overrides)
         self.rng = seed_everything(cfg.seed)
         resumed = find_resumable(self.checkpoint_dir) if resume else None  # before anything is written
         if resumed is not None:
@@ -194,9 +226,12 @@ class Run:
             log.info(f"resumed from {resumed.path} at step {self.state.step:,}"
                      + ("" if resumed.replay is not None else " (no saved replay: the buffer starts empty)"))
         self.checkpoint_interval = cfg.checkpoint.interval or cfg.eval.interval or cfg.total_steps
+        tracker = build_tracker(cfg.tracker, run_dir, run_name(cfg.env.id, cfg.seed, overrides), sweep,
+                                flatten(self.config_dict))
         self.metrics = Metrics(run_dir, self.checkpoint_dir, cfg.total_steps, cfg.log.progress,
-                               cfg.log.console_interval_s, self.state.step, resumed is not None)
+                               cfg.log.console_interval_s, self.state.step, resumed is not None, tracker)
         self.metrics.writer.config_text(OmegaConf.to_yaml(self.config_dict))
+        warn_about_settings(cfg)
         log.info(f"{cfg.env.id} x{cfg.env.num_envs} | {sum(p.numel() for p in q_network.parameters()):,} parameters "
                  f"on {self.device} | replay buffer {cfg.buffer.capacity:,} transitions = "
                  f"{self.replay.nbytes / 2**20:,.1f} MiB ({self.replay.bytes_per_transition:,.0f} bytes each)")
@@ -256,15 +291,17 @@ class Run:
         started = time.perf_counter()
         result = evaluate(greedy_policy(self.agent.online, self.device), self.cfg.env, self.cfg.eval.episodes,
                           seed=self.cfg.seed + EVAL_SEED_OFFSET)
-        self.metrics.evaluation(self.state.step, result)
-        if self.state.is_new_best(result.mean, result.std):
+        new_best = self.state.is_new_best(result.mean, result.std)
+        self.metrics.evaluation(self.state.step, result, new_best)
+        if new_best:
             self.save_checkpoint(self.checkpoint_dir / "best.pt")
         self.eval_seconds += time.perf_counter() - started
 
     def final_evaluation(self, checkpoint: str, stop: Callable[[], bool]) -> EvalResult:
         self.agent.online.load_state_dict(load_checkpoint(self.checkpoint_dir / f"{checkpoint}.pt")["online"])
         return evaluate(greedy_policy(self.agent.online, self.device), self.cfg.env, self.cfg.eval.final_episodes,
-                        seed=self.cfg.seed + FINAL_EVAL_SEED_OFFSET, stop=stop)
+                        seed=self.cfg.seed + FINAL_EVAL_SEED_OFFSET, stop=stop,
+                        on_episode=EvaluationProgress(f"final evaluation of {checkpoint}.pt"))
 
     def finish(self, stop: Callable[[], bool]) -> Dict[str, Any]:
         """Evaluate best.pt and last.pt; write the hparams entry and summary.json. Stopped early,
@@ -287,7 +324,7 @@ class Run:
         result = summary(self.cfg.env.id, self.cfg.seed, self.state, self.cfg.eval.episodes, final,
                          self.cfg.env.solve_threshold, timings, self.state.step - self.start_step)
         if complete:
-            self.metrics.final(flatten(self.config_dict), final, self.state.step)
+            self.metrics.final(hparams(flatten(self.config_dict), self.overrides), final, self.state.step)
         else:
             result["partial"] = True
             result["solved"] = None

@@ -1,0 +1,129 @@
+"""The Python API behind `dqn_cli.load` and `dqn_cli.train` (imported lazily by dqn_cli/__init__.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, Optional, Sequence, Union
+
+import numpy as np
+import torch
+from omegaconf.errors import OmegaConfBaseException
+
+from dqn_cli.checkpoint import load_checkpoint
+from dqn_cli.config import TrainConfig, from_dict
+from dqn_cli.envs import FINAL_EVAL_SEED_OFFSET, make_env
+from dqn_cli.errors import ConfigError, RunDirError
+from dqn_cli.evaluate import EvalResult, evaluate, greedy_policy, record_video
+from dqn_cli.networks import build_q_network
+from dqn_cli.runtime import resolve_device
+
+
+class TrainedAgent:
+    """A trained Q-network with the config it was trained with: acts, scores and plays."""
+
+    def __init__(self, q_network: torch.nn.Module, config: TrainConfig, device: torch.device,
+                 obs_shape: Sequence[int], n_actions: int, step: int, checkpoint: Path):
+        self.q_network, self.config, self.device = q_network.eval(), config, device
+        self.obs_shape, self.n_actions = tuple(obs_shape), n_actions
+        self.step, self.checkpoint = step, checkpoint  # the env step the weights were saved at, and where
+
+    def _batch(self, obs) -> tuple:
+        obs = np.asarray(obs)
+        single = obs.shape == self.obs_shape
+        return (obs[None] if single else obs), single
+
+    @torch.inference_mode()
+    def q_values(self, obs) -> np.ndarray:
+        """Q-values (n_actions,) of one observation, or (batch, n_actions) of a batch."""
+        batch, single = self._batch(obs)
+        values = self.q_network(torch.as_tensor(batch, device=self.device).float()).cpu().numpy()
+        return values[0] if single else values
+
+    def predict(self, obs, epsilon: float = 0.0, rng: Optional[np.random.Generator] = None):
+        """The greedy action (an int) for one observation, or an array for a batch; with `epsilon`,
+        a uniformly random action instead with that probability."""
+        batch, single = self._batch(obs)
+        actions = self.q_values(batch).argmax(axis=1)
+        if epsilon > 0:
+            rng = rng or np.random.default_rng()
+            explore = rng.random(len(actions)) < epsilon
+            actions[explore] = rng.integers(0, self.n_actions, size=int(explore.sum()))
+        return int(actions[0]) if single else actions
+
+    def evaluate(self, episodes: int = 10, seed: Optional[int] = None,
+                 video: Union[None, str, Path] = None) -> Dict[str, Any]:
+        """Greedy episodes: mean, std and each episode's return. `seed` None uses the run's own
+        final-evaluation seeds (what summary.json reports); `video` writes one episode as an mp4."""
+        first_seed = self.config.seed + FINAL_EVAL_SEED_OFFSET if seed is None else seed
+        policy = greedy_policy(self.q_network, self.device)
+        result: EvalResult = evaluate(policy, self.config.env, episodes, seed=first_seed)
+        report = {**result.as_dict(), "returns": [float(r) for r in result.returns], "first_seed": first_seed}
+        if video is not None:
+            report["video_return"] = record_video(policy, self.config.env, Path(video), seed=first_seed)
+            report["video"] = str(video)
+        return report
+
+
+def load(run_dir: Union[str, Path], checkpoint: Union[str, Path] = "best", device: str = "cpu") -> TrainedAgent:
+    """The agent a run trained: checkpoint "best" or "last" of `run_dir`, or a path to a checkpoint."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RunDirError(f"run directory {run_dir} does not exist; pass the dir of a finished run, "
+                          "e.g. one under outputs/runs/")
+    path = run_dir / "checkpoints" / f"{checkpoint}.pt" if checkpoint in ("best", "last") else Path(checkpoint)
+    if not path.is_file():
+        raise RunDirError(f"{path} does not exist; is {run_dir} a dqn-train run dir "
+                          "(it should hold checkpoints/best.pt and checkpoints/last.pt)?")
+    state = load_checkpoint(path)
+    try:
+        cfg = from_dict(state["config"])
+    except (KeyError, TypeError, OmegaConfBaseException) as error:
+        raise RunDirError(f"checkpoint {path} holds no usable config ({error}); was it written by dqn-cli?") from None
+    torch_device = resolve_device(device)
+    probe = make_env(cfg.env)
+    obs_space, n_actions = probe.observation_space, int(probe.action_space.n)
+    probe.close()
+    q_network = build_q_network(cfg.network, obs_space.shape, obs_space.dtype, n_actions)
+    try:
+        q_network.load_state_dict(state["online"])
+    except (KeyError, RuntimeError) as error:
+        raise RunDirError(f"checkpoint {path} does not match its own network config: "
+                          f"{str(error).splitlines()[0]}") from None
+    return TrainedAgent(q_network.to(torch_device), cfg, torch_device, obs_space.shape, n_actions,
+                        int(state["counters"]["step"]), path)
+
+
+def train(overrides: Sequence[str] = ()) -> Dict[str, Any]:
+    """`dqn-train <overrides>` in this process: composes the config with Hydra's compose API (the
+    same files, checks and one-line errors as the CLI), trains, and returns summary.json's contents
+    plus "run_dir". A user error raises a UserError whose message is that one line."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf, open_dict
+
+    from dqn_cli import cli
+    from dqn_cli.hydra_errors import CONF_DIR, explain_hydra_error
+    from dqn_cli.loop import train as train_core
+
+    cli.register_schemas()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        try:
+            composed = compose(config_name="config", overrides=list(overrides), return_hydra_config=True)
+        except (HydraException, OmegaConfBaseException) as error:
+            raise ConfigError(explain_hydra_error(error)) from None
+        run_dir = Path(composed.hydra.run.dir).resolve()
+        with open_dict(composed):
+            del composed["hydra"]
+        try:
+            typed = cli.typed_config(composed)
+            if typed.resume is not None:
+                typed = cli.resumed_config(Path(typed.resume), list(overrides))
+            else:
+                (run_dir / ".hydra").mkdir(parents=True, exist_ok=True)  # what dqn-report reads, as for the CLI
+                OmegaConf.save(composed, run_dir / ".hydra" / "config.yaml")
+                OmegaConf.save(OmegaConf.create(list(overrides)), run_dir / ".hydra" / "overrides.yaml")
+            summary = train_core(typed, run_dir, resume=typed.resume is not None, overrides=list(overrides))
+        except Exception:
+            cli.remove_if_only_bookkeeping(run_dir, {".hydra", ".lock"})
+            raise
+    return {**summary, "run_dir": str(run_dir)}

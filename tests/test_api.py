@@ -1,0 +1,83 @@
+"""The Python API: dqn_cli.train(overrides) and dqn_cli.load(run_dir)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import dqn_cli
+from conftest import TINY
+from dqn_cli.config import TrainConfig
+from dqn_cli.errors import ConfigError, RunDirError
+
+API_RUN = [t for t in TINY if not t.startswith("log.")]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> dict:
+    folder = tmp_path_factory.mktemp("api")
+    cwd = os.getcwd()
+    os.chdir(folder)  # runs land in ./outputs, as for the CLI
+    try:
+        return dqn_cli.train(API_RUN)
+    finally:
+        os.chdir(cwd)
+
+
+def test_train_returns_the_summary_and_its_run_dir(trained: dict):
+    run_dir = Path(trained["run_dir"])
+    assert run_dir.parent.name == "runs" and run_dir.name.endswith("_cartpole_seed0")
+    assert json.loads((run_dir / "summary.json").read_text())["final_eval"] == trained["final_eval"]
+    assert (run_dir / ".hydra" / "overrides.yaml").is_file()  # dqn-report reads it as for CLI runs
+
+
+def test_load_predicts_one_action_or_a_batch(trained: dict):
+    agent = dqn_cli.load(trained["run_dir"])
+    assert isinstance(agent.config, TrainConfig) and agent.config.env.id == "CartPole-v1"
+    obs = np.array([0.01, -0.02, 0.03, 0.0], dtype=np.float32)
+    q = agent.q_values(obs)
+    assert q.shape == (2,) and agent.predict(obs) == int(q.argmax()) and isinstance(agent.predict(obs), int)
+    batch = np.stack([obs, -obs, obs * 2])
+    assert agent.q_values(batch).shape == (3, 2)
+    assert np.array_equal(agent.predict(batch), agent.q_values(batch).argmax(axis=1))
+    explored = agent.predict(np.repeat(obs[None], 400, axis=0), epsilon=1.0, rng=np.random.default_rng(0))
+    assert set(explored.tolist()) == {0, 1}
+
+
+def test_evaluate_reproduces_the_runs_final_evaluation(trained: dict):
+    for checkpoint in ("best", "last"):
+        agent = dqn_cli.load(trained["run_dir"], checkpoint=checkpoint)
+        result = agent.evaluate(episodes=trained["final_eval"][checkpoint]["episodes"])
+        assert result["mean"] == pytest.approx(trained["final_eval"][checkpoint]["mean"])
+        assert len(result["returns"]) == trained["final_eval"][checkpoint]["episodes"]
+    path = Path(trained["run_dir"]) / "checkpoints" / "last.pt"
+    assert dqn_cli.load(trained["run_dir"], checkpoint=path).step == trained["steps"]
+
+
+def test_evaluate_with_a_seed_and_a_video(trained: dict, tmp_path: Path):
+    agent = dqn_cli.load(trained["run_dir"])
+    result = agent.evaluate(episodes=2, seed=123, video=tmp_path / "play.mp4")
+    assert result["first_seed"] == 123 and (tmp_path / "play.mp4").stat().st_size > 0
+
+
+def test_errors_raise_with_the_clis_one_line(tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"^gamma=2.0 is out of range; allowed: 0 <= gamma <= 1$"):
+        dqn_cli.train(["gamma=2"])
+    with pytest.raises(ConfigError, match=r"^optimizer.lrr is not a setting"):
+        dqn_cli.train(["optimizer.lrr=1"])
+    assert not (tmp_path / "outputs" / "runs").exists() or not list((tmp_path / "outputs" / "runs").iterdir())
+    with pytest.raises(RunDirError, match="does not exist"):
+        dqn_cli.load(tmp_path / "nope")
+
+
+def test_importing_dqn_cli_loads_nothing_heavy():
+    code = "import sys, dqn_cli; print(sorted(m for m in ('torch', 'gymnasium', 'hydra') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

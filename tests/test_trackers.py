@@ -1,0 +1,75 @@
+"""MLflow and Weights & Biases beside TensorBoard, in their local and offline modes (no network)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import TINY, only_run_dir, run_cli
+from dqn_cli import tb
+
+LOGGED = [*TINY, "log.train_interval=100"]
+
+
+def mlflow_runs(db: Path) -> list:
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{db}")
+    experiment = client.get_experiment_by_name("dqn-cli")
+    return client, client.search_runs([experiment.experiment_id])
+
+
+def test_mlflow_gets_the_scalars_config_and_final_metrics_and_a_resume_continues(workdir: Path, tmp_path: Path):
+    db = tmp_path / "mlflow.db"
+    args = ["tracker=mlflow", f"tracker.tracking_uri=sqlite:///{db}", "target=soft", *LOGGED]
+    assert run_cli("dqn-train", args, workdir).returncode == 0
+    client, (run,) = mlflow_runs(db)
+    assert run.info.run_name == "CartPole-v1 seed=0 target=soft " + " ".join(t for t in LOGGED if not t.startswith("log."))
+    assert run.info.status == "FINISHED" and run.data.params["optimizer.lr"] == "0.0025"
+    assert set(tb.ALL_SCALAR_TAGS) <= set(run.data.metrics)  # what TensorBoard gets, under the same tags
+    summary = json.loads((only_run_dir(workdir) / "summary.json").read_text())
+    assert run.data.metrics[tb.FINAL_BEST_MEAN] == pytest.approx(summary["final_eval"]["best"]["mean"])
+    resumed = run_cli("dqn-train", [f"resume={only_run_dir(workdir)}", "total_steps=900", "log.progress=off"], workdir)
+    assert resumed.returncode == 0, resumed.stderr
+    client, (same,) = mlflow_runs(db)
+    assert same.info.run_id == run.info.run_id
+    assert max(m.step for m in client.get_metric_history(run.info.run_id, tb.EVAL_MEAN)) == 900
+
+
+def test_mlflow_groups_a_sweeps_runs(workdir: Path, tmp_path: Path):
+    db = tmp_path / "mlflow.db"
+    result = run_cli("dqn-train", ["-m", "seed=0,1", "tracker=mlflow", f"tracker.tracking_uri=sqlite:///{db}", *TINY],
+                     workdir)
+    assert result.returncode == 0, result.stderr
+    _, runs = mlflow_runs(db)
+    (sweep,) = (workdir / "outputs" / "sweeps").iterdir()
+    assert len(runs) == 2 and {r.data.tags["sweep"] for r in runs} == {sweep.name}
+
+
+def test_wandb_offline_records_the_run_its_config_scalars_and_group(workdir: Path):
+    env = {"WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    result = run_cli("dqn-train", ["-m", "seed=0", "tracker=wandb", *LOGGED], workdir, extra_env=env)
+    assert result.returncode == 0, result.stderr
+    (sweep,) = (workdir / "outputs" / "sweeps").iterdir()
+    (job,) = [p for p in sweep.iterdir() if p.is_dir()]
+    run_id = json.loads((job / "tracker.json").read_text())["wandb"]
+    (record,) = job.glob(f"wandb/offline-run-*-{run_id}/run-{run_id}.wandb")
+    data = record.read_bytes()  # protobuf records: their strings are stored as written
+    for text in ("CartPole-v1 seed=0", sweep.name, "optimizer.lr", tb.EPISODE_RETURN, tb.EVAL_MEAN, tb.FINAL_BEST_MEAN):
+        assert text.encode() in data, text
+
+
+def test_a_missing_tracker_library_or_an_unknown_tracker_is_one_line(workdir: Path, tmp_path: Path):
+    blocked = tmp_path / "blocked"
+    (blocked / "mlflow").mkdir(parents=True)
+    (blocked / "mlflow" / "__init__.py").write_text("raise ImportError('No module named mlflow')\n")
+    result = run_cli("dqn-train", ["tracker=mlflow", *TINY], workdir, extra_env={"PYTHONPATH": str(blocked)})
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+        'dqn-train: error: tracker=mlflow needs the mlflow package, which is not installed; '
+        'pip install "dqn-cli[mlflow]"']
+    unknown = run_cli("dqn-train", ["tracker=neptune", *TINY], workdir)
+    assert unknown.returncode == 2 and unknown.stderr.strip().splitlines() == [
+        "dqn-train: error: tracker=neptune is not an option; choose one of: mlflow, none, wandb"]
+    assert not (workdir / "outputs" / "runs").exists() or not list((workdir / "outputs" / "runs").iterdir())
