@@ -136,3 +136,20 @@ def eval_help() -> str:
         "  dqn-eval run=outputs/runs/<run>                       100 episodes of best.pt, as summary.json",
         "  dqn-eval run=outputs/runs/<run> checkpoint=last episodes=20 video=true",
     ])
+
+
+def reference_markdown() -> str:
+    """The configuration reference of the docs site: every group with its options, every key with
+    its default and description (the same rows as `dqn-train --help`)."""
+    lines = ["## Groups and their options", "", "| group | options (default in bold) |", "|---|---|"]
+    for group in [*GROUP_DEFAULTS, *OTHER_GROUPS]:
+        options = [f"**`{o}`**" if o == GROUP_DEFAULTS.get(group) else f"`{o}`" for o in group_options(group)]
+        lines.append(f"| `{group}` | {', '.join(options)} |")
+    lines += ["", "## Keys", "", "Defaults are the schemas' own; a group option or a preset may set others "
+              "(`dqn-train <overrides> --cfg job` prints the composed config). Keys that only some options "
+              "have name them.", "", "| key | default | what it does |", "|---|---|---|"]
+    for key, default, doc in every_key():
+        name, _, options = key.partition(" (")
+        where = f" ({options}" if options else ""
+        lines.append(f"| `{name}`{where} | `{default}` | {doc.replace('|', '/')} |")
+    return "\n".join(lines) + "\n"

@@ -1,4 +1,4 @@
-"""TensorBoard logging. Every tag name lives here (and in the README's table)."""
+"""TensorBoard logging. Every tag name lives here (and in the docs' table, docs/getting-started.md)."""
 
 from __future__ import annotations
 

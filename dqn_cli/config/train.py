@@ -115,7 +115,7 @@ class TrainConfig:
     resume: Optional[str] = None
     """A run directory to continue (dqn-train resume=outputs/runs/<run>)."""
     compile: bool = False
-    """torch.compile the learner's forward passes (costs compile time up front; see README)."""
+    """torch.compile the learner's forward passes (costs compile time up front; see the benchmarks)."""
     eval: EvalConfig = field(default_factory=EvalConfig)
     """Periodic and final greedy evaluation."""
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
