@@ -119,7 +119,8 @@ def resumed_config(run_dir: Path, new_overrides: List[str]) -> config_module.Tra
     from dqn_cli.checkpoint import find_resumable
 
     saved = find_resumable(run_dir / "checkpoints").state["config"]
-    overrides = [o for o in OverridesParser.create().parse_overrides(new_overrides) if o.key_or_group != "resume"]
+    overrides = [o for o in OverridesParser.create().parse_overrides(new_overrides)
+                 if o.key_or_group != "resume" and not o.key_or_group.startswith("hydra")]  # Hydra's own
     for override in overrides:
         if override.key_or_group in ("experiment", "variant", "sweep") or override.is_delete():
             raise ConfigError(f"resume: {override.input_line} cannot be applied to a run that exists; "

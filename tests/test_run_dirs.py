@@ -124,8 +124,8 @@ def test_pruning_ignores_foreign_files_and_removes_orphan_replays(tmp_path: Path
 
 def test_resume_takes_the_config_from_the_checkpoint_not_from_overrides_yaml(finished: Path, workdir: Path):
     (finished / ".hydra" / "overrides.yaml").write_text("- [garbled\n")
-    result = resume(finished, "total_steps=1500", "log.progress=off", cwd=workdir)
-    assert result.returncode == 0, result.stderr
+    result = resume(finished, "total_steps=1500", "log.progress=off", "hydra.job.chdir=false", cwd=workdir)
+    assert result.returncode == 0, result.stderr  # Hydra's own overrides are Hydra's, not the run's
     config = torch.load(finished / "checkpoints" / "last.pt", weights_only=True)["config"]
     assert config["optimizer"]["lr"] == 0.001 and config["gamma"] == 0.9 and config["total_steps"] == 1500
 
