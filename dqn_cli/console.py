@@ -22,10 +22,11 @@ def _duration(seconds: float) -> str:
 class Progress:
     """Reports steps, steps/s, recent return, epsilon and time left, at most every `interval_s`."""
 
-    def __init__(self, total: int, mode: str = "auto", interval_s: float = 10.0, initial: int = 0):
+    def __init__(self, total: int, mode: str = "auto", interval_s: float = 10.0, initial: int = 0,
+                 unit: str = "step"):
         if mode == "auto":
             mode = "bar" if sys.stderr.isatty() else "lines"
-        self.mode, self.total, self.initial = mode, total, initial
+        self.mode, self.total, self.initial, self.unit = mode, total, initial, unit
         self.interval_s = interval_s if mode == "lines" else 0.25
         self.start = self.last = time.perf_counter()
         self.last_eval = None  # the latest periodic evaluation's mean return, once there is one
@@ -33,10 +34,10 @@ class Progress:
         if mode == "bar":
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, initial=initial, unit="step", unit_scale=True, dynamic_ncols=True,
+            self.bar = tqdm(total=total, initial=initial, unit=unit, unit_scale=True, dynamic_ncols=True,
                             smoothing=0.1, mininterval=0.25, file=sys.stderr)
 
-    def update(self, step: int, recent_returns: Sequence[float], epsilon: float) -> None:
+    def update(self, count: int, recent_returns: Sequence[float], epsilon: float) -> None:
         """Cheap unless a report is due (called every loop iteration)."""
         now = time.perf_counter()
         if self.mode == "off" or now - self.last < self.interval_s:
@@ -45,17 +46,17 @@ class Progress:
         ret = f"{sum(recent_returns) / len(recent_returns):.1f}" if recent_returns else "n/a"
         evaluated = "" if self.last_eval is None else f", eval {self.last_eval:.1f}"
         if self.bar is not None:
-            self.bar.n = step
+            self.bar.n = count
             self.bar.set_postfix_str(f"return(last 100) {ret}{evaluated}, eps {epsilon:.3f}", refresh=False)
             self.bar.refresh()
             return
-        rate = (step - self.initial) / max(now - self.start, 1e-9)
-        eta = (self.total - step) / max(rate, 1e-9)
-        log.info(f"step {step}/{self.total} ({100 * step / self.total:.0f}%) | {rate:,.0f} steps/s | "
+        rate = (count - self.initial) / max(now - self.start, 1e-9)
+        eta = (self.total - count) / max(rate, 1e-9)
+        log.info(f"{self.unit} {count}/{self.total} ({100 * count / self.total:.0f}%) | {rate:,.0f} {self.unit}s/s | "
                  f"return(last 100) {ret}{evaluated.replace(',', ' |')} | eps {epsilon:.3f} | left {_duration(eta)}")
 
-    def close(self, step: int) -> None:
+    def close(self, count: int) -> None:
         if self.bar is not None:
-            self.bar.n = step
+            self.bar.n = count
             self.bar.refresh()
             self.bar.close()

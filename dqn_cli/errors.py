@@ -1,6 +1,7 @@
 """Errors a user can cause. The CLI prints their message as one line and exits non-zero."""
 
 import shlex
+from typing import Optional
 
 
 class UserError(Exception):
@@ -32,9 +33,10 @@ class TrainingInterrupted(Exception):
 
 
 class RunAlreadyFinished(Exception):
-    """resume= of a run that reached its total_steps and wrote its summary: nothing to do."""
+    """resume= of a run that reached its budget and wrote its summary: nothing to do."""
 
-    def __init__(self, run_dir, step: int):
+    def __init__(self, run_dir, step: int, budget_key: str = "total_steps", reached: Optional[int] = None):
         self.run_dir, self.step = run_dir, step
+        reached = step if reached is None else reached
         super().__init__(f"{run_dir} already finished at step {step:,} (summary.json); left as it is. To train "
-                         f"it longer pass total_steps=<more than {step}> with resume=")
+                         f"it longer pass {budget_key}=<more than {reached}> with resume=")

@@ -50,15 +50,10 @@ from dqn_cli.metrics import Metrics, UpdateLog, hparams, summary
 from dqn_cli.networks import build_q_network
 from dqn_cli.replay import NonFinitePriority, build_replay, check_replay_fits_in_memory
 from dqn_cli.runtime import StopOnSignal, device_for, process_started_unix, seed_everything, torch_threads
-from dqn_cli.state import TrainingState
+from dqn_cli.state import Counts, TrainingState, crossings  # noqa: F401 (crossings: re-exported)
 from dqn_cli.trackers import build_tracker, run_name
 
 log = logging.getLogger("dqn_cli")
-
-
-def crossings(before: int, after: int, interval: int) -> int:
-    """How many multiples of `interval` a counter passed going from `before` to `after`."""
-    return after // interval - before // interval
 
 
 def train(cfg: TrainConfig, run_dir: Path, resume: bool = False,
@@ -86,7 +81,7 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False,
             except TrainingInterrupted as stop:
                 raise TrainingInterrupted(stop.step, run_dir, stop_on_signal.signal_name) from None
             finally:
-                run.metrics.pause(run.state.step)
+                run.metrics.pause(run.state.counts.of(cfg.budget_unit))
                 run.envs.close()
             summary = run.finish(stop=lambda: should_stop(run.state.step))
         finally:
@@ -100,9 +95,9 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False,
 def run_loop(run: "Run", should_stop: Callable[[int], bool]) -> None:
     """DQN: act, step, store, learn, update the target; then log, evaluate and checkpoint."""
     cfg, state, agent, replay = run.cfg, run.state, run.agent, run.replay
-    while state.step < cfg.total_steps:
+    while state.counts.of(cfg.budget_unit) < cfg.budget:
         # act: uniformly random until learning starts, then epsilon-greedy
-        epsilon = run.epsilon_at(state.step)
+        epsilon = run.epsilon_at(state.counts.of(cfg.exploration.unit))
         if state.step < cfg.learning_starts:
             actions = run.rng.integers(0, run.n_actions, size=cfg.env.num_envs)
         else:
@@ -113,31 +108,32 @@ def run_loop(run: "Run", should_stop: Callable[[int], bool]) -> None:
         done = terminated | truncated
         replay.add(state.obs, actions, shape_rewards(rewards, cfg.env.reward_scale, cfg.env.reward_clip),
                    real_next_obs(next_obs, done, info), terminated, truncated)
+        before = state.counts
         for episode in state.record_step(next_obs, rewards, game_over(done, info)):
             run.metrics.episode(episode)
-        before = state.advance(cfg.env.num_envs)
+        state.advance(cfg.env.num_envs)
 
-        # learn
+        # learn (train_freq and target.interval count steps or episodes)
         if state.step >= cfg.learning_starts:
-            replay.anneal(state.step / cfg.total_steps)  # prioritized replay's beta -> 1
-            for _ in range(crossings(before, state.step, cfg.train_freq) * cfg.gradient_steps):
+            replay.anneal(state.counts.of(cfg.budget_unit) / cfg.budget)  # prioritized replay's beta -> 1
+            for _ in range(state.passed(before, cfg.train_freq, cfg.train_freq_unit) * cfg.gradient_steps):
                 batch = replay.sample(cfg.batch_size)
                 result = agent.learn(batch)
                 replay.update_priorities(batch, result)
                 run.updates.append(result)
                 state.updates += 1
-            if crossings(before, state.step, cfg.target.interval):
+            if state.passed(before, cfg.target.interval, cfg.target.interval_unit):
                 agent.update_target()
 
-        # log, evaluate, checkpoint
-        if crossings(before, state.step, cfg.log.train_interval):
+        # log, evaluate, checkpoint (every so many env steps)
+        if state.passed(before, cfg.log.train_interval):
             run.metrics.train_point(state.step, epsilon, run.updates)
-        if cfg.eval.interval and crossings(before, state.step, cfg.eval.interval):
+        if cfg.eval.interval and state.passed(before, cfg.eval.interval):
             run.evaluate_and_keep_best()
-        checkpoint_due = crossings(before, state.step, run.checkpoint_interval)
+        checkpoint_due = state.passed(before, run.checkpoint_interval)
         if checkpoint_due:
             run.save_periodic_checkpoint()
-        run.metrics.progress.update(state.step, state.recent, epsilon)
+        run.metrics.progress.update(state.counts.of(cfg.budget_unit), state.recent, epsilon)
         if should_stop(state.step):
             if not checkpoint_due:
                 run.save_periodic_checkpoint()
@@ -149,13 +145,15 @@ def run_loop(run: "Run", should_stop: Callable[[int], bool]) -> None:
     run.save_periodic_checkpoint()
 
 
-def check_steps_left(run_dir: Path, step: int, total_steps: int) -> None:
-    """A resume needs total_steps at or past the step the run reached; a finished run is left alone."""
-    if step > total_steps:
-        raise ConfigError(f"total_steps={total_steps} is below the step this run reached ({step}); pass "
-                          f"total_steps={step} or more")
-    if step == total_steps and summary_is_final(run_dir / "summary.json"):
-        raise RunAlreadyFinished(run_dir, step)
+def check_budget_left(run_dir: Path, reached: Counts, cfg: TrainConfig, saved: Dict[str, Any]) -> None:
+    """A resume needs a budget at or past what the run reached; a finished run is left alone. Vector
+    envs may end a run past its budget (several episodes end at once): that same budget is finished."""
+    key, count = f"total_{cfg.budget_unit}s", reached.of(cfg.budget_unit)
+    if count > cfg.budget and saved.get(key) != cfg.budget:
+        raise ConfigError(f"{key}={cfg.budget} is below the {cfg.budget_unit}s this run reached ({count}); pass "
+                          f"{key}={count} or more")
+    if count >= cfg.budget and summary_is_final(run_dir / "summary.json"):
+        raise RunAlreadyFinished(run_dir, reached.step, key, count)
 
 
 def summary_is_final(path: Path) -> bool:
@@ -181,6 +179,8 @@ class EvaluationProgress:
 
 def warn_about_settings(cfg: TrainConfig) -> None:
     """Settings that are valid but probably not what was meant."""
+    if cfg.total_episodes is not None:
+        return  # how many steps the episodes take is not known ahead
     if cfg.learning_starts >= cfg.total_steps:
         log.warning(f"learning_starts ({cfg.learning_starts:,}) >= total_steps ({cfg.total_steps:,}): no update will "
                     "happen; lower learning_starts or raise total_steps")
@@ -202,7 +202,8 @@ class Run:
         resumed = find_resumable(self.checkpoint_dir) if resume else None  # before anything is written
         if resumed is not None:
             check_resume_compatible(resumed.state["config"], cfg)
-            check_steps_left(run_dir, resumed.state["counters"]["step"], cfg.total_steps)
+            counters = resumed.state["counters"]
+            check_budget_left(run_dir, Counts(counters["step"], counters["episodes"]), cfg, resumed.state["config"])
         elif periodic_checkpoints(self.checkpoint_dir):
             raise RunDirError(f"{run_dir} already holds a run (checkpoints/step_*.pt); continue it with "
                               f"resume={run_dir}, or train in a new folder")
@@ -219,7 +220,7 @@ class Run:
                        cfg.env.frame_stack, cfg.env.num_envs)
         check_replay_fits_in_memory(*replay_args)
         self.replay = build_replay(*replay_args)
-        self.epsilon_at = make_schedule(cfg.exploration, cfg.total_steps)
+        self.epsilon_at = make_schedule(cfg.exploration, cfg.budget)
         self.state, self.updates = TrainingState.start(obs), UpdateLog()
         if resumed is not None:
             self.load_state_dict(resumed.state, resumed.replay)
@@ -228,8 +229,8 @@ class Run:
         self.checkpoint_interval = cfg.checkpoint.interval or cfg.eval.interval or cfg.total_steps
         tracker = build_tracker(cfg.tracker, run_dir, run_name(cfg.env.id, cfg.seed, overrides), sweep,
                                 flatten(self.config_dict))
-        self.metrics = Metrics(run_dir, self.checkpoint_dir, cfg.total_steps, cfg.log.progress,
-                               cfg.log.console_interval_s, self.state.step, resumed is not None, tracker)
+        self.metrics = Metrics(run_dir, self.checkpoint_dir, cfg.budget, cfg.budget_unit, cfg.log.progress,
+                               cfg.log.console_interval_s, self.state.counts, resumed is not None, tracker)
         self.metrics.writer.config_text(OmegaConf.to_yaml(self.config_dict))
         warn_about_settings(cfg)
         log.info(f"{cfg.env.id} x{cfg.env.num_envs} | {sum(p.numel() for p in q_network.parameters()):,} parameters "
@@ -322,7 +323,8 @@ class Run:
                    "train_time_s": train_seconds, "periodic_eval_time_s": self.eval_seconds,
                    "final_eval_time_s": time.perf_counter() - final_started}
         result = summary(self.cfg.env.id, self.cfg.seed, self.state, self.cfg.eval.episodes, final,
-                         self.cfg.env.solve_threshold, timings, self.state.step - self.start_step)
+                         self.cfg.env.solve_threshold, timings, self.state.step - self.start_step,
+                         (self.cfg.budget, self.cfg.budget_unit))
         if complete:
             self.metrics.final(hparams(flatten(self.config_dict), self.overrides), final, self.state.step)
         else:

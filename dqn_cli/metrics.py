@@ -17,14 +17,14 @@ from dqn_cli.errors import TrainingDiverged
 from dqn_cli.evaluate import EvalResult
 from dqn_cli.learners import LearnResult
 from dqn_cli.losses import td_loss_per_sample
-from dqn_cli.state import FinishedEpisode, TrainingState
+from dqn_cli.state import Counts, FinishedEpisode, TrainingState
 from dqn_cli.trackers import Tracker
 
 log = logging.getLogger("dqn_cli")
 
 
 # What the HPARAMS table shows after a run's own overrides: the settings that tell runs apart most often.
-KEY_HYPERPARAMETERS = ("env.id", "seed", "total_steps", "network.name", "network.hidden_sizes", "buffer.name",
+KEY_HYPERPARAMETERS = ("env.id", "seed", "total_steps", "total_episodes", "network.name", "network.hidden_sizes", "buffer.name",
                        "buffer.capacity", "buffer.n_step", "target.name", "target.interval", "optimizer.name",
                        "optimizer.lr", "exploration.name", "gamma", "batch_size", "learning_starts", "train_freq",
                        "double_q", "loss")
@@ -32,10 +32,11 @@ KEY_HYPERPARAMETERS = ("env.id", "seed", "total_steps", "network.name", "network
 
 def hparams(flat_config: Dict[str, Any], overrides: Sequence[str]) -> Dict[str, Any]:
     """The run's overrides first (its seed, the swept keys; `target=soft` shows as target.name), then
-    the key hyperparameters, each once."""
+    the key hyperparameters that are set, each once."""
     keys = [o.split("=", 1)[0].lstrip("+~") for o in overrides]
     keys = [key if key in flat_config else "env.id" if key == "env" else f"{key}.name" for key in keys]
-    ordered = [key for key in keys if key in flat_config] + list(KEY_HYPERPARAMETERS)
+    ordered = [key for key in keys if key in flat_config] + [key for key in KEY_HYPERPARAMETERS
+                                                             if flat_config.get(key) is not None]
     return {key: flat_config[key] for key in dict.fromkeys(ordered) if key in flat_config}
 
 
@@ -73,12 +74,14 @@ class UpdateLog:
 class Metrics:
     """TensorBoard scalars and the console's progress for one run."""
 
-    def __init__(self, run_dir: Path, checkpoint_dir: Path, total_steps: int, progress_mode: str,
-                 console_interval_s: float, start_step: int, resumed: bool, tracker: Tracker):
+    def __init__(self, run_dir: Path, checkpoint_dir: Path, budget: int, budget_unit: str, progress_mode: str,
+                 console_interval_s: float, start: Counts, resumed: bool, tracker: Tracker):
+        start_step = start.step
         # purge_step drops points a killed process logged after its checkpoint, so curves do not double.
         self.writer = tb.TensorBoardLogger(run_dir, purge_step=start_step + 1 if resumed else None)
         self.tracker = tracker
-        self.progress = Progress(total_steps, progress_mode, console_interval_s, initial=start_step)
+        self.progress = Progress(budget, progress_mode, console_interval_s, initial=start.of(budget_unit),
+                                 unit=budget_unit)
         self.checkpoint_dir = checkpoint_dir
         self.last_point_time, self.last_point_step = time.perf_counter(), start_step
 
@@ -134,7 +137,8 @@ class Metrics:
 
 
 def summary(env_id: str, seed: int, state: TrainingState, eval_episodes: int, final: Dict[str, EvalResult],
-            solve_threshold: Optional[float], timings: Dict[str, Optional[float]], trained_steps: int) -> Dict[str, Any]:
+            solve_threshold: Optional[float], timings: Dict[str, Optional[float]], trained_steps: int,
+            budget: Tuple[int, str] = (0, "step")) -> Dict[str, Any]:
     """summary.json: what was trained, how long it took, and how well best.pt and last.pt play."""
     return {
         "env_id": env_id,
@@ -142,6 +146,7 @@ def summary(env_id: str, seed: int, state: TrainingState, eval_episodes: int, fi
         "steps": state.step,
         "episodes": state.episodes,
         "updates": state.updates,
+        "budget": {"total": budget[0], "unit": str(budget[1])},  # total_steps, or total_episodes
         **{name: None if seconds is None else round(seconds, 3) for name, seconds in timings.items()},
         # env steps per second of training alone; wall_time_s covers start-up and every evaluation
         "steps_per_second": round(trained_steps / max(timings["train_time_s"] - timings["periodic_eval_time_s"], 1e-9), 1),

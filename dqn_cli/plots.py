@@ -17,10 +17,17 @@ def _setting(groups: List[Group]) -> str:
     """The env, budget and seed count the runs share, for titles: 'CartPole-v1, 40,000 steps, 5 seeds'."""
     summaries = [r.summary for g in groups for r in g.finished]
     envs = sorted({s["env_id"] for s in summaries})
-    budgets = sorted({s["steps"] for s in summaries if "steps" in s})
+    budgets = sorted({_budget(s) for s in summaries if "steps" in s})
     seeds = sorted({len(g.finished) for g in groups if g.finished})
-    return ", ".join(filter(None, [" / ".join(envs), " / ".join(f"{b:,}" for b in budgets) + " steps" if budgets else "",
+    return ", ".join(filter(None, [" / ".join(envs), " / ".join(budgets),
                                    " / ".join(map(str, seeds)) + " seeds" if seeds else ""]))
+
+
+def _budget(summary: dict) -> str:
+    """'40,000 steps' or '600 episodes': the budget the run was given (older summaries: its steps)."""
+    total, unit = (summary["budget"]["total"], summary["budget"]["unit"]) if "budget" in summary else \
+        (summary["steps"], "step")
+    return f"{total:,} {unit}s"
 
 
 def _solve_line(axis, groups: List[Group], vertical: bool = False) -> None:

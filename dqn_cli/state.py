@@ -19,6 +19,20 @@ class FinishedEpisode(NamedTuple):
     length: int
 
 
+class Counts(NamedTuple):
+    """The loop's two clocks at one moment: env steps and finished episodes."""
+    step: int
+    episodes: int
+
+    def of(self, unit: str) -> int:
+        return self.episodes if unit == "episode" else self.step
+
+
+def crossings(before: int, after: int, interval: int) -> int:
+    """How many multiples of `interval` a counter passed going from `before` to `after`."""
+    return after // interval - before // interval
+
+
 def _no_eval_yet() -> Dict[str, float]:
     return {"mean": -float("inf"), "std": 0.0, "step": -1}
 
@@ -51,10 +65,17 @@ class TrainingState:
             self.returns[i], self.lengths[i] = 0.0, 0
         return finished
 
-    def advance(self, num_envs: int) -> int:
-        """Count one vector step; returns the step count before it."""
-        before, self.step = self.step, self.step + num_envs
-        return before
+    def advance(self, num_envs: int) -> None:
+        """Count one vector step."""
+        self.step += num_envs
+
+    @property
+    def counts(self) -> Counts:
+        return Counts(self.step, self.episodes)
+
+    def passed(self, before: Counts, interval: int, unit: str = "step") -> int:
+        """How many times a schedule of every `interval` steps (or episodes) came due since `before`."""
+        return crossings(before.of(unit), self.counts.of(unit), interval)
 
     def restart_episode(self, env_index: int, obs: np.ndarray) -> None:
         self.obs[env_index] = obs

@@ -56,10 +56,21 @@ def test_presets_carry_their_reference_values():
     assert tutorial.optimizer.name == "adamw" and tutorial.optimizer.amsgrad and tutorial.optimizer.lr == 1e-4
     assert tutorial.target.name == "soft" and tutorial.target.tau == 0.005
     assert tutorial.exploration.name == "exponential" and tutorial.optimizer.max_grad_value == 100
+    assert tutorial.total_episodes == 600 and tutorial.exploration.unit == "step"
     book = compose_typed(["experiment=book_cartpole"])
     assert book.env.reward_scale == 0.01 and book.gamma == 0.98 and book.batch_size == 32
+    assert (book.train_freq, book.train_freq_unit, book.gradient_steps, book.learning_starts) == (1, "episode", 10, 2000)
+    assert (book.target.interval, book.target.interval_unit) == (20, "episode") and book.loss == "huber"
+    assert (book.exploration.unit, book.exploration.start, book.exploration.end, book.exploration.steps) == \
+        ("episode", 0.08, 0.01, 1400)
+    v0 = compose_typed(["experiment=book_cartpole_v0"])
+    assert (v0.env.id, v0.total_episodes, v0.loss, v0.exploration.epsilon, v0.buffer.capacity) == \
+        ("CartPole-v0", 300, "mse", 0.1, 10_000)
+    assert (v0.target.interval, v0.target.interval_unit, v0.optimizer.lr, v0.gamma, v0.batch_size) == \
+        (20, "episode", 5e-4, 0.98, 32)
     article = compose_typed(["experiment=lunarlander_article"])
     assert article.env.id == "LunarLander-v3" and article.target.interval == 1000 and article.batch_size == 64
+    assert article.total_episodes == 1000 and article.exploration.epsilon == 0.0
 
 
 def test_command_line_beats_preset():

@@ -25,6 +25,8 @@ class Choice(str, Enum):
 Loss = Choice("Loss", {name: name for name in LOSSES})
 Activation = Choice("Activation", {name: name for name in ACTIVATIONS})
 ProgressMode = Choice("ProgressMode", {name: name for name in PROGRESS_MODES})
+# What a schedule counts: env steps (summed over parallel envs) or finished episodes (each env's own).
+Unit = Choice("Unit", {"step": "step", "episode": "episode"})
 DEVICES = ("auto", "cpu", "cuda")
 
 

@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Optional
 
 from omegaconf import MISSING
 
-from dqn_cli.config.choices import Activation, require, require_null_or_positive, require_positive
+from dqn_cli.config.choices import Activation, Unit, require, require_null_or_positive, require_positive
 from dqn_cli.errors import ConfigError
 
 
@@ -164,7 +164,9 @@ class PrioritizedBufferConfig(UniformBufferConfig):
 class TargetConfig:
     name: str = MISSING
     interval: int = 1
-    """Update the target net every `interval` env steps."""
+    """Update the target net every `interval` env steps (or episodes, see interval_unit)."""
+    interval_unit: Unit = Unit.step
+    """step | episode: what target.interval counts (episode: finished episodes, over all envs)."""
 
     def __post_init__(self):
         require_positive(self, "target.", "interval")
@@ -174,7 +176,7 @@ class TargetConfig:
 class HardTargetConfig(TargetConfig):
     name: str = "hard"
     interval: int = 250
-    """Copy the online weights into the target net every `interval` env steps."""
+    """Copy the online weights into the target net every `interval` env steps (or episodes)."""
 
 
 @dataclass
@@ -183,7 +185,7 @@ class SoftTargetConfig(TargetConfig):
     tau: float = 0.005
     """Polyak factor: target <- tau * online + (1 - tau) * target."""
     interval: int = 1
-    """Apply the polyak update every `interval` env steps."""
+    """Apply the polyak update every `interval` env steps (or episodes)."""
 
     def __post_init__(self):
         super().__post_init__()
@@ -279,6 +281,8 @@ class SGDConfig(OptimizerConfig):
 @dataclass
 class ExplorationConfig:
     name: str = MISSING
+    unit: Unit = Unit.step
+    """step | episode: the schedule's clock (steps and decay then count finished episodes)."""
 
     def __post_init__(self):
         for key in ("start", "end", "epsilon"):
@@ -295,9 +299,9 @@ class LinearExplorationConfig(ExplorationConfig):
     end: float = 0.05
     """Epsilon after the anneal."""
     fraction: float = 0.1
-    """Anneal over this fraction of total_steps ..."""
+    """Anneal over this fraction of the budget (total_steps, or total_episodes with unit=episode) ..."""
     steps: Optional[int] = None
-    """... or over this many env steps, if set."""
+    """... or over this many env steps (episodes with unit=episode), if set."""
 
     def __post_init__(self):
         super().__post_init__()

@@ -8,10 +8,10 @@ from typing import Optional
 
 from omegaconf import MISSING
 
-from dqn_cli.config.choices import (DEVICES, CheckpointName, Loss, ProgressMode, require, require_null_or_positive,
-                                    require_positive)
-from dqn_cli.config.groups import (EnvConfig, ExplorationConfig, NetworkConfig, OptimizerConfig, TargetConfig,
-                                   TrackerConfig, UniformBufferConfig)
+from dqn_cli.config.choices import (DEVICES, CheckpointName, Loss, ProgressMode, Unit, require,
+                                    require_null_or_positive, require_positive)
+from dqn_cli.config.groups import (EnvConfig, ExplorationConfig, LinearExplorationConfig, NetworkConfig,
+                                   OptimizerConfig, TargetConfig, TrackerConfig, UniformBufferConfig)
 from dqn_cli.errors import ConfigError
 
 
@@ -92,7 +92,9 @@ class TrainConfig:
     seed: int = 0
     """Drives every random number generator; train and eval envs get derived seeds (0 to 2**32 - 1)."""
     total_steps: int = 40_000
-    """Environment steps to train for (summed over parallel envs)."""
+    """Environment steps to train for (summed over parallel envs); unused when total_episodes is set."""
+    total_episodes: Optional[int] = None
+    """Train until this many episodes have ended (counted over all envs) instead of for total_steps."""
     gamma: float = 0.99
     """Discount factor, 0 <= gamma <= 1."""
     loss: Loss = Loss.huber
@@ -104,9 +106,11 @@ class TrainConfig:
     learning_starts: int = 1_000
     """Env steps of uniformly random actions before learning begins."""
     train_freq: int = 4
-    """Run an update every this many env steps ..."""
+    """Run an update every this many env steps (or episodes, see train_freq_unit) ..."""
     gradient_steps: int = 1
     """... of this many gradient steps."""
+    train_freq_unit: Unit = Unit.step
+    """step | episode: what train_freq counts (episode: finished episodes, over all envs)."""
     device: str = "auto"
     """auto (a GPU if available and the network is convolutional; MLPs run faster on the CPU) | cpu |
     cuda | cuda:N | auto:N (GPU N, for a convolutional network)."""
@@ -133,9 +137,24 @@ class TrainConfig:
         require(self.torch_threads >= 0, "torch_threads", self.torch_threads, "0 (auto) or more")
         if self.env is not MISSING:
             self.eval = self.eval.resolved(self.env.atari is not None, self.total_steps)
+        require_null_or_positive(self, "", "total_episodes")
+        exploration = self.exploration
+        if isinstance(exploration, LinearExplorationConfig) and exploration.steps is None:
+            require(exploration.unit == self.budget_unit, "exploration.unit", str(exploration.unit),
+                    f"{self.budget_unit} (exploration.fraction is a share of the budget, total_{self.budget_unit}s), "
+                    "or set exploration.steps")
         if self.buffer is not MISSING:
             require(self.buffer.capacity >= self.batch_size, "buffer.capacity", self.buffer.capacity,
                     f">= batch_size ({self.batch_size})")
+
+    @property
+    def budget_unit(self) -> Unit:
+        """What the budget counts: episodes when total_episodes is set, env steps otherwise."""
+        return Unit.step if self.total_episodes is None else Unit.episode
+
+    @property
+    def budget(self) -> int:
+        return self.total_steps if self.total_episodes is None else self.total_episodes
 
 
 @dataclass
