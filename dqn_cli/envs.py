@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib
+import warnings
 from typing import Optional
 
 import gymnasium as gym
@@ -20,20 +22,47 @@ EVAL_SEED_OFFSET = 1_000_000
 FINAL_EVAL_SEED_OFFSET = 2_000_000
 
 
+# Packages whose envs need an extra of ours: the install line a missing one gets.
+_EXTRAS = {"ale_py": "atari", "minatar": "minatar"}
+
+
 def import_env_module(name: Optional[str]) -> None:
-    """Import the package that registers a third-party env (e.g. env.import_module=my_envs)."""
+    """Import the package that registers a third-party env (env.import_module=my_envs), and with
+    `module:function` also call that function once, for packages that register on request
+    (env.import_module=minatar.gym:register_envs)."""
     if not name:
         return
+    module_name, _, function = name.partition(":")
     try:
-        importlib.import_module(name)
+        module = importlib.import_module(module_name)
     except ImportError as error:
-        install = 'pip install "dqn-cli[atari]"' if name == "ale_py" else "install the package that provides it"
+        extra = _EXTRAS.get(module_name.split(".")[0])
+        install = f'pip install "dqn-cli[{extra}]"' if extra else "install the package that provides it"
         raise ConfigError(f"env.import_module={name!r} cannot be imported ({error}); {install} "
                           "in this environment") from None
     except Exception as error:  # the module itself is broken: a syntax error, an error at import time
-        where = f" (line {error.lineno})" if isinstance(error, SyntaxError) and error.lineno else ""
-        raise ConfigError(f"env.import_module={name!r} failed while importing: {type(error).__name__}{where}: "
-                          f"{str(error).splitlines()[0] if str(error) else 'no message'}; fix that module") from None
+        raise ConfigError(f"env.import_module={name!r} failed while importing: {_one_line(error)}; "
+                          "fix that module") from None
+    if function:
+        if not callable(getattr(module, function, None)):
+            raise ConfigError(f"env.import_module={name!r}: {module_name} has no function {function!r}; use "
+                              "module:function with a function that registers the envs")
+        _call_once(module_name, function)
+
+
+@functools.lru_cache(maxsize=None)
+def _call_once(module_name: str, function: str) -> None:
+    """Registering twice makes Gymnasium warn about overridden ids, so each process calls it once."""
+    try:
+        getattr(importlib.import_module(module_name), function)()
+    except Exception as error:
+        raise ConfigError(f"env.import_module='{module_name}:{function}' failed when called: "
+                          f"{_one_line(error)}") from None
+
+
+def _one_line(error: Exception) -> str:
+    where = f" (line {error.lineno})" if isinstance(error, SyntaxError) and error.lineno else ""
+    return f"{type(error).__name__}{where}: {str(error).splitlines()[0] if str(error) else 'no message'}"
 
 
 _NOT_ATARI = ("env.atari is set but env.id={id!r} is not an ALE (Atari) game; use env=pong / env=breakout, "
@@ -52,7 +81,10 @@ def make_env(cfg: EnvConfig, render_mode: Optional[str] = None, training: bool =
     if render_mode is not None:
         kwargs["render_mode"] = render_mode
     try:
-        env = gym.make(cfg.id, **kwargs)
+        with warnings.catch_warnings():
+            # An older version asked for by name (CartPole-v0, MinAtar's full action set) is meant.
+            warnings.filterwarnings("ignore", message=r".*is out of date\. You should consider upgrading")
+            env = gym.make(cfg.id, **kwargs)
     except gym.error.Error as error:
         if isinstance(error, (gym.error.NameNotFound, gym.error.NamespaceNotFound,
                               gym.error.VersionNotFound, gym.error.UnregisteredEnv)):

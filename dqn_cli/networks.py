@@ -133,10 +133,10 @@ def build_q_network(cfg, obs_shape: Sequence[int], obs_dtype, n_actions: int) ->
             cfg = small_image_cnn(cfg.activation)
     if isinstance(cfg, NatureCNNConfig):
         if not is_image(obs_shape, obs_dtype):
-            raise ConfigError(f"network=nature_cnn needs image observations, this env's are of shape "
+            raise ConfigError(f"network={cfg.name} needs image observations, this env's are of shape "
                               f"{tuple(obs_shape)}; use network=mlp (or the default network=auto)")
         if min(convolution_output(cfg, obs_shape)) < 1:
-            raise ConfigError(f"network=nature_cnn's convolutions do not fit this env's {tuple(obs_shape)} images; "
+            raise ConfigError(f"network={cfg.name}'s convolutions do not fit this env's {tuple(obs_shape)} images; "
                               "use network=auto (a small CNN for small images), smaller network.kernel_sizes/"
                               "strides, or network=mlp")
         return NatureCNN(obs_shape, obs_dtype, n_actions, cfg)

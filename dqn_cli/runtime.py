@@ -37,11 +37,16 @@ def job_device(device: str, job_number: int, gpu_count: int) -> str:
     return device
 
 
+# Below this many weights a convolutional network (MinAtar's, about 0.1M) runs fastest on one thread.
+SMALL_NETWORK_WEIGHTS = 1_000_000
+
+
 def torch_threads(requested: int, device: torch.device, q_network: nn.Module) -> int:
-    """Small MLPs run fastest on one thread (less sync than work); convolutions use the cores."""
+    """MLPs and small CNNs run fastest on one thread (less sync than work); the Nature CNN uses the cores."""
     if requested > 0:
         return requested
-    if device.type == "cuda" or not is_convolutional(q_network):
+    weights = sum(p.numel() for p in q_network.parameters())
+    if device.type == "cuda" or not is_convolutional(q_network) or weights < SMALL_NETWORK_WEIGHTS:
         return 1
     return os.cpu_count() or 1
 

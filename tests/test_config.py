@@ -35,8 +35,8 @@ def test_every_option_composes_and_validates(group, option):
     cfg = compose_typed([f"{group}={option}", *extra])
     if (group, option) == ("env", "gym"):
         assert cfg.env.id == "Acrobot-v1" and cfg.env.solve_threshold is None
-    elif group == "env":
-        assert cfg.env.id and cfg.env.solve_threshold is not None
+    elif group == "env":  # MinAtar games have no solved score; compare with the paper's curves
+        assert cfg.env.id and (cfg.env.solve_threshold is not None) != option.startswith("minatar_")
     elif group != "experiment":
         assert getattr(cfg, group).name == option  # the option's own schema class was applied
 

@@ -115,7 +115,7 @@ class TrainConfig:
     """auto (a GPU if available and the network is convolutional; MLPs run faster on the CPU) | cpu |
     cuda | cuda:N | auto:N (GPU N, for a convolutional network)."""
     torch_threads: int = 0
-    """Intra-op threads for torch; 0 picks 1 for MLPs, the core count for convolutional networks."""
+    """Intra-op threads for torch; 0 picks 1 for MLPs and small CNNs, the core count for larger CNNs."""
     resume: Optional[str] = None
     """A run directory to continue (dqn-train resume=outputs/runs/<run>)."""
     compile: bool = False

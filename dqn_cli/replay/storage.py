@@ -40,6 +40,28 @@ class StoredObservations:
         pass
 
 
+class PackedBoolObservations(StoredObservations):
+    """Bool observations (MinAtar's 10x10xC grids) stored as bits, eight cells per byte."""
+
+    def __init__(self, capacity: int, obs_shape: Sequence[int], obs_dtype: np.dtype):
+        self.shape, self.cells = tuple(obs_shape), int(np.prod(obs_shape))
+        packed = ((self.cells + 7) // 8,)
+        super().__init__(capacity, packed, np.uint8)
+
+    def _pack(self, obs: np.ndarray) -> np.ndarray:
+        return np.packbits(obs.reshape(len(obs), self.cells), axis=1)
+
+    def _unpack(self, packed: np.ndarray) -> np.ndarray:
+        cells = np.unpackbits(packed, axis=1, count=self.cells)
+        return cells.view(np.bool_).reshape(len(packed), *self.shape)
+
+    def put(self, slots, obs: np.ndarray, next_obs: np.ndarray) -> None:
+        super().put(slots, self._pack(obs), self._pack(next_obs))
+
+    def get(self, idx: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        return tuple(self._unpack(packed) for packed in super().get(idx))
+
+
 class FrameStackObservations:
     """Stacked-frame observations (env.frame_stack = k) that keep each distinct frame once.
 

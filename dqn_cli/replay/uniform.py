@@ -7,7 +7,7 @@ from typing import Dict, NamedTuple, Optional, Protocol, Sequence
 import numpy as np
 import torch
 
-from dqn_cli.replay.storage import FrameStackObservations, StoredObservations
+from dqn_cli.replay.storage import FrameStackObservations, PackedBoolObservations, StoredObservations
 
 
 class Batch(NamedTuple):
@@ -34,8 +34,9 @@ class ReplayBuffer:
     Storage is numpy (a slice write per vector-env step, a gather per batch, both without
     per-sample Python); batches become tensors without a copy on the CPU and with one
     host-to-device transfer per field on a GPU. Stacked frames (`frame_stack` > 1) are stored
-    once each (FrameStackObservations). `anneal` and `update_priorities` are prioritized
-    replay's hooks; here they do nothing, so the loop calls them whatever the replay.
+    once each (FrameStackObservations), bool grids as bits (PackedBoolObservations). `anneal`
+    and `update_priorities` are prioritized replay's hooks; here they do nothing, so the loop
+    calls them whatever the replay.
     """
 
     def __init__(self, capacity: int, obs_shape: Sequence[int], obs_dtype: np.dtype, seed: int,
@@ -43,8 +44,12 @@ class ReplayBuffer:
                  num_envs: int = 1):
         self.capacity = capacity
         self.device = device
-        self.observations = (FrameStackObservations(capacity, obs_shape, obs_dtype, num_envs, n_step)
-                             if frame_stack > 1 else StoredObservations(capacity, obs_shape, obs_dtype))
+        if frame_stack > 1:
+            self.observations = FrameStackObservations(capacity, obs_shape, obs_dtype, num_envs, n_step)
+        elif np.dtype(obs_dtype) == np.bool_:
+            self.observations = PackedBoolObservations(capacity, obs_shape, obs_dtype)
+        else:
+            self.observations = StoredObservations(capacity, obs_shape, obs_dtype)
         self.actions = np.zeros(capacity, dtype=np.int64)
         self.rewards = np.zeros(capacity, dtype=np.float32)
         self.terminated = np.zeros(capacity, dtype=np.float32)

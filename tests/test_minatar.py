@@ -1,0 +1,93 @@
+"""MinAtar (the optional GPL `minatar` extra): registered through env.import_module=module:function,
+the paper's network, bool grids stored as bits, and a whole tiny run."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import TINY, run_cli
+from test_config import compose_typed
+from dqn_cli.config import NatureCNNConfig
+from dqn_cli.envs import import_env_module, make_env
+from dqn_cli.errors import ConfigError
+from dqn_cli.networks import NatureCNN
+from dqn_cli.replay import ReplayBuffer
+from dqn_cli.runtime import torch_threads
+
+pytest.importorskip("minatar", reason="the minatar extra (pip install 'dqn-cli[minatar]') is not installed")
+GAMES = ["breakout", "asterix", "freeway", "seaquest", "space_invaders"]
+
+
+def test_module_function_imports_the_module_and_calls_the_function_once(tmp_path: Path, monkeypatch):
+    (tmp_path / "my_registry.py").write_text("CALLS = []\ndef register():\n    CALLS.append(1)\nNOT_A_FUNCTION = 3\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import_env_module("my_registry:register")
+    import_env_module("my_registry:register")
+    import my_registry
+
+    assert my_registry.CALLS == [1]
+    with pytest.raises(ConfigError, match="my_registry has no function 'nosuch'"):
+        import_env_module("my_registry:nosuch")
+    with pytest.raises(ConfigError, match="my_registry has no function 'NOT_A_FUNCTION'"):
+        import_env_module("my_registry:NOT_A_FUNCTION")
+
+
+@pytest.mark.parametrize("game", GAMES)
+def test_every_game_registers_and_plays(game: str):
+    cfg = compose_typed([f"env=minatar_{game}"])
+    env = make_env(cfg.env)
+    obs, _ = env.reset(seed=0)
+    assert obs.dtype == np.bool_ and obs.shape[:2] == (10, 10) and env.action_space.n == 6
+    env.step(0)
+    env.close()
+
+
+def test_the_papers_network_and_threads():
+    cfg = compose_typed(["experiment=minatar"])
+    assert (cfg.network.name, list(cfg.network.channels), list(cfg.network.kernel_sizes), list(cfg.network.strides),
+            cfg.network.hidden_size) == ("minatar_cnn", [16], [3], [1], 128)
+    assert (cfg.optimizer.name, cfg.optimizer.alpha, cfg.optimizer.eps, cfg.optimizer.centered) == \
+        ("rmsprop", 0.95, 0.01, True)
+    assert (cfg.buffer.capacity, cfg.target.interval, cfg.learning_starts, cfg.exploration.steps, cfg.total_steps) == \
+        (100_000, 1_000, 5_000, 100_000, 5_000_000)
+    net = NatureCNN((10, 10, 4), np.bool_, 6, cfg.network)
+    conv, linear = net.conv[0], net.torso[0]
+    assert (conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride) == (4, 16, (3, 3), (1, 1))
+    assert (linear.in_features, linear.out_features) == (16 * 8 * 8, 128)
+    assert net(torch.zeros(2, 10, 10, 4)).shape == (2, 6)
+    assert torch_threads(0, torch.device("cpu"), net) == 1  # a net this small loses to thread sync
+    nature = NatureCNN((4, 84, 84), np.uint8, 6, NatureCNNConfig())
+    assert torch_threads(0, torch.device("cpu"), nature) == (os.cpu_count() or 1)
+
+
+def test_bool_grids_are_stored_as_bits_and_read_back_exactly():
+    rng = np.random.default_rng(0)
+    replay = ReplayBuffer(64, (10, 10, 7), np.bool_, seed=0)
+    obs, next_obs = rng.random((5, 10, 10, 7)) < 0.3, rng.random((5, 10, 10, 7)) < 0.3
+    replay.add(obs, np.arange(5), np.ones(5), next_obs, np.zeros(5), np.zeros(5))
+    batch = replay._gather(np.array([4, 0, 2]))
+    assert np.array_equal(batch.obs.numpy(), obs[[4, 0, 2]]) and np.array_equal(batch.next_obs.numpy(), next_obs[[4, 0, 2]])
+    assert batch.obs.dtype == torch.float32
+    # 700 cells are 88 bytes; with the action, reward, terminal flag and discount: 2 * 88 + 20
+    assert replay.bytes_per_transition == 2 * 88 + 20
+    restored = ReplayBuffer(64, (10, 10, 7), np.bool_, seed=0)
+    restored.load_state(replay.state())
+    assert np.array_equal(restored._gather(np.array([4])).obs.numpy(), obs[[4]])
+
+
+def test_a_tiny_minatar_run(workdir: Path):
+    result = run_cli("dqn-train", ["experiment=minatar", "env=minatar_space_invaders", *TINY, "buffer.capacity=1000"],
+                     workdir)
+    assert result.returncode == 0, result.stderr
+    assert "(170 bytes each)" in result.stdout + result.stderr  # 600 cells: 2 * 75 bytes of bits + 20
+    assert "out of date" not in result.stderr  # v0 (all six actions, as in the paper) is asked for by name
+    (run_dir,) = (workdir / "outputs" / "runs").iterdir()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["env_id"] == "MinAtar/SpaceInvaders-v0" and summary["updates"] == 501  # one per step from step 100 to 600
+    assert summary["final_eval"]["best"]["mean"] >= 0
