@@ -102,6 +102,7 @@ class NatureCNN(nn.Module):
 
     def __init__(self, obs_shape: Sequence[int], obs_dtype, n_actions: int, cfg: NatureCNNConfig):
         super().__init__()
+        self.obs_shape, self.activation = tuple(obs_shape), str(cfg.activation)
         (in_channels, height, width), self.channels_last = channels_first(obs_shape)
         self.add_channel_axis = len(obs_shape) == 2
         self.scale = 1 / 255 if np.dtype(obs_dtype) == np.uint8 else 1.0

@@ -23,6 +23,11 @@ def _setting(groups: List[Group]) -> str:
                                    " / ".join(map(str, seeds)) + " seeds" if seeds else ""]))
 
 
+def _episode_budgets(groups: List[Group]) -> bool:
+    summaries = [r.summary for g in groups for r in g.finished]
+    return bool(summaries) and all(s.get("budget", {}).get("unit") == "episode" for s in summaries)
+
+
 def _budget(summary: dict) -> str:
     """'40,000 steps' or '600 episodes': the budget the run was given (older summaries: its steps)."""
     total, unit = (summary["budget"]["total"], summary["budget"]["unit"]) if "budget" in summary else \
@@ -99,17 +104,22 @@ def episode_returns(groups: List[Group], path: Path) -> None:
     rows = math.ceil(len(groups) / columns)
     figure, axes = plt.subplots(rows, columns, figsize=(5.5 * columns, 3.6 * rows), squeeze=False, sharey=True,
                                 constrained_layout=True)
+    by_episode = _episode_budgets(groups)  # runs given episodes are drawn against the episode count
     for axis, group in zip(axes.flat, groups):
         for index, run in enumerate(group.runs):
             steps, values = read_scalars(run.path, "train/episode_return")
             if not len(steps):
                 continue
+            x = np.arange(1, len(values) + 1) if by_episode else steps
             color = f"C{index % 10}"
-            axis.plot(steps, values, color=color, alpha=0.15, linewidth=0.6)
-            axis.plot(steps, moving_average(values), color=color, linewidth=1.4, label=f"seed {run.seed}")
+            axis.plot(x, values, color=color, alpha=0.15, linewidth=0.6)
+            axis.plot(x, moving_average(values), color=color, linewidth=1.4, label=f"seed {run.seed}")
         axis.set_title(group.label, fontsize=9)
         _solve_line(axis, [group])
-        _steps_axis(axis)
+        if by_episode:
+            axis.set_xlabel("episodes")
+        else:
+            _steps_axis(axis)
         axis.grid(alpha=0.3)
         if axis.lines:
             axis.legend(fontsize=7, loc="upper left")

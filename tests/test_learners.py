@@ -16,7 +16,7 @@ from dqn_cli import losses
 from dqn_cli.agent import DQNAgent
 from dqn_cli.config import AdamConfig, AdamWConfig, HardTargetConfig, NatureCNNConfig, RMSpropConfig, SGDConfig
 from dqn_cli.errors import RunDirError
-from dqn_cli.learners import AutogradLearner, FastMLPLearner
+from dqn_cli.learners import AutogradLearner, FastCNNLearner, FastMLPLearner
 from dqn_cli.learners.fast_mlp import MLPBackprop
 from dqn_cli.learners.flat import FlatParameters
 from dqn_cli.metrics import UpdateLog
@@ -182,3 +182,49 @@ def test_a_loss_the_fast_learner_does_not_know_falls_back_to_autograd(monkeypatc
     result = agent.learn(_batch(0))
     assert torch.isclose(result.loss, F.l1_loss(result.q_taken, result.targets))
     assert not torch.equal(before, agent.online_weights.data)
+
+
+def _image_batch(seed: int, shape, size: int = 16, weights: bool = False) -> Batch:
+    g = torch.Generator().manual_seed(seed)
+    image = lambda: (torch.rand(size, *shape, generator=g) * 255).floor()  # noqa: E731 (uint8 pixel values)
+    return Batch(obs=image(), actions=torch.randint(0, 4, (size,), generator=g), rewards=torch.randn(size, generator=g),
+                 next_obs=image(), terminated=(torch.rand(size, generator=g) < 0.2).float(),
+                 weights=torch.rand(size, generator=g) if weights else None)
+
+
+@pytest.mark.parametrize("shape,dtype", [((10, 10, 4), np.bool_), ((3, 9, 11), np.uint8)],
+                         ids=["minatar-channels-last", "channels-first-stride-2"])
+@pytest.mark.parametrize("loss", ["huber", "mse"])
+@pytest.mark.parametrize("double_q,weighted", [(False, False), (True, True)])
+def test_the_small_cnn_learner_takes_the_steps_autograd_takes(shape, dtype, loss, double_q, weighted):
+    torch.manual_seed(0)
+    stride = 1 if dtype == np.bool_ else 2
+    cfg = NatureCNNConfig(channels=[16], kernel_sizes=[3], strides=[stride], hidden_size=32)
+    network = NatureCNN(shape, dtype, 4, cfg)
+    make = lambda fast: DQNAgent(copy.deepcopy(network), RMSpropConfig(lr=1e-3, alpha=0.95, eps=0.01, centered=True),  # noqa: E731
+                                 HardTargetConfig(), 0.99, loss, double_q, CPU, fast_learner=fast)
+    manual, autograd = make(True), make(False)
+    assert isinstance(manual.learner, FastCNNLearner) and type(autograd.learner) is AutogradLearner
+    with torch.no_grad():
+        for agent in (manual, autograd):
+            agent.target_weights.data.add_(0.05)
+    for step in range(5):
+        batch = _image_batch(step, shape, weights=weighted)
+        if dtype == np.bool_:
+            batch = batch._replace(obs=(batch.obs > 200).float(), next_obs=(batch.next_obs > 200).float())
+        by_hand, by_autograd = manual.learn(batch), autograd.learn(batch)
+        scale = autograd.online_weights.grad.abs().max()  # products summed in another order: relative to the largest
+        assert torch.allclose(manual.online_weights.grad, autograd.online_weights.grad, rtol=1e-4, atol=1e-6 * scale)
+        assert torch.allclose(by_hand.td_errors, by_autograd.td_errors, rtol=1e-5, atol=1e-6)
+    assert torch.allclose(manual.online_weights.data, autograd.online_weights.data, rtol=1e-5, atol=1e-6)
+    assert manual.online_weights.grad.abs().sum() > 0
+
+
+def test_the_small_cnn_learner_covers_one_convolution_and_a_plain_head_only():
+    small = NatureCNNConfig(channels=[16], kernel_sizes=[3], strides=[1], hidden_size=32)
+    assert FastCNNLearner.covers(NatureCNN((10, 10, 4), np.bool_, 3, small), "huber")
+    assert not FastCNNLearner.covers(NatureCNN((10, 10, 4), np.bool_, 3, small), "l1")
+    dueling = NatureCNNConfig(channels=[16], kernel_sizes=[3], strides=[1], hidden_size=32, dueling=True)
+    for network in (NatureCNN((4, 84, 84), np.uint8, 3, NatureCNNConfig()), NatureCNN((10, 10, 4), np.bool_, 3, dueling),
+                    MLPQNetwork(5, 3, [16], "relu")):
+        assert not FastCNNLearner.covers(network, "huber")

@@ -1,5 +1,6 @@
 """Learners: how a batch becomes a gradient step. AutogradLearner is the plain update everyone
-reads; FastMLPLearner computes the same update faster for the networks and losses it covers."""
+reads; FastMLPLearner and FastCNNLearner compute the same update faster for the networks and
+losses they cover."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from torch import nn
 from dqn_cli.config import AdamConfig, AdamWConfig, OptimizerConfig, RMSpropConfig, SGDConfig
 from dqn_cli.learners.autograd import AutogradLearner
 from dqn_cli.learners.base import Learner, LearnResult
+from dqn_cli.learners.fast_cnn import FastCNNLearner
 from dqn_cli.learners.fast_mlp import FastMLPLearner
 from dqn_cli.learners.flat import FlatParameters
 
-__all__ = ["AutogradLearner", "FastMLPLearner", "FlatParameters", "Learner", "LearnResult", "build_learner",
+__all__ = ["AutogradLearner", "FastCNNLearner", "FastMLPLearner", "FlatParameters", "Learner", "LearnResult", "build_learner",
            "build_optimizer"]
 
 
@@ -36,11 +38,12 @@ def build_learner(online: nn.Module, target: nn.Module, weights: FlatParameters,
                   gamma: float, loss: str, double_q: bool, max_grad_norm: Optional[float] = None,
                   max_grad_value: Optional[float] = None, compile_forward: bool = False,
                   fast: bool = True) -> Learner:
-    """FastMLPLearner where its gate lets it (and neither `fast=False` nor compilation asks for
+    """A fast learner where its gate lets it (and neither `fast=False` nor compilation asks for
     autograd), AutogradLearner otherwise; `compile_forward` compiles autograd's forward passes."""
     common = (weights, optimizer, gamma, loss, double_q, max_grad_norm, max_grad_value)
-    if fast and not compile_forward and FastMLPLearner.covers(online, loss):
-        return FastMLPLearner(online, target, *common)
+    for fast_learner in (FastMLPLearner, FastCNNLearner):
+        if fast and not compile_forward and fast_learner.covers(online, loss):
+            return fast_learner(online, target, *common)
     if compile_forward:
         online, target = torch.compile(online, dynamic=False), torch.compile(target, dynamic=False)
     return AutogradLearner(online, target, *common)

@@ -1,0 +1,113 @@
+"""The fast learner for one-convolution CNNs (MinAtar's network: a 3x3 convolution, a hidden layer,
+the Q-values): the same update as AutogradLearner, without autograd's bookkeeping.
+
+On 10x10 grids the convolution is tiny, and an autograd update is mostly per-node overhead plus
+a convolution kernel sized for large images. Here the convolution is a matrix product over image
+patches gathered by a precomputed index (im2col), and the backward pass is written by hand. The
+first layer needs no gradient for its input, so no patches are scattered back. The gate
+(`FastCNNLearner.covers`) says which networks and losses this handles; the tests check it takes
+the steps autograd takes.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import nn
+
+from dqn_cli.learners.base import Learner, LearnResult
+from dqn_cli.learners.fast_mlp import _ACTIVATIONS, _LOSS_GRADIENTS, td_loss_grad
+from dqn_cli.learners.flat import FlatParameters
+from dqn_cli.networks import NatureCNN, channels_first
+from dqn_cli.replay import Batch
+
+
+def patch_index(obs_shape, channels_last: bool, kernel: int, stride: int) -> torch.Tensor:
+    """For a flattened observation: the positions of every patch's cells, patch by patch, each
+    patch in the order of a Conv2d weight's (channel, row, column) axes."""
+    (channels, height, width), _ = channels_first(obs_shape)
+    c, di, dj = torch.meshgrid(torch.arange(channels), torch.arange(kernel), torch.arange(kernel), indexing="ij")
+    rows = torch.arange(0, height - kernel + 1, stride)
+    cols = torch.arange(0, width - kernel + 1, stride)
+    i, j = torch.meshgrid(rows, cols, indexing="ij")
+    r = i.reshape(-1, 1) + di.reshape(1, -1)  # (patches, cells)
+    q = j.reshape(-1, 1) + dj.reshape(1, -1)
+    channel = c.reshape(1, -1)
+    flat = (r * width + q) * channels + channel if channels_last else (channel * height + r) * width + q
+    return flat.reshape(-1)
+
+
+class SmallCNNBackprop:
+    """Forward and backward passes of a NatureCNN with one convolution and a plain linear head."""
+
+    def __init__(self, network: NatureCNN):
+        self.network = network
+        self.conv, self.hidden, self.head = network.conv[0], network.torso[0], network.head
+        self.activate, self.activation_backward = _ACTIVATIONS[str(network.activation)]
+        self.index = patch_index(network.obs_shape, network.channels_last, self.conv.kernel_size[0],
+                                 self.conv.stride[0]).to(self.conv.weight.device)
+        self.cells = self.conv.weight[0].numel()  # channels x kernel x kernel
+
+    @staticmethod
+    def covers(network: nn.Module) -> bool:
+        return (type(network) is NatureCNN and len(network.conv) == 3  # Conv2d, activation, Flatten
+                and type(network.head) is nn.Linear and not network.add_channel_axis
+                and network.activation in _ACTIVATIONS)
+
+    def forward(self, obs: torch.Tensor, saved: Optional[dict] = None) -> torch.Tensor:
+        """Q-values (B, n_actions); `saved`, if given, keeps what the backward pass needs."""
+        batch = obs.shape[0]
+        flat = obs.reshape(batch, -1)
+        if self.network.scale != 1.0:
+            flat = flat * self.network.scale
+        patches = flat.index_select(1, self.index).view(batch, -1, self.cells)  # (B, P, cells)
+        conv_out = self.activate(torch.matmul(patches, self.conv.weight.view(len(self.conv.weight), -1).t())
+                                 .add_(self.conv.bias))  # (B, P, out_channels)
+        features = conv_out.transpose(1, 2).reshape(batch, -1)  # Conv2d's (channel, row, column) order
+        hidden = self.activate(torch.addmm(self.hidden.bias, features, self.hidden.weight.t()))
+        if saved is not None:
+            saved.update(patches=patches, features=features, hidden=hidden)
+        return torch.addmm(self.head.bias, hidden, self.head.weight.t())
+
+    def backward(self, saved: dict, grad_q: torch.Tensor) -> None:
+        """Write d loss / d parameter into every .grad (overwriting), given d loss / d Q-values."""
+        torch.mm(grad_q.t(), saved["hidden"], out=self.head.weight.grad)
+        torch.sum(grad_q, 0, out=self.head.bias.grad)
+        grad = self.activation_backward(grad_q.mm(self.head.weight), saved["hidden"])
+        torch.mm(grad.t(), saved["features"], out=self.hidden.weight.grad)
+        torch.sum(grad, 0, out=self.hidden.bias.grad)
+        grad = self.activation_backward(grad.mm(self.hidden.weight), saved["features"])
+        out_channels, patches = len(self.conv.weight), saved["patches"]
+        grad = grad.view(len(grad), out_channels, -1)  # (B, out_channels, P)
+        torch.mm(grad.transpose(0, 1).reshape(out_channels, -1), patches.reshape(-1, self.cells),
+                 out=self.conv.weight.grad.view(out_channels, -1))
+        torch.sum(grad, (0, 2), out=self.conv.bias.grad)
+
+
+class FastCNNLearner(Learner):
+    """AutogradLearner's update for a one-convolution CNN, with hand-written backprop."""
+
+    def __init__(self, online: NatureCNN, target: NatureCNN, weights: FlatParameters,
+                 optimizer: torch.optim.Optimizer, gamma: float, loss: str, double_q: bool,
+                 max_grad_norm: Optional[float] = None, max_grad_value: Optional[float] = None):
+        self.backprop = SmallCNNBackprop(online)
+        super().__init__(self.backprop.forward, SmallCNNBackprop(target).forward, weights, optimizer, gamma, loss,
+                         double_q, max_grad_norm, max_grad_value)
+
+    @staticmethod
+    def covers(network: nn.Module, loss: str) -> bool:
+        return SmallCNNBackprop.covers(network) and loss in _LOSS_GRADIENTS
+
+    @torch.no_grad()
+    def learn(self, batch: Batch) -> LearnResult:
+        targets = self.td_targets(batch)
+        actions = batch.actions.unsqueeze(1)
+        saved: dict = {}
+        q_values = self.backprop.forward(batch.obs, saved)
+        q_taken = q_values.gather(1, actions).squeeze(1)
+        grad_taken = td_loss_grad(q_taken, targets, self.loss, batch.weights)
+        self.backprop.backward(saved, torch.zeros_like(q_values).scatter_(1, actions, grad_taken.unsqueeze(1)))
+        self.clip_gradients()
+        self.optimizer.step()
+        return LearnResult(q_taken, targets, batch.weights, self.loss)
