@@ -16,11 +16,8 @@ from typing import Optional
 import torch
 from torch import nn
 
-from dqn_cli.learners.base import Learner, LearnResult
-from dqn_cli.learners.fast_mlp import _ACTIVATIONS, _LOSS_GRADIENTS, td_loss_grad
-from dqn_cli.learners.flat import FlatParameters
+from dqn_cli.learners.fast_mlp import _ACTIVATIONS, BackpropLearner
 from dqn_cli.networks import NatureCNN, channels_first
-from dqn_cli.replay import Batch
 
 
 def patch_index(obs_shape, channels_last: bool, kernel: int, stride: int) -> torch.Tensor:
@@ -55,8 +52,8 @@ class SmallCNNBackprop:
                 and type(network.head) is nn.Linear and not network.add_channel_axis
                 and network.activation in _ACTIVATIONS)
 
-    def forward(self, obs: torch.Tensor, saved: Optional[dict] = None) -> torch.Tensor:
-        """Q-values (B, n_actions); `saved`, if given, keeps what the backward pass needs."""
+    def forward(self, obs: torch.Tensor, saved: Optional[list] = None) -> torch.Tensor:
+        """Q-values (B, n_actions); `saved`, if given, collects what the backward pass needs."""
         batch = obs.shape[0]
         flat = obs.reshape(batch, -1)
         if self.network.scale != 1.0:
@@ -67,47 +64,26 @@ class SmallCNNBackprop:
         features = conv_out.transpose(1, 2).reshape(batch, -1)  # Conv2d's (channel, row, column) order
         hidden = self.activate(torch.addmm(self.hidden.bias, features, self.hidden.weight.t()))
         if saved is not None:
-            saved.update(patches=patches, features=features, hidden=hidden)
+            saved += [patches, features, hidden]
         return torch.addmm(self.head.bias, hidden, self.head.weight.t())
 
-    def backward(self, saved: dict, grad_q: torch.Tensor) -> None:
+    def backward(self, saved: list, grad_q: torch.Tensor) -> None:
         """Write d loss / d parameter into every .grad (overwriting), given d loss / d Q-values."""
-        torch.mm(grad_q.t(), saved["hidden"], out=self.head.weight.grad)
+        patches, features, hidden = saved
+        torch.mm(grad_q.t(), hidden, out=self.head.weight.grad)
         torch.sum(grad_q, 0, out=self.head.bias.grad)
-        grad = self.activation_backward(grad_q.mm(self.head.weight), saved["hidden"])
-        torch.mm(grad.t(), saved["features"], out=self.hidden.weight.grad)
+        grad = self.activation_backward(grad_q.mm(self.head.weight), hidden)
+        torch.mm(grad.t(), features, out=self.hidden.weight.grad)
         torch.sum(grad, 0, out=self.hidden.bias.grad)
-        grad = self.activation_backward(grad.mm(self.hidden.weight), saved["features"])
-        out_channels, patches = len(self.conv.weight), saved["patches"]
+        grad = self.activation_backward(grad.mm(self.hidden.weight), features)
+        out_channels = len(self.conv.weight)
         grad = grad.view(len(grad), out_channels, -1)  # (B, out_channels, P)
         torch.mm(grad.transpose(0, 1).reshape(out_channels, -1), patches.reshape(-1, self.cells),
                  out=self.conv.weight.grad.view(out_channels, -1))
         torch.sum(grad, (0, 2), out=self.conv.bias.grad)
 
 
-class FastCNNLearner(Learner):
-    """AutogradLearner's update for a one-convolution CNN, with hand-written backprop."""
+class FastCNNLearner(BackpropLearner):
+    """AutogradLearner's update for a one-convolution CNN."""
 
-    def __init__(self, online: NatureCNN, target: NatureCNN, weights: FlatParameters,
-                 optimizer: torch.optim.Optimizer, gamma: float, loss: str, double_q: bool,
-                 max_grad_norm: Optional[float] = None, max_grad_value: Optional[float] = None):
-        self.backprop = SmallCNNBackprop(online)
-        super().__init__(self.backprop.forward, SmallCNNBackprop(target).forward, weights, optimizer, gamma, loss,
-                         double_q, max_grad_norm, max_grad_value)
-
-    @staticmethod
-    def covers(network: nn.Module, loss: str) -> bool:
-        return SmallCNNBackprop.covers(network) and loss in _LOSS_GRADIENTS
-
-    @torch.no_grad()
-    def learn(self, batch: Batch) -> LearnResult:
-        targets = self.td_targets(batch)
-        actions = batch.actions.unsqueeze(1)
-        saved: dict = {}
-        q_values = self.backprop.forward(batch.obs, saved)
-        q_taken = q_values.gather(1, actions).squeeze(1)
-        grad_taken = td_loss_grad(q_taken, targets, self.loss, batch.weights)
-        self.backprop.backward(saved, torch.zeros_like(q_values).scatter_(1, actions, grad_taken.unsqueeze(1)))
-        self.clip_gradients()
-        self.optimizer.step()
-        return LearnResult(q_taken, targets, batch.weights, self.loss)
+    BACKPROP = SmallCNNBackprop

@@ -109,31 +109,40 @@ class FusedAdamStep:
             self.optimizer.step()
 
 
-class FastMLPLearner(Learner):
-    """AutogradLearner's update for a plain MLP, with hand-written backprop and a direct fused Adam."""
+class BackpropLearner(Learner):
+    """AutogradLearner's update with the backward pass written by hand (`BACKPROP`: a class with
+    `covers(network)`, `forward(obs, saved)` and `backward(saved, grad_q)`) and a direct fused Adam."""
 
-    def __init__(self, online: MLPQNetwork, target: MLPQNetwork, weights: FlatParameters,
+    BACKPROP: type
+
+    def __init__(self, online: nn.Module, target: nn.Module, weights: FlatParameters,
                  optimizer: torch.optim.Optimizer, gamma: float, loss: str, double_q: bool,
                  max_grad_norm: Optional[float] = None, max_grad_value: Optional[float] = None):
-        self.backprop = MLPBackprop(online)
-        super().__init__(self.backprop.forward, MLPBackprop(target).forward, weights, optimizer, gamma, loss,
+        self.backprop = self.BACKPROP(online)
+        super().__init__(self.backprop.forward, self.BACKPROP(target).forward, weights, optimizer, gamma, loss,
                          double_q, max_grad_norm, max_grad_value)
         self.optimizer_step = FusedAdamStep(optimizer)
 
-    @staticmethod
-    def covers(network: nn.Module, loss: str) -> bool:
+    @classmethod
+    def covers(cls, network: nn.Module, loss: str) -> bool:
         """The gate: the networks and losses whose gradient this learner knows."""
-        return MLPBackprop.covers(network) and loss in _LOSS_GRADIENTS
+        return cls.BACKPROP.covers(network) and loss in _LOSS_GRADIENTS
 
     @torch.no_grad()
     def learn(self, batch: Batch) -> LearnResult:
         targets = self.td_targets(batch)
         actions = batch.actions.unsqueeze(1)
-        layer_inputs: list = []
-        q_values = self.backprop.forward(batch.obs, layer_inputs)
+        saved: list = []
+        q_values = self.backprop.forward(batch.obs, saved)
         q_taken = q_values.gather(1, actions).squeeze(1)
         grad_taken = td_loss_grad(q_taken, targets, self.loss, batch.weights)
-        self.backprop.backward(layer_inputs, torch.zeros_like(q_values).scatter_(1, actions, grad_taken.unsqueeze(1)))
+        self.backprop.backward(saved, torch.zeros_like(q_values).scatter_(1, actions, grad_taken.unsqueeze(1)))
         self.clip_gradients()
         self.optimizer_step()
         return LearnResult(q_taken, targets, batch.weights, self.loss)
+
+
+class FastMLPLearner(BackpropLearner):
+    """AutogradLearner's update for a plain MLP."""
+
+    BACKPROP = MLPBackprop
