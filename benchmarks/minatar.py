@@ -1,0 +1,151 @@
+"""The MinAtar study: experiment=minatar on some games and seeds, resumable across sessions, and
+its curves beside the DQN curve the MinAtar authors publish.
+
+    python benchmarks/minatar.py run --out studies/minatar --games breakout space_invaders --seeds 0 1 2
+    python benchmarks/minatar.py report --out studies/minatar --docs docs/results/minatar
+
+`run` trains each (game, seed) in turn in <out>/<game>_seed<seed>; a run stopped by a signal, a
+crash or the end of a session resumes from its last checkpoint when `run` is started again, and
+a finished one is skipped. Each run trains --steps env steps (one frame each: no frame skip).
+`report` draws the training return (100-episode moving average, as the paper plots it), mean over
+seeds with a 95% bootstrap band, beside the published DQN values, and prints a markdown table.
+Never asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parent.parent
+
+# The DQN curves of the MinAtar repository's img/learning_curves.gif (Young & Tian, 2019: 30 runs,
+# 100-episode moving average of training returns, full action set, sticky actions), read off the
+# figure by eye at these frame counts; about +-0.5 (Breakout) and +-2 (Space Invaders, Asterix).
+PUBLISHED_DQN = {
+    "breakout": {250_000: 7.2, 500_000: 8.4, 1_000_000: 9.3, 2_000_000: 9.8, 5_000_000: 10.0},
+    "space_invaders": {250_000: 22.0, 500_000: 29.0, 1_000_000: 34.0, 2_000_000: 40.0, 5_000_000: 43.0},
+    "asterix": {500_000: 1.0, 1_000_000: 10.0, 2_000_000: 14.0, 5_000_000: 17.0},
+}
+
+
+def git_commit() -> str:
+    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                          text=True).stdout.strip() or "unknown"
+
+
+def run(out: Path, games: list, seeds: list, steps: int) -> None:
+    import torch
+
+    out.mkdir(parents=True, exist_ok=True)
+    for game in games:
+        for seed in seeds:
+            run_dir = out / f"{game}_seed{seed}"
+            if (run_dir / "summary.json").is_file() and not json.loads((run_dir / "summary.json").read_text()).get("partial"):
+                print(f"{run_dir.name}: finished", file=sys.stderr)
+                continue
+            resuming = (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").glob("step_*.pt"))
+            args = [f"resume={run_dir}"] if resuming else [
+                "experiment=minatar", f"env=minatar_{game}", f"seed={seed}", f"total_steps={steps}",
+                f"hydra.run.dir={run_dir}"]
+            command = [str(BIN / "dqn-train"), *args, "log.progress=lines", "log.console_interval_s=60"]
+            if not resuming:
+                run_dir.mkdir(parents=True, exist_ok=True)
+                (run_dir / "provenance.json").write_text(json.dumps({
+                    "commit": git_commit(), "torch": torch.__version__, "python": platform.python_version(),
+                    "command": " ".join(["dqn-train", *args[:-1]])}, indent=2))
+            print(f"{run_dir.name}: {'resuming' if resuming else 'starting'}", file=sys.stderr, flush=True)
+            with open(out / f"{run_dir.name}.log", "a") as log:
+                subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, check=False)
+
+
+def training_curve(run_dir: Path, window: int = 100):
+    """(frames, 100-episode moving average of training returns) of one run."""
+    from dqn_cli.report import read_scalars
+
+    steps, returns = read_scalars(run_dir, "train/episode_return")
+    if len(returns) < window:
+        return np.zeros(0), np.zeros(0)
+    average = np.convolve(returns, np.ones(window) / window, mode="valid")
+    return steps[window - 1:], average
+
+
+def report(out: Path, docs: Path, games: list) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from dqn_cli.report import bootstrap_ci
+
+    docs.mkdir(parents=True, exist_ok=True)
+    figure, axes = plt.subplots(1, len(games), figsize=(5.5 * len(games), 4), squeeze=False)
+    rows = []
+    for axis, game in zip(axes[0], games):
+        run_dirs = sorted(out.glob(f"{game}_seed*"))
+        run_dirs = [d for d in run_dirs if d.is_dir()]
+        curves = [training_curve(d) for d in run_dirs]
+        curves = [(d, c) for d, c in zip(run_dirs, curves) if len(c[0])]
+        if not curves:
+            continue
+        grid = np.arange(50_000, min(c[0][-1] for _, c in curves) + 1, 10_000)
+        matrix = np.array([np.interp(grid, frames, values) for _, (frames, values) in curves])
+        band = np.array([bootstrap_ci(matrix[:, j], seed=j) for j in range(len(grid))])
+        for row in matrix:
+            axis.plot(grid, row, color="0.6", linewidth=0.6)
+        axis.plot(grid, matrix.mean(axis=0), color="C0", label=f"dqn-cli, mean of {len(curves)} seeds")
+        axis.fill_between(grid, band[:, 0], band[:, 1], color="C0", alpha=0.25)
+        published = PUBLISHED_DQN.get(game, {})
+        if published:
+            axis.plot(list(published), list(published.values()), "s--", color="C3", markersize=4,
+                      label="MinAtar paper's DQN (read off its figure)")
+        axis.set_xlim(0, grid[-1] * 1.05)
+        axis.set_title(f"MinAtar {game.replace('_', ' ')}")
+        axis.set_xlabel("frames (env steps)")
+        axis.set_ylabel("training return, 100-episode average")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=7, loc="lower right")
+        for frames in [f for f in published if f <= grid[-1]]:
+            at = matrix[:, np.searchsorted(grid, frames)]
+            low, high = bootstrap_ci(at)
+            rows.append(f"| {game} | {frames:,} | {at.mean():.1f} [{low:.1f}, {high:.1f}] | "
+                        f"{', '.join(f'{v:.1f}' for v in at)} | {published[frames]:.1f} |")
+        for run_dir, _ in curves:
+            summary_file = run_dir / "summary.json"
+            if summary_file.is_file():
+                s = json.loads(summary_file.read_text())
+                print(f"{run_dir.name}: {s['steps']:,} steps, {s['steps_per_second']:,.0f} steps/s, best.pt "
+                      f"{s['final_eval']['best']['mean']:.1f}, last.pt {s['final_eval']['last']['mean']:.1f}")
+    figure.tight_layout()
+    figure.savefig(docs / "learning_curves.png", dpi=110)
+    print("| game | frames | dqn-cli mean [95% CI] | per seed | paper's DQN |\n|---|---|---|---|---|")
+    print("\n".join(rows))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_parser = commands.add_parser("run")
+    run_parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    run_parser.add_argument("--steps", type=int, default=1_000_000)
+    report_parser = commands.add_parser("report")
+    report_parser.add_argument("--docs", type=Path, default=ROOT / "docs" / "results" / "minatar")
+    for sub in (run_parser, report_parser):
+        sub.add_argument("--out", type=Path, required=True)
+        sub.add_argument("--games", nargs="+", default=["breakout", "space_invaders"])
+    args = parser.parse_args()
+    if args.command == "run":
+        run(args.out, args.games, args.seeds, args.steps)
+    else:
+        report(args.out, args.docs, args.games)
+
+
+if __name__ == "__main__":
+    main()
