@@ -49,7 +49,8 @@ from dqn_cli.exploration import make_schedule
 from dqn_cli.metrics import Metrics, UpdateLog, hparams, summary
 from dqn_cli.networks import build_q_network
 from dqn_cli.replay import NonFinitePriority, build_replay, check_replay_fits_in_memory
-from dqn_cli.runtime import StopOnSignal, device_for, process_started_unix, seed_everything, torch_threads
+from dqn_cli.runtime import (StopOnSignal, device_for, process_started_unix, seed_everything, subnormals_flushed,
+                             torch_threads)
 from dqn_cli.state import Counts, TrainingState, crossings  # noqa: F401 (crossings: re-exported)
 from dqn_cli.trackers import build_tracker, run_name
 
@@ -69,7 +70,7 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False,
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     # Signals are caught from the start, so a SIGTERM during set-up also ends in a clean stop.
-    with StopOnSignal() as stop_on_signal, RunDirLock(run_dir):
+    with StopOnSignal() as stop_on_signal, RunDirLock(run_dir), subnormals_flushed():
         should_stop = should_stop or stop_on_signal
         run = Run(cfg, run_dir, resume, overrides, sweep)
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -49,6 +50,19 @@ def torch_threads(requested: int, device: torch.device, q_network: nn.Module) ->
     if device.type == "cuda" or not is_convolutional(q_network) or weights < SMALL_NETWORK_WEIGHTS:
         return 1
     return os.cpu_count() or 1
+
+
+@contextlib.contextmanager
+def subnormals_flushed():
+    """While training, subnormal floats count as zero. Optimizer statistics of rarely used weights
+    (RMSProp's and Adam's squared-gradient averages) decay into that range, where CPUs compute many
+    times slower; zero there changes no update that matters. torch has no getter for the setting,
+    so afterwards it goes back to torch's default (off)."""
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
 
 
 def process_started_unix() -> float | None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from dqn_cli import config, tb
 from dqn_cli.hydra_errors import group_options
 
+import json
 import re
 import shlex
 import subprocess
@@ -132,8 +133,10 @@ def test_train_help_lists_every_group_option_and_key_and_no_schema():
 
 
 def documented_train_commands() -> list:
-    """Every `dqn-train ...` line of a bash block in the README and the docs (continuations joined)."""
-    commands = []
+    """Every `dqn-train ...` line of a bash block in the README and the docs (continuations joined),
+    and the command of every published table (docs/results/published.json)."""
+    published = json.loads((REPO / "docs" / "results" / "published.json").read_text())["tables"]
+    commands = [("docs/results/published.json", row["command"]) for row in published]
     for name, text in PAGES.items():
         for block in re.findall(r"```bash\n(.*?)```", text, re.DOTALL):
             for line in block.replace("\\\n", " ").splitlines():

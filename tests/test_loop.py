@@ -103,3 +103,16 @@ def test_stored_transitions_bootstrap_through_truncation_only(tmp_path: Path, mo
     assert np.array_equal(terminated.astype(bool), ended_by_termination)
     assert not terminated[ended_by_time_limit].any()
     assert np.allclose(rewards, 0.4)  # 1.0 scaled by 0.5, clipped to 0.4
+
+
+def test_subnormal_floats_count_as_zero_while_training_only(tmp_path: Path, monkeypatch):
+    """Decayed optimizer statistics would otherwise fall into the CPU's slow subnormal range."""
+    import torch
+
+    seen = []
+    original_learn = train_module.DQNAgent.learn
+    monkeypatch.setattr(train_module.DQNAgent, "learn",
+                        lambda self, batch: (seen.append(float(torch.tensor(1e-39) * 1.0)), original_learn(self, batch))[1])
+    train_module.train(tiny_config(), tmp_path)
+    assert seen and set(seen) == {0.0}
+    assert float(torch.tensor(1e-39) * 1.0) > 0.0  # the process gets its default back
