@@ -41,6 +41,14 @@ def test_every_option_composes_and_validates(group, option):
         assert getattr(cfg, group).name == option  # the option's own schema class was applied
 
 
+@pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in group_options(g)])
+def test_every_option_survives_a_checkpoint_round_trip(group, option):
+    """A checkpoint stores the config as plain data; resume rebuilds it by each group's `name`."""
+    extra = ["env.id=Acrobot-v1"] if (group, option) == ("env", "gym") else []
+    cfg = compose_typed([f"{group}={option}", *extra])
+    assert from_dict(to_dict(cfg)) == cfg
+
+
 def test_every_group_has_the_options_the_docs_promise():
     assert set(group_options("env")) >= {"cartpole", "acrobot", "mountaincar", "lunarlander"}
     assert set(group_options("network")) >= {"auto", "mlp", "dueling", "nature_cnn"}

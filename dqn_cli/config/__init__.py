@@ -56,7 +56,7 @@ __all__ = [
 # Schema classes per config group, keyed by the `name` each option carries.
 GROUP_SCHEMAS: Dict[str, Dict[str, type]] = {
     "network": {"auto": AutoNetworkConfig, "mlp": MLPConfig, "dueling": DuelingConfig,
-                "nature_cnn": NatureCNNConfig},
+                "nature_cnn": NatureCNNConfig, "minatar_cnn": NatureCNNConfig},
     "buffer": {"uniform": UniformBufferConfig, "prioritized": PrioritizedBufferConfig},
     "target": {"hard": HardTargetConfig, "soft": SoftTargetConfig},
     "optimizer": {"adam": AdamConfig, "adamw": AdamWConfig, "rmsprop": RMSpropConfig, "sgd": SGDConfig},
