@@ -6,7 +6,7 @@ import difflib
 import functools
 import importlib
 import warnings
-from typing import Optional
+from typing import Any, Optional
 
 import gymnasium as gym
 import numpy as np
@@ -174,12 +174,56 @@ def _plain_attributes(obj) -> dict:
             if isinstance(v, _PLAIN) or (isinstance(v, tuple) and all(isinstance(x, _PLAIN) for x in v))}
 
 
+_UNRESTORABLE = object()
+_OBJECT, _RANDOM_STATE = "__object__", "__random_state__"  # tags of captured objects and legacy numpy RNGs
+_MAX_DEPTH = 4
+
+
+def _capture(value: Any, depth: int = 0) -> Any:
+    """`value` as plain data that restores it, or _UNRESTORABLE. Plain data, lists and dicts of it,
+    numpy's legacy RandomState and pure-Python objects made of those (MinAtar's games) qualify;
+    native objects (Box2D's world) do not."""
+    if isinstance(value, _PLAIN):
+        return value
+    if isinstance(value, (list, tuple)) or (isinstance(value, dict) and all(isinstance(k, str) for k in value)):
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        captured = {k: _capture(v, depth) for k, v in items}
+        if any(v is _UNRESTORABLE for v in captured.values()):
+            return _UNRESTORABLE
+        return captured if isinstance(value, dict) else type(value)(captured.values())
+    if isinstance(value, np.random.RandomState):
+        name, keys, position, has_gauss, cached = value.get_state()
+        return (_RANDOM_STATE, name, keys.astype(np.int64), position, has_gauss, cached)
+    package = str(getattr(type(value), "__module__", "builtins")).split(".")[0]  # native types may have none
+    if depth < _MAX_DEPTH and package not in ("builtins", "gymnasium") and hasattr(value, "__dict__") \
+            and not callable(value):
+        attributes = _capture(dict(vars(value)), depth + 1)
+        return _UNRESTORABLE if attributes is _UNRESTORABLE else (_OBJECT, attributes)
+    return _UNRESTORABLE
+
+
+def _is_tagged(state: Any, tag: str) -> bool:
+    return isinstance(state, tuple) and len(state) > 1 and state[0] == tag
+
+
+def _restore(target: Any, attributes: dict) -> None:
+    """Write captured attributes back into `target`, restoring nested objects and RNGs in place."""
+    for name, state in attributes.items():
+        if _is_tagged(state, _OBJECT):
+            _restore(getattr(target, name), state[1])
+        elif _is_tagged(state, _RANDOM_STATE):
+            _, generator, keys, position, has_gauss, cached = state
+            getattr(target, name).set_state((generator, np.asarray(keys).astype(np.uint32), position, has_gauss, cached))
+        else:
+            setattr(target, name, state)
+
+
 def capture_env_states(envs: gym.vector.SyncVectorEnv) -> list:
     """Per training env: its simulator's plain-data state, its RNG and its time-limit counter.
 
-    Classic-control envs keep their whole state in plain attributes, so a resumed run continues
-    their episodes exactly; envs whose state lives in native objects (Box2D) are marked
-    `exact: False` and start a new episode on resume.
+    Classic-control envs keep their whole state in plain attributes, and MinAtar's in pure-Python
+    objects, so a resumed run continues their episodes exactly; envs whose state lives in native
+    objects (Box2D) are marked `exact: False` and start a new episode on resume.
     """
     states = []
     for env in envs.envs:
@@ -187,11 +231,11 @@ def capture_env_states(envs: gym.vector.SyncVectorEnv) -> list:
         while isinstance(layer, gym.Wrapper):
             layers.append(_plain_attributes(layer))
             layer = layer.env
-        plain = _plain_attributes(layer)
-        # Anything else than plain data, spaces, the RNG, the spec and metadata holds state we cannot copy.
-        exact = all(k in plain or isinstance(v, _DESCRIPTIVE) for k, v in vars(layer).items())
-        states.append({"wrappers": layers, "core": plain, "rng": layer.np_random.bit_generator.state,
-                       "exact": exact})
+        # Spaces, the RNG, the spec and metadata describe the env; everything else is its state.
+        core = {k: _capture(v) for k, v in vars(layer).items() if not isinstance(v, _DESCRIPTIVE)}
+        exact = all(v is not _UNRESTORABLE for v in core.values())
+        states.append({"wrappers": layers, "core": {k: v for k, v in core.items() if v is not _UNRESTORABLE},
+                       "rng": layer.np_random.bit_generator.state, "exact": exact})
     return states
 
 
@@ -206,6 +250,6 @@ def restore_env_states(envs: gym.vector.SyncVectorEnv, states: list) -> list:
         for attributes in state["wrappers"]:
             vars(layer).update(attributes)
             layer = layer.env
-        vars(layer).update(state["core"])
+        _restore(layer, state["core"])
         layer.np_random.bit_generator.state = state["rng"]
     return inexact

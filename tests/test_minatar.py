@@ -13,7 +13,7 @@ import torch
 
 from conftest import TINY, run_cli
 from test_config import compose_typed
-from dqn_cli.config import NatureCNNConfig
+from dqn_cli.config import EnvConfig, NatureCNNConfig
 from dqn_cli.envs import import_env_module, make_env
 from dqn_cli.errors import ConfigError
 from dqn_cli.networks import NatureCNN
@@ -91,3 +91,40 @@ def test_a_tiny_minatar_run(workdir: Path):
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["env_id"] == "MinAtar/SpaceInvaders-v0" and summary["updates"] == 501  # one per step from step 100 to 600
     assert summary["final_eval"]["best"]["mean"] >= 0
+
+
+@pytest.mark.parametrize("game", ["Breakout", "SpaceInvaders", "Seaquest"])
+def test_a_games_state_is_captured_and_restored_exactly(game: str):
+    """MinAtar keeps its state in pure-Python objects and a legacy numpy RNG: a checkpoint copies
+    them, so a resumed run continues the same episode."""
+    import gymnasium as gym
+
+    from dqn_cli.checkpoint import to_numpy_tree, to_tensor_tree
+    from dqn_cli.envs import capture_env_states, restore_env_states
+
+    import_env_module("minatar.gym:register_envs")
+    make = lambda: gym.vector.SyncVectorEnv([lambda: make_env(EnvConfig(id=f"MinAtar/{game}-v0"))])  # noqa: E731
+    played, fresh = make(), make()
+    played.reset(seed=[3])
+    fresh.reset(seed=[99])
+    rng = np.random.default_rng(0)
+    for action in rng.integers(0, 6, 60):
+        played.step([action])
+    state = to_numpy_tree(to_tensor_tree(capture_env_states(played)))  # as a checkpoint stores it
+    assert state[0]["exact"] and restore_env_states(fresh, state) == []
+    for action in rng.integers(0, 6, 300):
+        (obs_a, reward_a, *_), (obs_b, reward_b, *_) = played.step([action]), fresh.step([action])
+        assert np.array_equal(obs_a, obs_b) and np.array_equal(reward_a, reward_b)
+
+
+def test_a_minatar_run_resumes_exactly(tmp_path: Path):
+    from dqn_cli.errors import TrainingInterrupted
+    from dqn_cli.loop import train
+
+    cfg = compose_typed(["experiment=minatar", *TINY, "buffer.capacity=1000", "checkpoint.interval=100"])
+    straight = train(cfg, tmp_path / "straight")
+    with pytest.raises(TrainingInterrupted):
+        train(cfg, tmp_path / "resumed", should_stop=lambda step: step >= 350)
+    resumed = train(cfg, tmp_path / "resumed", resume=True)
+    for key in ("steps", "episodes", "updates", "final_eval", "best_periodic_eval"):
+        assert straight[key] == resumed[key], key

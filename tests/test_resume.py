@@ -120,3 +120,18 @@ def test_a_full_disk_mid_write_keeps_the_previous_file_and_leaves_no_temp(tmp_pa
     monkeypatch.undo()
     assert target.read_bytes() == b"previous good checkpoint"
     assert os.listdir(tmp_path) == ["last.pt"]
+
+
+def test_native_simulators_are_marked_inexact_and_plain_ones_exact():
+    """Box2D keeps LunarLander's state in native objects, which no checkpoint can copy: on resume
+    that env starts a new episode. Classic control is plain attributes: restored exactly."""
+    import gymnasium as gym
+
+    from dqn_cli.envs import capture_env_states, restore_env_states
+
+    for env_id, exact in (("LunarLander-v3", False), ("CartPole-v1", True), ("Acrobot-v1", True)):
+        envs = gym.vector.SyncVectorEnv([lambda: gym.make(env_id)])
+        envs.reset(seed=[0])
+        states = capture_env_states(envs)
+        assert states[0]["exact"] is exact, env_id
+        assert restore_env_states(envs, states) == ([] if exact else [0])
