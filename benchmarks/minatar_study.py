@@ -1,8 +1,9 @@
 """The MinAtar study: experiment=minatar on some games and seeds, resumable across sessions, and
 its curves beside the DQN curve the MinAtar authors publish.
 
-    python benchmarks/minatar.py run --out studies/minatar --games breakout space_invaders --seeds 0 1 2
-    python benchmarks/minatar.py report --out studies/minatar --docs docs/results/minatar
+    python benchmarks/minatar_study.py run --out studies/minatar --games breakout space_invaders --seeds 0 1 2
+    python benchmarks/minatar_study.py report --out studies/minatar --docs docs/results/minatar
+    python benchmarks/minatar_study.py speed                 # one update: autograd, fast learner, subnormals
 
 `run` trains each (game, seed) in turn in <out>/<game>_seed<seed>; a run stopped by a signal, a
 crash or the end of a session resumes from its last checkpoint when `run` is started again, and
@@ -129,6 +130,69 @@ def report(out: Path, docs: Path, games: list) -> None:
     print("\n".join(rows))
 
 
+def update_ms(fast: bool, repeats: int = 1000) -> float:
+    """Milliseconds per update of the paper's network (batch 32, centered RMSProp) on MinAtar-like
+    sparse bool grids."""
+    import time
+
+    import torch
+
+    from dqn_cli.agent import DQNAgent
+    from dqn_cli.config import HardTargetConfig, RMSpropConfig
+    from dqn_cli.networks import NatureCNN, small_image_cnn
+    from dqn_cli.replay import Batch
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    agent = DQNAgent(NatureCNN((10, 10, 4), np.bool_, 6, small_image_cnn("relu")),
+                     RMSpropConfig(lr=2.5e-4, alpha=0.95, eps=0.01, centered=True), HardTargetConfig(), 0.99,
+                     "huber", False, torch.device("cpu"), fast_learner=fast)
+    generator = torch.Generator().manual_seed(0)
+    grid = lambda: (torch.rand(32, 10, 10, 4, generator=generator) < 0.05).float()  # noqa: E731
+    batches = [Batch(grid(), torch.randint(0, 6, (32,), generator=generator), torch.rand(32, generator=generator),
+                     grid(), torch.zeros(32)) for _ in range(50)]
+    for i in range(100):
+        agent.learn(batches[i % 50])
+    started = time.perf_counter()
+    for i in range(repeats):
+        agent.learn(batches[i % 50])
+    return (time.perf_counter() - started) / repeats * 1e3
+
+
+def run_steps_per_second(flush: bool, steps: int = 30_000) -> float:
+    """Training steps/s of a whole experiment=minatar run (Breakout), subnormals flushed or kept."""
+    import contextlib
+    import tempfile
+
+    from dqn_cli import loop
+    from dqn_cli.cli import register_schemas, typed_config
+
+    from hydra import compose, initialize_config_dir
+    from dqn_cli.hydra_errors import CONF_DIR
+
+    register_schemas()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = typed_config(compose(config_name="config", overrides=[
+            "experiment=minatar", f"total_steps={steps}", "eval.interval=0", "eval.final_episodes=1",
+            "log.progress=off", "checkpoint.save_replay=false"]))
+    original = loop.subnormals_flushed
+    if not flush:
+        loop.subnormals_flushed = contextlib.nullcontext
+    try:
+        with tempfile.TemporaryDirectory() as run_dir:
+            return loop.train(cfg, Path(run_dir))["steps_per_second"]
+    finally:
+        loop.subnormals_flushed = original
+
+
+def speed() -> None:
+    print("| one update (batch 32) | autograd | FastCNNLearner |\n|---|---|---|")
+    print(f"| ms | {update_ms(False):.2f} | {update_ms(True):.2f} |", flush=True)
+    print("\n| experiment=minatar, 30k steps | subnormals kept | subnormals flushed to zero |\n|---|---|---|")
+    rates = [run_steps_per_second(flush) for flush in (False, True)]
+    print(f"| training steps/s | {rates[0]:,.0f} | {rates[1]:,.0f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -137,14 +201,17 @@ def main() -> None:
     run_parser.add_argument("--steps", type=int, default=1_000_000)
     report_parser = commands.add_parser("report")
     report_parser.add_argument("--docs", type=Path, default=ROOT / "docs" / "results" / "minatar")
+    commands.add_parser("speed", help="time one update of the paper's network")
     for sub in (run_parser, report_parser):
         sub.add_argument("--out", type=Path, required=True)
         sub.add_argument("--games", nargs="+", default=["breakout", "space_invaders"])
     args = parser.parse_args()
     if args.command == "run":
         run(args.out, args.games, args.seeds, args.steps)
-    else:
+    elif args.command == "report":
         report(args.out, args.docs, args.games)
+    else:
+        speed()
 
 
 if __name__ == "__main__":
