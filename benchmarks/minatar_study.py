@@ -80,6 +80,7 @@ def training_curve(run_dir: Path, window: int = 100):
 
 def report(out: Path, docs: Path, games: list) -> None:
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -108,6 +109,7 @@ def report(out: Path, docs: Path, games: list) -> None:
             axis.plot(list(published), list(published.values()), "s--", color="C3", markersize=4,
                       label="MinAtar paper's DQN (read off its figure)")
         axis.set_xlim(0, grid[-1] * 1.05)
+        axis.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x / 1e6:g}M"))
         axis.set_title(f"MinAtar {game.replace('_', ' ')}")
         axis.set_xlabel("frames (env steps)")
         axis.set_ylabel("training return, 100-episode average")

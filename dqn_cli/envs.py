@@ -213,7 +213,8 @@ def _restore(target: Any, attributes: dict) -> None:
             _restore(getattr(target, name), state[1])
         elif _is_tagged(state, _RANDOM_STATE):
             _, generator, keys, position, has_gauss, cached = state
-            getattr(target, name).set_state((generator, np.asarray(keys).astype(np.uint32), position, has_gauss, cached))
+            keys = np.asarray(keys).astype(np.uint32)
+            getattr(target, name).set_state((generator, keys, position, has_gauss, cached))
         else:
             setattr(target, name, state)
 

@@ -24,10 +24,10 @@ log = logging.getLogger("dqn_cli")
 
 
 # What the HPARAMS table shows after a run's own overrides: the settings that tell runs apart most often.
-KEY_HYPERPARAMETERS = ("env.id", "seed", "total_steps", "total_episodes", "network.name", "network.hidden_sizes", "buffer.name",
-                       "buffer.capacity", "buffer.n_step", "target.name", "target.interval", "optimizer.name",
-                       "optimizer.lr", "exploration.name", "gamma", "batch_size", "learning_starts", "train_freq",
-                       "double_q", "loss")
+KEY_HYPERPARAMETERS = ("env.id", "seed", "total_steps", "total_episodes", "network.name", "network.hidden_sizes",
+                       "buffer.name", "buffer.capacity", "buffer.n_step", "target.name", "target.interval",
+                       "optimizer.name", "optimizer.lr", "exploration.name", "gamma", "batch_size", "learning_starts",
+                       "train_freq", "double_q", "loss")
 
 
 def hparams(flat_config: Dict[str, Any], overrides: Sequence[str]) -> Dict[str, Any]:

@@ -16,8 +16,8 @@ from dqn_cli.learners.fast_cnn import FastCNNLearner
 from dqn_cli.learners.fast_mlp import FastMLPLearner
 from dqn_cli.learners.flat import FlatParameters
 
-__all__ = ["AutogradLearner", "FastCNNLearner", "FastMLPLearner", "FlatParameters", "Learner", "LearnResult", "build_learner",
-           "build_optimizer"]
+__all__ = ["AutogradLearner", "FastCNNLearner", "FastMLPLearner", "FlatParameters", "Learner", "LearnResult",
+           "build_learner", "build_optimizer"]
 
 
 def build_optimizer(cfg: OptimizerConfig, params) -> torch.optim.Optimizer:
