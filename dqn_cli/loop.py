@@ -82,7 +82,7 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False,
             except TrainingInterrupted as stop:
                 raise TrainingInterrupted(stop.step, run_dir, stop_on_signal.signal_name) from None
             finally:
-                run.metrics.pause(run.state.counts.of(cfg.budget_unit))
+                run.metrics.pause(run.state.count(cfg.budget_unit))
                 run.envs.close()
             summary = run.finish(stop=lambda: should_stop(run.state.step))
         finally:
@@ -96,9 +96,9 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False,
 def run_loop(run: "Run", should_stop: Callable[[int], bool]) -> None:
     """DQN: act, step, store, learn, update the target; then log, evaluate and checkpoint."""
     cfg, state, agent, replay = run.cfg, run.state, run.agent, run.replay
-    while state.counts.of(cfg.budget_unit) < cfg.budget:
+    while state.count(cfg.budget_unit) < cfg.budget:
         # act: uniformly random until learning starts, then epsilon-greedy
-        epsilon = run.epsilon_at(state.counts.of(cfg.exploration.unit))
+        epsilon = run.epsilon_at(state.count(cfg.exploration.unit))
         if state.step < cfg.learning_starts:
             actions = run.rng.integers(0, run.n_actions, size=cfg.env.num_envs)
         else:
@@ -116,7 +116,7 @@ def run_loop(run: "Run", should_stop: Callable[[int], bool]) -> None:
 
         # learn (train_freq and target.interval count steps or episodes)
         if state.step >= cfg.learning_starts:
-            replay.anneal(state.counts.of(cfg.budget_unit) / cfg.budget)  # prioritized replay's beta -> 1
+            replay.anneal(state.count(cfg.budget_unit) / cfg.budget)  # prioritized replay's beta -> 1
             for _ in range(state.passed(before, cfg.train_freq, cfg.train_freq_unit) * cfg.gradient_steps):
                 batch = replay.sample(cfg.batch_size)
                 result = agent.learn(batch)
@@ -134,7 +134,7 @@ def run_loop(run: "Run", should_stop: Callable[[int], bool]) -> None:
         checkpoint_due = state.passed(before, run.checkpoint_interval)
         if checkpoint_due:
             run.save_periodic_checkpoint()
-        run.metrics.progress.update(state.counts.of(cfg.budget_unit), state.recent, epsilon)
+        run.metrics.progress.update(state.count(cfg.budget_unit), state.recent, epsilon)
         if should_stop(state.step):
             if not checkpoint_due:
                 run.save_periodic_checkpoint()

@@ -73,9 +73,13 @@ class TrainingState:
     def counts(self) -> Counts:
         return Counts(self.step, self.episodes)
 
+    def count(self, unit: str) -> int:
+        """Env steps, or finished episodes."""
+        return self.episodes if unit == "episode" else self.step
+
     def passed(self, before: Counts, interval: int, unit: str = "step") -> int:
         """How many times a schedule of every `interval` steps (or episodes) came due since `before`."""
-        return crossings(before.of(unit), self.counts.of(unit), interval)
+        return crossings(before.of(unit), self.count(unit), interval)
 
     def restart_episode(self, env_index: int, obs: np.ndarray) -> None:
         self.obs[env_index] = obs
