@@ -151,7 +151,8 @@ def check_budget_left(run_dir: Path, reached: Counts, cfg: TrainConfig, saved: D
     envs may end a run past its budget (several episodes end at once): that same budget is finished."""
     key, count = f"total_{cfg.budget_unit}s", reached.of(cfg.budget_unit)
     if count > cfg.budget and saved.get(key) != cfg.budget:
-        raise ConfigError(f"{key}={cfg.budget} is below the {cfg.budget_unit}s this run reached ({count}); pass "
+        reached_what = "step" if cfg.budget_unit == "step" else "episode count"
+        raise ConfigError(f"{key}={cfg.budget} is below the {reached_what} this run reached ({count}); pass "
                           f"{key}={count} or more")
     if count >= cfg.budget and summary_is_final(run_dir / "summary.json"):
         raise RunAlreadyFinished(run_dir, reached.step, key, count)

@@ -100,7 +100,7 @@ def test_an_episode_budget_resumes_exactly_and_then_is_finished(tmp_path: Path, 
         assert straight[key] == resumed[key], key
     with pytest.raises(RunAlreadyFinished, match="total_episodes=<more than"):
         train_module.train(cfg, tmp_path / "resumed", resume=True)
-    with pytest.raises(ConfigError, match="total_episodes=20 is below the episodes this run reached"):
+    with pytest.raises(ConfigError, match="total_episodes=20 is below the episode count this run reached"):
         train_module.train(episode_config(num_envs, total_episodes=20), tmp_path / "resumed", resume=True)
     longer = train_module.train(episode_config(num_envs, total_episodes=50), tmp_path / "resumed", resume=True)
     assert longer["episodes"] >= 50 and longer["steps"] > straight["steps"]
