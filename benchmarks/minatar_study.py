@@ -49,7 +49,7 @@ def run(out: Path, games: list, seeds: list, steps: int) -> None:
     for game in games:
         for seed in seeds:
             run_dir = out / f"{game}_seed{seed}"
-            if (run_dir / "summary.json").is_file() and not json.loads((run_dir / "summary.json").read_text()).get("partial"):
+            if finished(run_dir):
                 print(f"{run_dir.name}: finished", file=sys.stderr)
                 continue
             resuming = (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").glob("step_*.pt"))
@@ -65,6 +65,11 @@ def run(out: Path, games: list, seeds: list, steps: int) -> None:
             print(f"{run_dir.name}: {'resuming' if resuming else 'starting'}", file=sys.stderr, flush=True)
             with open(out / f"{run_dir.name}.log", "a") as log:
                 subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, check=False)
+
+
+def finished(run_dir: Path) -> bool:
+    summary = run_dir / "summary.json"
+    return summary.is_file() and not json.loads(summary.read_text()).get("partial")
 
 
 def training_curve(run_dir: Path, window: int = 100):
@@ -91,8 +96,7 @@ def report(out: Path, docs: Path, games: list) -> None:
     figure, axes = plt.subplots(1, len(games), figsize=(5.5 * len(games), 4), squeeze=False)
     rows = []
     for axis, game in zip(axes[0], games):
-        run_dirs = sorted(out.glob(f"{game}_seed*"))
-        run_dirs = [d for d in run_dirs if d.is_dir()]
+        run_dirs = [d for d in sorted(out.glob(f"{game}_seed*")) if finished(d)]  # runs still training wait
         curves = [training_curve(d) for d in run_dirs]
         curves = [(d, c) for d, c in zip(run_dirs, curves) if len(c[0])]
         if not curves:
@@ -115,8 +119,8 @@ def report(out: Path, docs: Path, games: list) -> None:
         axis.set_ylabel("training return, 100-episode average")
         axis.grid(alpha=0.3)
         axis.legend(fontsize=7, loc="lower right")
-        for frames in [f for f in published if f <= grid[-1]]:
-            at = matrix[:, np.searchsorted(grid, frames)]
+        for frames in [f for f in published if f <= grid[-1] + 10_000]:  # the last episode ends just short of it
+            at = matrix[:, min(np.searchsorted(grid, frames), len(grid) - 1)]
             low, high = bootstrap_ci(at)
             rows.append(f"| {game} | {frames:,} | {at.mean():.1f} [{low:.1f}, {high:.1f}] | "
                         f"{', '.join(f'{v:.1f}' for v in at)} | {published[frames]:.1f} |")
