@@ -29,7 +29,7 @@ class DQNAgent:
         self.target = copy.deepcopy(self.online).requires_grad_(False)
         self.online_weights = FlatParameters(self.online)
         self.target_weights = FlatParameters(self.target, grads=False)
-        self.optimizer = build_optimizer(optimizer_cfg, [self.online_weights.param])
+        self.optimizer = build_optimizer(optimizer_cfg, self.online_weights.param)
         self.learner = build_learner(self.online, self.target, self.online_weights, self.optimizer, gamma, loss,
                                      double_q, max_grad_norm, max_grad_value, compile_learner, fast_learner)
         # Acting stays eager: a batch of one would compile a second graph.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import importlib
@@ -69,6 +70,14 @@ _NOT_ATARI = ("env.atari is set but env.id={id!r} is not an ALE (Atari) game; us
               "or env.atari=null for other envs")
 
 
+@contextlib.contextmanager
+def _older_versions_meant():
+    """An older version asked for by name (CartPole-v0, MinAtar's full action set) is meant: no warning."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*is out of date\. You should consider upgrading")
+        yield
+
+
 def make_env(cfg: EnvConfig, render_mode: Optional[str] = None, training: bool = False) -> gym.Env:
     """One environment, with the checks a user needs to hear about in one line.
 
@@ -81,9 +90,7 @@ def make_env(cfg: EnvConfig, render_mode: Optional[str] = None, training: bool =
     if render_mode is not None:
         kwargs["render_mode"] = render_mode
     try:
-        with warnings.catch_warnings():
-            # An older version asked for by name (CartPole-v0, MinAtar's full action set) is meant.
-            warnings.filterwarnings("ignore", message=r".*is out of date\. You should consider upgrading")
+        with _older_versions_meant():
             env = gym.make(cfg.id, **kwargs)
     except gym.error.Error as error:
         if isinstance(error, (gym.error.NameNotFound, gym.error.NamespaceNotFound,
@@ -104,6 +111,31 @@ def make_env(cfg: EnvConfig, render_mode: Optional[str] = None, training: bool =
         env = gym.wrappers.FrameStackObservation(env, cfg.frame_stack)
     check_spaces(env, cfg.id)
     return env
+
+
+def make_batched_env(cfg: EnvConfig, num_envs: int) -> Optional[gym.vector.VectorEnv]:
+    """`num_envs` copies as one numpy-vectorised env where Gymnasium has one (CartPole), else None.
+
+    Such an env steps every copy in one array operation and resets each copy on the step after its
+    episode ends (next-step autoreset).
+    """
+    if cfg.atari is not None or cfg.frame_stack > 1:
+        return None
+    import_env_module(cfg.import_module)
+    try:
+        spec = gym.spec(cfg.id)
+    except gym.error.Error:
+        return None
+    if spec.vector_entry_point is None or spec.additional_wrappers:
+        return None
+    kwargs = dict(cfg.make_kwargs)
+    if cfg.max_episode_steps is not None:
+        kwargs["max_episode_steps"] = cfg.max_episode_steps
+    try:
+        with _older_versions_meant():
+            return gym.make_vec(cfg.id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs)
+    except TypeError:  # a make_kwargs entry only the single env takes
+        return None
 
 
 def check_spaces(env: gym.Env, env_id: str) -> None:

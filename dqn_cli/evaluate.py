@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from dqn_cli.config import EnvConfig
-from dqn_cli.envs import make_env
+from dqn_cli.envs import make_batched_env, make_env
 
 Policy = Callable[[np.ndarray], np.ndarray]  # batch of observations -> batch of actions
 
@@ -51,13 +51,49 @@ def greedy_policy(q_network: nn.Module, device: torch.device) -> Policy:
 def evaluate(policy: Policy, env_cfg: EnvConfig, episodes: int, seed: int, max_parallel: int = 16,
              stop: Optional[Callable[[], bool]] = None,
              on_episode: Optional[Callable[[int, int], None]] = None) -> EvalResult:
-    """Run `episodes` greedy episodes; episode i resets with seed `seed + i`.
+    """Run `episodes` greedy episodes, reproducibly for a given `seed` and number of episodes.
 
-    Up to `max_parallel` envs step side by side so the policy sees one batch per step; the
-    result does not depend on that number because every episode has its own seed. `stop()` is
-    asked after every step: when true, the episodes that ended so far are returned (partial).
-    `on_episode(done, episodes)` is told each time an episode ends.
+    Envs with a numpy-vectorised version (CartPole) play all episodes as one batch from states
+    drawn with `seed`; others step up to `max_parallel` envs side by side, episode i reset with
+    seed `seed + i`. `stop()` is asked after every step: when true, the episodes that ended so
+    far are returned (partial). `on_episode(done, episodes)` is told when episodes end.
     """
+    batched = make_batched_env(env_cfg, episodes)
+    if batched is not None:
+        return _evaluate_batched(policy, batched, episodes, seed, stop, on_episode)
+    return _evaluate_side_by_side(policy, env_cfg, episodes, seed, max_parallel, stop, on_episode)
+
+
+def _evaluate_batched(policy: Policy, envs, episodes: int, seed: int, stop: Optional[Callable[[], bool]],
+                      on_episode: Optional[Callable[[int, int], None]]) -> EvalResult:
+    """One episode per env of a vectorised env; an env's later (auto-reset) episodes are not counted."""
+    returns = np.zeros(episodes)
+    lengths = np.zeros(episodes, dtype=np.int64)
+    ended = np.zeros(episodes, dtype=bool)
+    try:
+        obs, _ = envs.reset(seed=seed)
+        while not ended.all():
+            if stop is not None and stop():
+                return EvalResult(returns[ended], lengths[ended], complete=False)
+            obs, reward, terminated, truncated, _ = envs.step(policy(obs))
+            playing = ~ended
+            returns[playing] += reward[playing]
+            lengths[playing] += 1
+            now_ended = playing & (terminated | truncated)
+            if now_ended.any():
+                ended |= now_ended
+                if on_episode is not None:
+                    on_episode(int(ended.sum()), episodes)
+    finally:
+        envs.close()
+    return EvalResult(returns, lengths)
+
+
+def _evaluate_side_by_side(policy: Policy, env_cfg: EnvConfig, episodes: int, seed: int, max_parallel: int,
+                           stop: Optional[Callable[[], bool]],
+                           on_episode: Optional[Callable[[int, int], None]]) -> EvalResult:
+    """Up to `max_parallel` single envs, so the policy sees one batch per step; episode i is reset
+    with seed `seed + i`, so the result does not depend on `max_parallel`."""
     envs = [make_env(env_cfg) for _ in range(min(episodes, max_parallel))]
     returns = np.zeros(episodes)
     lengths = np.zeros(episodes, dtype=np.int64)

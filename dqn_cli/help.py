@@ -133,7 +133,7 @@ def eval_help() -> str:
         *_table(schema_keys("", config_module.EvalArgs)),
         "",
         "Examples:",
-        "  dqn-eval run=outputs/runs/<run>                       100 episodes of best.pt, as summary.json",
+        "  dqn-eval run=outputs/runs/<run>                       best.pt, replaying summary.json's evaluation",
         "  dqn-eval run=outputs/runs/<run> checkpoint=last episodes=20 video=true",
     ])
 

@@ -77,8 +77,8 @@ def test_tensorboard_has_every_tag_config_text_and_hparams(finished_run: Path):
 
 
 def test_dqn_eval_reproduces_the_final_evaluation_and_writes_video(finished_run: Path, tmp_path: Path):
-    result = run_cli("dqn-eval", [f"run={finished_run}", "checkpoint=best", "episodes=3", "video=true"], tmp_path)
-    assert result.returncode == 0, result.stderr
+    result = run_cli("dqn-eval", [f"run={finished_run}", "checkpoint=best", "video=true"], tmp_path)
+    assert result.returncode == 0, result.stderr  # episodes: the run's final-evaluation count (3 here)
     assert "±" in result.stdout and "3 greedy episodes" in result.stdout
     report = json.loads((finished_run / "eval.json").read_text())
     summary = json.loads((finished_run / "summary.json").read_text())

@@ -1,10 +1,12 @@
 """The fast learner against the plain autograd learner: hand-written MLP backprop against
-autograd, the direct fused Adam step against torch.optim, flat weights against per-parameter
+autograd, FlatAdam against torch.optim's fused Adam, flat weights against per-parameter
 ones, the gate that picks a learner, and the deferred loss statistics against per-update ones."""
 
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -16,7 +18,7 @@ from dqn_cli import losses
 from dqn_cli.agent import DQNAgent
 from dqn_cli.config import AdamConfig, AdamWConfig, HardTargetConfig, NatureCNNConfig, RMSpropConfig, SGDConfig
 from dqn_cli.errors import RunDirError
-from dqn_cli.learners import AutogradLearner, FastCNNLearner, FastMLPLearner
+from dqn_cli.learners import AutogradLearner, FastCNNLearner, FastMLPLearner, FlatAdam
 from dqn_cli.learners.fast_mlp import MLPBackprop
 from dqn_cli.learners.flat import FlatParameters
 from dqn_cli.metrics import UpdateLog
@@ -103,40 +105,75 @@ def test_flat_parameters_are_the_modules_own_weights_and_gradients():
     assert all((p == 0).all() for p in net.parameters())
 
 
-@pytest.mark.parametrize("cfg", [AdamConfig(lr=1e-2), AdamWConfig(lr=1e-2, amsgrad=True, weight_decay=0.1)])
-def test_the_direct_fused_adam_step_is_torch_optims_step(cfg):
+def _stepped_by_torch_optim(agent: DQNAgent, cfg) -> DQNAgent:
+    """The same agent with its FlatAdam swapped for torch.optim's fused Adam over the same tensor."""
+    adam = torch.optim.AdamW if isinstance(cfg, AdamWConfig) else torch.optim.Adam
+    agent.optimizer = agent.learner.optimizer = adam(
+        [agent.online_weights.param], lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps,
+        weight_decay=cfg.weight_decay, amsgrad=cfg.amsgrad, fused=True)
+    return agent
+
+
+ADAMS = [AdamConfig(lr=1e-2), AdamWConfig(lr=1e-2, amsgrad=True, weight_decay=0.1), AdamConfig(weight_decay=0.01)]
+
+
+@pytest.mark.parametrize("cfg", ADAMS)
+def test_flat_adam_steps_as_torch_optims_fused_adam_and_shares_its_state_dict(cfg):
     manual, _ = _twin_agents("relu", "huber", False, cfg)
-    reference, _ = _twin_agents("relu", "huber", False, cfg)  # the same agent, stepped by torch.optim itself
-    reference.learner.optimizer_step = reference.optimizer.step
-    assert manual.learner.optimizer_step.kernel is not None
+    reference = _stepped_by_torch_optim(_twin_agents("relu", "huber", False, cfg)[0], cfg)
+    assert isinstance(manual.optimizer, FlatAdam) and manual.optimizer.kernel is not None
+    assert manual.optimizer.state_dict() == reference.optimizer.state_dict()  # before any step: no state
     for step in range(5):
         manual.learn(_batch(step))
         reference.learn(_batch(step))
     assert torch.equal(manual.online_weights.data, reference.online_weights.data)
-    assert manual.optimizer.state_dict()["state"][0]["step"] == 5
-    fresh = DQNAgent(MLPQNetwork(5, 3, [16, 16], "relu"), cfg, HardTargetConfig(), 0.9, "huber", False, CPU)
-    fresh.load_state_dict(copy.deepcopy(manual.state_dict()))  # round-trips as torch.optim state
-    manual.learn(_batch(9))
-    fresh.learn(_batch(9))
-    assert torch.equal(manual.online_weights.data, fresh.online_weights.data)
+    ours, torchs = manual.optimizer.state_dict(), reference.optimizer.state_dict()
+    assert ours["param_groups"] == torchs["param_groups"] and ours["state"].keys() == torchs["state"].keys()
+    assert all(torch.equal(v, torchs["state"][0][k]) and v.dtype == torchs["state"][0][k].dtype
+               for k, v in ours["state"][0].items())
+    for source, target in ((manual, _twin_agents("relu", "huber", False, cfg)[0]),  # ours into ours
+                           (reference, _twin_agents("relu", "huber", False, cfg)[0]),  # torch's into ours
+                           (manual, _stepped_by_torch_optim(_twin_agents("relu", "huber", False, cfg)[0], cfg))):
+        target.load_state_dict(copy.deepcopy(source.state_dict()))
+        source.learn(_batch(9))
+        target.learn(_batch(9))
+        assert torch.equal(source.online_weights.data, target.online_weights.data)
+
+
+def test_building_and_stepping_the_default_optimizer_leaves_torch_dynamo_unimported():
+    """torch.optim imports torch._dynamo when an optimizer is built and on every step: about as
+    long as importing torch itself, so the default run must not go through it."""
+    code = ("import sys, torch\n"
+            "from dqn_cli.agent import DQNAgent\n"
+            "from dqn_cli.config import AdamConfig, HardTargetConfig\n"
+            "from dqn_cli.networks import MLPQNetwork\n"
+            "from dqn_cli.replay import Batch\n"
+            "agent = DQNAgent(MLPQNetwork(5, 3, [8], 'relu'), AdamConfig(), HardTargetConfig(), 0.9, 'huber', False,"
+            " torch.device('cpu'))\n"
+            "b = Batch(torch.randn(4, 5), torch.zeros(4, dtype=torch.long), torch.ones(4), torch.randn(4, 5),"
+            " torch.zeros(4), None, None)\n"
+            "agent.learn(b); agent.learn(b)\n"
+            "print('torch._dynamo' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
 
 
 def test_a_torch_whose_fused_kernel_differs_falls_back_to_torch_optims_step():
     cfg = AdamWConfig(lr=1e-2, amsgrad=True)
     manual, _ = _twin_agents("relu", "huber", False, cfg)
-    reference, _ = _twin_agents("relu", "huber", False, cfg)
-    reference.learner.optimizer_step = reference.optimizer.step
+    reference = _stepped_by_torch_optim(_twin_agents("relu", "huber", False, cfg)[0], cfg)
     manual.learn(_batch(0))
     reference.learn(_batch(0))
 
     def changed_signature(*args, **kwargs):
         raise TypeError("_fused_adamw_() got an unexpected keyword argument 'lr'")
 
-    manual.learner.optimizer_step.kernel = changed_signature
+    manual.optimizer.kernel = changed_signature
     for step in range(1, 4):
         manual.learn(_batch(step))
         reference.learn(_batch(step))
-    assert manual.learner.optimizer_step.kernel is None  # fell back once, for good
+    assert manual.optimizer.kernel is None and manual.optimizer.torch_optimizer is not None  # for good
     assert torch.equal(manual.online_weights.data, reference.online_weights.data)
     assert manual.optimizer.state_dict()["state"][0]["step"] == 4
 
@@ -144,7 +181,7 @@ def test_a_torch_whose_fused_kernel_differs_falls_back_to_torch_optims_step():
 @pytest.mark.parametrize("cfg", [SGDConfig(lr=0.1, momentum=0.9), RMSpropConfig(lr=1e-3)])
 def test_other_optimizers_step_through_torch_optim(cfg):
     agent = DQNAgent(MLPQNetwork(5, 3, [8], "relu"), cfg, HardTargetConfig(), 0.9, "huber", False, CPU)
-    assert agent.learner.optimizer_step.kernel is None
+    assert isinstance(agent.optimizer, torch.optim.Optimizer)
     before = agent.online_weights.data.clone()
     agent.learn(_batch(0))
     assert not torch.equal(before, agent.online_weights.data)

@@ -164,8 +164,8 @@ class EvalArgs:
     """The run directory to evaluate (required)."""
     checkpoint: CheckpointName = CheckpointName.best
     """best | last."""
-    episodes: int = 100
-    """Greedy episodes to play."""
+    episodes: Optional[int] = None
+    """Greedy episodes to play; null: as many as the run's final evaluation (reproduces summary.json)."""
     video: bool = False
     """Also write an mp4 of one episode under <run>/videos/."""
     seed: int = -1
@@ -176,6 +176,6 @@ class EvalArgs:
     def __post_init__(self):
         if not self.run:
             raise ConfigError("missing run=<run dir>, e.g. dqn-eval run=outputs/runs/<run-dir>")
-        require_positive(self, "", "episodes")
+        require_null_or_positive(self, "", "episodes")
         require(-1 <= self.seed <= MAX_SEED, "seed", self.seed, f"-1 (the run's own) or an integer from 0 to {MAX_SEED}")
         require(self.device in DEVICES, "device", self.device, " | ".join(DEVICES))

@@ -10,31 +10,32 @@ import torch
 from torch import nn
 
 from dqn_cli.config import AdamConfig, AdamWConfig, OptimizerConfig, RMSpropConfig, SGDConfig
+from dqn_cli.learners.adam import FlatAdam, Optimizer
 from dqn_cli.learners.autograd import AutogradLearner
 from dqn_cli.learners.base import Learner, LearnResult
 from dqn_cli.learners.fast_cnn import FastCNNLearner
 from dqn_cli.learners.fast_mlp import FastMLPLearner
 from dqn_cli.learners.flat import FlatParameters
 
-__all__ = ["AutogradLearner", "FastCNNLearner", "FastMLPLearner", "FlatParameters", "Learner", "LearnResult",
-           "build_learner", "build_optimizer"]
+__all__ = ["AutogradLearner", "FastCNNLearner", "FastMLPLearner", "FlatAdam", "FlatParameters", "Learner",
+           "LearnResult", "Optimizer", "build_learner", "build_optimizer"]
 
 
-def build_optimizer(cfg: OptimizerConfig, params) -> torch.optim.Optimizer:
+def build_optimizer(cfg: OptimizerConfig, param: torch.Tensor) -> Optimizer:
+    """The optimizer of `param`, the one flat tensor of a network's weights (FlatParameters.param)."""
     common = {"lr": cfg.lr, "weight_decay": cfg.weight_decay}
     if isinstance(cfg, AdamConfig):
-        # The fused kernel updates all parameters in one call (and FastMLPLearner calls it directly).
-        adam = torch.optim.AdamW if isinstance(cfg, AdamWConfig) else torch.optim.Adam
-        return adam(params, betas=tuple(cfg.betas), eps=cfg.eps, amsgrad=cfg.amsgrad, fused=True, **common)
+        return FlatAdam(param, betas=tuple(cfg.betas), eps=cfg.eps, amsgrad=cfg.amsgrad,
+                        decoupled_weight_decay=isinstance(cfg, AdamWConfig), **common)
     if isinstance(cfg, RMSpropConfig):
-        return torch.optim.RMSprop(params, alpha=cfg.alpha, eps=cfg.eps, momentum=cfg.momentum,
+        return torch.optim.RMSprop([param], alpha=cfg.alpha, eps=cfg.eps, momentum=cfg.momentum,
                                    centered=cfg.centered, **common)
     if isinstance(cfg, SGDConfig):
-        return torch.optim.SGD(params, momentum=cfg.momentum, nesterov=cfg.nesterov, **common)
+        return torch.optim.SGD([param], momentum=cfg.momentum, nesterov=cfg.nesterov, **common)
     raise TypeError(f"unknown optimizer config {type(cfg).__name__}")
 
 
-def build_learner(online: nn.Module, target: nn.Module, weights: FlatParameters, optimizer: torch.optim.Optimizer,
+def build_learner(online: nn.Module, target: nn.Module, weights: FlatParameters, optimizer: Optimizer,
                   gamma: float, loss: str, double_q: bool, max_grad_norm: Optional[float] = None,
                   max_grad_value: Optional[float] = None, compile_forward: bool = False,
                   fast: bool = True) -> Learner:

@@ -7,6 +7,7 @@ from typing import Callable, NamedTuple, Optional
 import torch
 from torch import nn
 
+from dqn_cli.learners.adam import Optimizer
 from dqn_cli.learners.flat import FlatParameters
 from dqn_cli.losses import td_loss, td_targets
 from dqn_cli.replay import Batch
@@ -37,7 +38,7 @@ class Learner:
     flat) through `optimizer`. Subclasses say how the gradient is computed."""
 
     def __init__(self, online_q: QFunction, target_q: QFunction, weights: FlatParameters,
-                 optimizer: torch.optim.Optimizer, gamma: float, loss: str, double_q: bool,
+                 optimizer: Optimizer, gamma: float, loss: str, double_q: bool,
                  max_grad_norm: Optional[float] = None, max_grad_value: Optional[float] = None):
         self.online_q, self.target_q = online_q, target_q
         self.weights, self.optimizer = weights, optimizer

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from dqn_cli.learners.base import Learner, LearnResult
+from dqn_cli.learners.adam import Optimizer
 from dqn_cli.learners.flat import FlatParameters
 from dqn_cli.networks import MLPQNetwork
 from dqn_cli.replay import Batch
@@ -77,51 +78,18 @@ class MLPBackprop:
                 grad = self.activation_backward(grad.mm(layer.weight), layer_input)
 
 
-class FusedAdamStep:
-    """optimizer.step() for a fused torch Adam or AdamW over one tensor (FlatParameters.param),
-    made as the single kernel call torch.optim makes, on the optimizer's own state (so its
-    state_dict is unchanged), without torch.optim's per-step Python. Other optimizers, and the
-    first step (which creates the state), go through optimizer.step()."""
-
-    def __init__(self, optimizer: torch.optim.Optimizer):
-        self.optimizer = optimizer
-        group = optimizer.param_groups[0]
-        fused = isinstance(optimizer, torch.optim.Adam | torch.optim.AdamW) and group.get("fused")
-        decoupled = group.get("decoupled_weight_decay", isinstance(optimizer, torch.optim.AdamW))
-        kernel = getattr(torch, "_fused_adamw_" if decoupled else "_fused_adam_", None)
-        self.kernel = kernel if fused and len(optimizer.param_groups) == 1 and len(group["params"]) == 1 else None
-
-    def __call__(self) -> None:
-        group = self.optimizer.param_groups[0]
-        state = self.optimizer.state.get(group["params"][0]) if self.kernel is not None else None
-        if not state:
-            self.optimizer.step()
-            return
-        state["step"].add_(1)
-        try:
-            self.kernel(group["params"], [group["params"][0].grad], [state["exp_avg"]], [state["exp_avg_sq"]],
-                        [state["max_exp_avg_sq"]] if group["amsgrad"] else [], [state["step"]],
-                        amsgrad=group["amsgrad"], lr=group["lr"], beta1=group["betas"][0], beta2=group["betas"][1],
-                        weight_decay=group["weight_decay"], eps=group["eps"], maximize=group["maximize"])
-        except (TypeError, RuntimeError):  # a torch whose private kernel differs: take its public step
-            state["step"].sub_(1)
-            self.kernel = None
-            self.optimizer.step()
-
-
 class BackpropLearner(Learner):
     """AutogradLearner's update with the backward pass written by hand (`BACKPROP`: a class with
-    `covers(network)`, `forward(obs, saved)` and `backward(saved, grad_q)`) and a direct fused Adam."""
+    `covers(network)`, `forward(obs, saved)` and `backward(saved, grad_q)`)."""
 
     BACKPROP: type
 
     def __init__(self, online: nn.Module, target: nn.Module, weights: FlatParameters,
-                 optimizer: torch.optim.Optimizer, gamma: float, loss: str, double_q: bool,
+                 optimizer: Optimizer, gamma: float, loss: str, double_q: bool,
                  max_grad_norm: Optional[float] = None, max_grad_value: Optional[float] = None):
         self.backprop = self.BACKPROP(online)
         super().__init__(self.backprop.forward, self.BACKPROP(target).forward, weights, optimizer, gamma, loss,
                          double_q, max_grad_norm, max_grad_value)
-        self.optimizer_step = FusedAdamStep(optimizer)
 
     @classmethod
     def covers(cls, network: nn.Module, loss: str) -> bool:
@@ -138,7 +106,7 @@ class BackpropLearner(Learner):
         grad_taken = td_loss_grad(q_taken, targets, self.loss, batch.weights)
         self.backprop.backward(saved, torch.zeros_like(q_values).scatter_(1, actions, grad_taken.unsqueeze(1)))
         self.clip_gradients()
-        self.optimizer_step()
+        self.optimizer.step()
         return LearnResult(q_taken, targets, batch.weights, self.loss)
 
 

@@ -1,0 +1,83 @@
+"""Adam over the one flat tensor that holds all of a network's weights (FlatParameters.param)."""
+
+from __future__ import annotations
+
+from typing import Dict, Optional, Tuple, Union
+
+import torch
+
+# torch.optim.Adam's hyperparameters, in the order its state_dict lists them.
+_GROUP_FLAGS = {"maximize": False, "foreach": None, "capturable": False, "differentiable": False, "fused": True}
+
+
+class FlatAdam:
+    """Adam or AdamW over one tensor: the fused kernel torch.optim.Adam(fused=True) calls, called
+    directly, so each step is bit-identical to torch's. Its state_dict has torch.optim.Adam's
+    layout, so checkpoints load into either. torch.optim imports torch._dynamo when an optimizer
+    is built and on its first step, which would be half of a CartPole run's start-up."""
+
+    def __init__(self, param: torch.Tensor, lr: float, betas: Tuple[float, float], eps: float,
+                 weight_decay: float, amsgrad: bool, decoupled_weight_decay: bool):
+        self.param = param
+        self.group = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay,
+                      "amsgrad": amsgrad, **_GROUP_FLAGS, "decoupled_weight_decay": decoupled_weight_decay}
+        self.kernel = getattr(torch, "_fused_adamw_" if decoupled_weight_decay else "_fused_adam_", None)
+        self.torch_optimizer: Optional[torch.optim.Optimizer] = None  # where the kernel is missing or differs
+        # Created zero, as torch.optim does on its first step (the step count is a float32 tensor).
+        self.state: Dict[str, torch.Tensor] = {"step": torch.zeros((), dtype=torch.float32, device=param.device),
+                                               "exp_avg": torch.zeros_like(param), "exp_avg_sq": torch.zeros_like(param)}
+        if amsgrad:
+            self.state["max_exp_avg_sq"] = torch.zeros_like(param)
+
+    @property
+    def param_groups(self) -> list:
+        return [{**self.group, "params": [self.param]}]
+
+    @torch.no_grad()
+    def step(self) -> None:
+        if self.kernel is None:
+            self._torch_step()
+            return
+        group, state = self.group, self.state
+        state["step"].add_(1)
+        try:
+            self.kernel([self.param], [self.param.grad], [state["exp_avg"]], [state["exp_avg_sq"]],
+                        [state["max_exp_avg_sq"]] if group["amsgrad"] else [], [state["step"]],
+                        amsgrad=group["amsgrad"], lr=group["lr"], beta1=group["betas"][0], beta2=group["betas"][1],
+                        weight_decay=group["weight_decay"], eps=group["eps"], maximize=False)
+        except (TypeError, RuntimeError):  # a torch whose private kernel differs: its public step from now on
+            state["step"].sub_(1)
+            self.kernel = None
+            self._torch_step()
+
+    def _torch_step(self) -> None:
+        """torch.optim's own Adam, stepping this object's state tensors in place."""
+        if self.torch_optimizer is None:
+            adam = torch.optim.AdamW if self.group["decoupled_weight_decay"] else torch.optim.Adam
+            fused = True if hasattr(torch, "_fused_adam_") else None
+            group = self.group
+            self.torch_optimizer = adam([self.param], lr=group["lr"], betas=group["betas"], eps=group["eps"],
+                                        weight_decay=group["weight_decay"], amsgrad=group["amsgrad"], fused=fused)
+            self.torch_optimizer.state[self.param] = self.state
+        self.torch_optimizer.step()
+
+    def state_dict(self) -> dict:
+        started = bool(self.state["step"].item())  # torch.optim has no per-parameter state before a step
+        return {"state": {0: {k: v.clone() for k, v in self.state.items()}} if started else {},
+                "param_groups": [{**self.group, "params": [0]}]}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Loads this class's or torch.optim.Adam's state_dict; ValueError if it is not one
+        optimizer over one tensor of this size (checkpoints of older versions had one per parameter)."""
+        groups, states = state_dict["param_groups"], state_dict["state"]
+        if len(groups) != 1 or len(groups[0]["params"]) != 1 or len(states) > 1:
+            raise ValueError("the state is not that of one optimizer over one tensor")
+        saved = next(iter(states.values()), None)
+        if saved is not None and saved["exp_avg"].shape != self.param.shape:
+            raise ValueError(f"the state is for {saved['exp_avg'].numel()} weights, not {self.param.numel()}")
+        self.group.update({k: groups[0][k] for k in ("lr", "eps", "weight_decay")}, betas=tuple(groups[0]["betas"]))
+        for name, tensor in self.state.items():
+            tensor.copy_(saved[name] if saved is not None else torch.zeros_like(tensor))
+
+
+Optimizer = Union[FlatAdam, torch.optim.Optimizer]  # what a learner steps
