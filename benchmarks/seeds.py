@@ -46,9 +46,12 @@ def table(rows: list, threshold: float | None) -> str:
                      f" | {r['steps']:,} | {r['steps_per_second']:,.0f} | {r['process_wall_s']:.1f} s |")
     done = [r for r in rows if "error" not in r]
     if done:
-        solved = sum(r["final_eval"]["best"]["mean"] >= threshold for r in done) if threshold is not None else "-"
-        lines.append(f"| **median / solved** | solved {solved}/{len(rows)} (best.pt >= {threshold}) | "
-                     f"{statistics.median(r['final_eval']['last']['mean'] for r in done):.1f} (median) | | "
+        def solved(checkpoint: str):
+            return sum(r["final_eval"][checkpoint]["mean"] >= threshold for r in done) if threshold is not None else "-"
+
+        lines.append(f"| **median; solved (>= {threshold})** | {solved('best')}/{len(rows)} | "
+                     f"{statistics.median(r['final_eval']['last']['mean'] for r in done):.1f}; "
+                     f"{solved('last')}/{len(rows)} | | "
                      f"{statistics.median(r['steps_per_second'] for r in done):,.0f} | "
                      f"{statistics.median(r['process_wall_s'] for r in done):.1f} s |")
     return "\n".join(lines)
