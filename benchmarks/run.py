@@ -14,7 +14,11 @@ It prints markdown tables and writes benchmarks/results.json:
    first env step), share of time in periodic evaluation, steps/s, best/last 100-episode means;
 4. throughput features: vector envs (`env.num_envs=4`) and `compile=true`;
 5. optionally SB3 DQN with RL Zoo's tuned CartPole-v1 hyperparameters, seeds 0-2;
-6. a five-seed sweep run in parallel with joblib against the same jobs one after another.
+6. a five-seed sweep run in parallel with joblib against the same jobs one after another;
+7. the JAX anchor (benchmarks/jax_anchor.py, the `bench-jax` extra; --jax-python names a Python that
+   has it) against `dqn-train` defaults: seeds 0-2 one process each, whole-process time to the final
+   policy and its 100-episode score; then five seeds vmapped in one JAX process against a five-seed
+   joblib sweep of dqn-train, per seed.
 """
 
 from __future__ import annotations
@@ -246,13 +250,64 @@ def parallel_table(seed_list: list, workdir: Path, overrides: list) -> tuple[str
     return "\n".join(lines), {**timings, "speedup": round(sequential / parallel, 2)}
 
 
+# 7. the JAX anchor ----------------------------------------------------------------------------
+
+def jax_anchor(python: str, arguments: list) -> list:
+    out = subprocess.run([python, str(HERE / "jax_anchor.py"), *arguments], capture_output=True, text=True)
+    if out.returncode != 0:
+        return [{"error": out.stderr.strip().splitlines()[-1:]}]
+    return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+
+
+def anchor_tables(python: str, seed_list: list, vmapped: int, workdir: Path, overrides: list,
+                  jax_arguments: list) -> tuple[str, dict]:
+    """Per seed, a JAX anchor process and a dqn-train process, one after the other; then the seeds
+    vmapped in one JAX process against a joblib sweep of dqn-train over the same number of seeds."""
+    rows = []
+    for seed in seed_list:
+        anchor = jax_anchor(python, ["--seeds", str(seed), *jax_arguments])[0]
+        ours = run_seed(seed, overrides, workdir)
+        rows.append({"seed": seed, "jax": anchor, "dqn_cli": ours})
+    lines = ["| seed | JAX anchor: whole process (compile, train) | its final policy (100 ep) | dqn-train: whole "
+             "process | last.pt (100 ep) | dqn-train faster by |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        anchor, ours = r["jax"], r["dqn_cli"]
+        if "error" in anchor or "error" in ours:
+            lines.append(f"| {r['seed']} | failed: {anchor.get('error') or ours.get('error')} | | | | |")
+            continue
+        lines.append(f"| {r['seed']} | {anchor['measured_wall_s']:.1f} s ({anchor['compile_s']:.1f} s, "
+                     f"{anchor['train_s']:.1f} s) | {anchor['final_mean'][0]:.1f} | {ours['process_wall_s']:.1f} s | "
+                     f"{ours['final_eval']['last']['mean']:.1f} | "
+                     f"{anchor['measured_wall_s'] / ours['process_wall_s']:.1f}x |")
+    started = time.perf_counter()
+    together = jax_anchor(python, ["--vmap", str(vmapped), *jax_arguments])[0]
+    together_wall = time.perf_counter() - started
+    sweep_started = time.perf_counter()
+    subprocess.run([str(BIN / "dqn-train"), "-m", "seed=" + ",".join(map(str, range(vmapped))), "log.progress=off",
+                    "hydra/launcher=joblib", *overrides, *EXTRA_OVERRIDES], cwd=workdir, capture_output=True,
+                   text=True, check=True)
+    sweep_wall = time.perf_counter() - sweep_started
+    lines += ["", f"| {vmapped} seeds in one go | whole process | per seed | final policies (100 ep) |", "|---|---|---|---|"]
+    if "error" in together:
+        lines.append(f"| JAX anchor, seeds vmapped | failed: {together['error']} | | |")
+    else:
+        lines.append(f"| JAX anchor, seeds vmapped in one process | {together_wall:.1f} s | "
+                     f"{together_wall / vmapped:.1f} s | {', '.join(f'{m:.1f}' for m in together['final_mean'])} |")
+    lines.append(f"| `dqn-train -m seed=0..{vmapped - 1} hydra/launcher=joblib` | {sweep_wall:.1f} s | "
+                 f"{sweep_wall / vmapped:.1f} s | see the sweep's report.md |")
+    return "\n".join(lines), {"per_seed": rows, "vmapped": together, "vmapped_wall_s": round(together_wall, 1),
+                              "sweep_wall_s": round(sweep_wall, 1)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small budgets: checks the script, not the speed")
     parser.add_argument("--sb3", action="store_true", help="also run SB3 + RL Zoo (needs the bench extra)")
     parser.add_argument("--json", type=Path, default=HERE / "results.json")
-    parser.add_argument("--sections", default="1,2,3,4,5,6", help="which tables to (re)measure, e.g. 1,2; the "
+    parser.add_argument("--sections", default="1,2,3,4,5,6,7", help="which tables to (re)measure, e.g. 1,2; the "
                         "JSON keeps the other sections from its previous run")
+    parser.add_argument("--jax-python", default=sys.executable, help="section 7: a Python with the bench-jax "
+                        "extra installed (default: this one)")
     parser.add_argument("--overrides", nargs="*", default=[], help="extra dqn-train overrides for every run, "
                         "e.g. --overrides device=cuda (the update-time table stays on the CPU)")
     args = parser.parse_args()
@@ -291,6 +346,12 @@ def main() -> None:
         text, results["parallel"] = parallel_table([0, 1] if quick else [0, 1, 2, 3, 4], workdir,
                                                    ["total_steps=3000"] if quick else [])
         print("## 6. Parallel sweep against one job after another\n\n" + text + "\n", flush=True)
+
+    if "7" in sections:
+        text, results["jax_anchor"] = anchor_tables(args.jax_python, [0] if quick else [0, 1, 2], 2 if quick else 5,
+                                                    workdir, ["total_steps=3000"] if quick else [],
+                                                    ["--total-steps", "20000"] if quick else [])
+        print("## 7. The JAX anchor (PureJaxRL's DQN loop) against dqn-train\n\n" + text + "\n", flush=True)
 
     if args.sb3 and "5" in sections:
         text, results["sb3"] = sb3_table([0] if quick else [0, 1, 2], 3000 if quick else 50_000)
