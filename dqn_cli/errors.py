@@ -33,10 +33,13 @@ class TrainingInterrupted(Exception):
 
 
 class RunAlreadyFinished(Exception):
-    """resume= of a run that reached its budget and wrote its summary: nothing to do."""
+    """resume= of a run that reached its budget, or stopped when solved, and wrote its summary: nothing to do."""
 
-    def __init__(self, run_dir, step: int, budget_key: str = "total_steps", reached: Optional[int] = None):
+    def __init__(self, run_dir, step: int, budget_key: str = "total_steps", reached: Optional[int] = None,
+                 solved: bool = False):
         self.run_dir, self.step = run_dir, step
         reached = step if reached is None else reached
-        super().__init__(f"{run_dir} already finished at step {step:,} (summary.json); left as it is. To train "
-                         f"it longer pass {budget_key}=<more than {reached}> with resume=")
+        why, how = ((": an evaluation reached env.solve_threshold and training stopped", "eval.stop_when_solved=false")
+                    if solved else ("", f"{budget_key}=<more than {reached}>"))
+        super().__init__(f"{run_dir} already finished at step {step:,}{why} (summary.json); left as it is. To "
+                         f"train it longer pass {how} with resume=")

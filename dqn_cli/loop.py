@@ -130,7 +130,8 @@ def run_loop(run: "Run", should_stop: Callable[[int], bool]) -> None:
         if state.passed(before, cfg.log.train_interval):
             run.metrics.train_point(state.step, epsilon, run.updates)
         if cfg.eval.interval and state.passed(before, cfg.eval.interval):
-            run.evaluate_and_keep_best()
+            if run.solved(run.evaluate_and_keep_best()):
+                break  # eval.stop_when_solved: these weights are last.pt
         checkpoint_due = state.passed(before, run.checkpoint_interval)
         if checkpoint_due:
             run.save_periodic_checkpoint()
@@ -141,7 +142,7 @@ def run_loop(run: "Run", should_stop: Callable[[int], bool]) -> None:
             raise TrainingInterrupted(state.step, run.run_dir)
 
     # The end of training always competes for best.pt, and last.pt is always the final weights.
-    if not cfg.eval.interval or state.step % cfg.eval.interval:
+    if run.solved_at is None and (not cfg.eval.interval or state.step % cfg.eval.interval):
         run.evaluate_and_keep_best()
     run.save_periodic_checkpoint()
 
@@ -154,15 +155,20 @@ def check_budget_left(run_dir: Path, reached: Counts, cfg: TrainConfig, saved: D
         reached_what = "step" if cfg.budget_unit == "step" else "episode count"
         raise ConfigError(f"{key}={cfg.budget} is below the {reached_what} this run reached ({count}); pass "
                           f"{key}={count} or more")
-    if count >= cfg.budget and summary_is_final(run_dir / "summary.json"):
+    finished = final_summary(run_dir / "summary.json")
+    if finished is not None and count >= cfg.budget:
         raise RunAlreadyFinished(run_dir, reached.step, key, count)
+    if finished is not None and finished.get("stopped_when_solved") is not None and cfg.eval.stop_when_solved:
+        raise RunAlreadyFinished(run_dir, reached.step, solved=True)
 
 
-def summary_is_final(path: Path) -> bool:
+def final_summary(path: Path) -> Optional[Dict[str, Any]]:
+    """A run's summary.json if it is complete (not marked partial), else None."""
     try:
-        return not json.loads(path.read_text()).get("partial", False)
+        summary = json.loads(path.read_text())
+        return None if summary.get("partial", False) else summary
     except (OSError, ValueError, AttributeError):
-        return False
+        return None
 
 
 class EvaluationProgress:
@@ -238,7 +244,7 @@ class Run:
         log.info(f"{cfg.env.id} x{cfg.env.num_envs} | {sum(p.numel() for p in q_network.parameters()):,} parameters "
                  f"on {self.device} | replay buffer {cfg.buffer.capacity:,} transitions = "
                  f"{self.replay.nbytes / 2**20:,.1f} MiB ({self.replay.bytes_per_transition:,.0f} bytes each)")
-        self.eval_seconds = 0.0
+        self.eval_seconds, self.solved_at = 0.0, None
         launched = process_started_unix()
         self.startup_s = None if launched is None else time.time() - launched  # launch -> first env step
         self.loop_started, self.start_step = time.perf_counter(), self.state.step
@@ -290,7 +296,7 @@ class Run:
 
     # -- evaluation ----------------------------------------------------------------------------
 
-    def evaluate_and_keep_best(self) -> None:
+    def evaluate_and_keep_best(self) -> EvalResult:
         started = time.perf_counter()
         result = evaluate(greedy_policy(self.agent.online, self.device), self.cfg.env, self.cfg.eval.episodes,
                           seed=self.cfg.seed + EVAL_SEED_OFFSET)
@@ -299,6 +305,17 @@ class Run:
         if new_best:
             self.save_checkpoint(self.checkpoint_dir / "best.pt")
         self.eval_seconds += time.perf_counter() - started
+        return result
+
+    def solved(self, result: EvalResult) -> bool:
+        """eval.stop_when_solved: whether this periodic evaluation reached env.solve_threshold."""
+        threshold = self.cfg.env.solve_threshold
+        if not self.cfg.eval.stop_when_solved or threshold is None or result.mean < threshold:
+            return False
+        self.solved_at = self.state.step
+        log.info(f"solved: {result.mean:.1f} >= env.solve_threshold ({threshold:g}) at step {self.state.step:,}; "
+                 "training stops here (eval.stop_when_solved=false trains the whole budget)")
+        return True
 
     def final_evaluation(self, checkpoint: str, stop: Callable[[], bool]) -> EvalResult:
         self.agent.online.load_state_dict(load_checkpoint(self.checkpoint_dir / f"{checkpoint}.pt")["online"])
@@ -327,6 +344,7 @@ class Run:
         result = summary(self.cfg.env.id, self.cfg.seed, self.state, self.cfg.eval.episodes, final,
                          self.cfg.env.solve_threshold, timings, self.state.step - self.start_step,
                          (self.cfg.budget, self.cfg.budget_unit))
+        result["stopped_when_solved"] = self.solved_at  # the step, or None: trained the whole budget
         if complete:
             self.metrics.final(hparams(flatten(self.config_dict), self.overrides), final, self.state.step)
         else:

@@ -29,6 +29,10 @@ class EvalConfig:
     """Episodes per periodic evaluation, whose best mean picks checkpoints/best.pt; null: 10 (Atari: 3)."""
     final_episodes: Optional[int] = None
     """Episodes of the final evaluation of best.pt and last.pt; null: 100 (Atari: 10 whole games)."""
+    stop_when_solved: bool = False
+    """Stop training once a periodic evaluation reaches env.solve_threshold (as SB3's
+    StopTrainingOnRewardThreshold does): last.pt is then the weights that solved it. No effect
+    for envs without a threshold or with eval.interval=0."""
 
     def __post_init__(self):
         require(self.interval is None or self.interval >= 0, "eval.interval", self.interval, "an integer >= 0")
@@ -42,7 +46,8 @@ class EvalConfig:
         else:
             defaults = (2_500, 10, 100)
         given = (self.interval, self.episodes, self.final_episodes)
-        return EvalConfig(*(default if value is None else value for value, default in zip(given, defaults)))
+        return EvalConfig(*(default if value is None else value for value, default in zip(given, defaults)),
+                          stop_when_solved=self.stop_when_solved)
 
 
 @dataclass
