@@ -3,14 +3,18 @@ its curves beside the DQN curve the MinAtar authors publish.
 
     python benchmarks/minatar_study.py run --out studies/minatar --games breakout space_invaders --seeds 0 1 2
     python benchmarks/minatar_study.py report --out studies/minatar --docs docs/results/minatar
+    python benchmarks/minatar_study.py report --out studies/minatar --paper-code breakout=<log of its dqn.py>
     python benchmarks/minatar_study.py speed                 # one update: autograd, fast learner, subnormals
 
 `run` trains each (game, seed) in turn in <out>/<game>_seed<seed>; a run stopped by a signal, a
 crash or the end of a session resumes from its last checkpoint when `run` is started again, and
 a finished one is skipped. Each run trains --steps env steps (one frame each: no frame skip).
 `report` draws the training return (100-episode moving average, as the paper plots it), mean over
-seeds with a 95% bootstrap band, beside the published DQN values, and prints a markdown table.
-Never asserts.
+seeds with a 95% bootstrap band, beside the published DQN values, and prints a markdown table of
+the mean return of the last 100 episodes ended by each frame count. `--paper-code GAME=LOG` adds
+a run of the paper's own examples/dqn.py on this machine (its log, with a line
+`frame F episodes E mean of last 100 M` every 100 episodes, which that file does not print by
+itself: add the line to run it). Never asserts.
 """
 
 from __future__ import annotations
@@ -83,7 +87,33 @@ def training_curve(run_dir: Path, window: int = 100):
     return steps[window - 1:], average
 
 
-def report(out: Path, docs: Path, games: list) -> None:
+def last_100_mean(run_dir: Path, frames: int) -> float:
+    """Mean training return of the last 100 episodes that ended at or before `frames`."""
+    from dqn_cli.report import read_scalars
+
+    steps, returns = read_scalars(run_dir, "train/episode_return")
+    order = np.argsort(steps, kind="stable")
+    steps, returns = steps[order], returns[order]
+    ended = np.searchsorted(steps, frames, side="right")
+    return float(returns[max(0, ended - 100):ended].mean())
+
+
+def paper_code_points(log: Path) -> dict:
+    """frames -> mean of the last 100 episodes, from the lines added to the paper's dqn.py."""
+    points = {}
+    for line in log.read_text().splitlines():
+        words = line.split()
+        if line.startswith("frame ") and "mean of last 100" in line:
+            points[int(words[1])] = float(words[8])  # frame F episodes E mean of last 100 M ...
+    return points
+
+
+def paper_code_at(points: dict, frames: int) -> str:
+    before = [f for f in points if f <= frames]
+    return f"{points[max(before)]:.1f}" if before and max(points) >= frames - 10_000 else "n/a"
+
+
+def report(out: Path, docs: Path, games: list, paper_code: dict) -> None:
     import matplotlib
     import matplotlib.ticker
 
@@ -108,6 +138,10 @@ def report(out: Path, docs: Path, games: list) -> None:
             axis.plot(grid, row, color="0.6", linewidth=0.6)
         axis.plot(grid, matrix.mean(axis=0), color="C0", label=f"dqn-cli, mean of {len(curves)} seeds")
         axis.fill_between(grid, band[:, 0], band[:, 1], color="C0", alpha=0.25)
+        code = paper_code_points(Path(paper_code[game])) if game in paper_code else {}
+        if code:
+            axis.plot(list(code), list(code.values()), color="C2", linewidth=0.8,
+                      label="the paper's examples/dqn.py on this machine, 1 run")
         published = PUBLISHED_DQN.get(game, {})
         if published:
             axis.plot(list(published), list(published.values()), "s--", color="C3", markersize=4,
@@ -120,10 +154,11 @@ def report(out: Path, docs: Path, games: list) -> None:
         axis.grid(alpha=0.3)
         axis.legend(fontsize=7, loc="lower right")
         for frames in [f for f in published if f <= grid[-1] + 10_000]:  # the last episode ends just short of it
-            at = matrix[:, min(np.searchsorted(grid, frames), len(grid) - 1)]
+            at = np.array([last_100_mean(d, frames) for d, _ in curves])
             low, high = bootstrap_ci(at)
             rows.append(f"| {game} | {frames:,} | {at.mean():.1f} [{low:.1f}, {high:.1f}] | "
-                        f"{', '.join(f'{v:.1f}' for v in at)} | {published[frames]:.1f} |")
+                        f"{', '.join(f'{v:.1f}' for v in at)} | {paper_code_at(code, frames) if code else 'not run'} | "
+                        f"{published[frames]:.1f} |")
         for run_dir, _ in curves:
             summary_file = run_dir / "summary.json"
             if summary_file.is_file():
@@ -132,7 +167,8 @@ def report(out: Path, docs: Path, games: list) -> None:
                       f"{s['final_eval']['best']['mean']:.1f}, last.pt {s['final_eval']['last']['mean']:.1f}")
     figure.tight_layout()
     figure.savefig(docs / "learning_curves.png", dpi=110)
-    print("| game | frames | dqn-cli mean [95% CI] | per seed | paper's DQN |\n|---|---|---|---|---|")
+    print("| game | frames | dqn-cli mean [95% CI] | per seed | the paper's dqn.py here (1 run) | paper's figure |\n"
+          "|---|---|---|---|---|---|")
     print("\n".join(rows))
 
 
@@ -207,6 +243,8 @@ def main() -> None:
     run_parser.add_argument("--steps", type=int, default=1_000_000)
     report_parser = commands.add_parser("report")
     report_parser.add_argument("--docs", type=Path, default=ROOT / "docs" / "results" / "minatar")
+    report_parser.add_argument("--paper-code", nargs="*", default=[], metavar="GAME=LOG",
+                               help="a log of the paper's examples/dqn.py run on this machine, per game")
     commands.add_parser("speed", help="time one update of the paper's network")
     for sub in (run_parser, report_parser):
         sub.add_argument("--out", type=Path, required=True)
@@ -215,7 +253,7 @@ def main() -> None:
     if args.command == "run":
         run(args.out, args.games, args.seeds, args.steps)
     elif args.command == "report":
-        report(args.out, args.docs, args.games)
+        report(args.out, args.docs, args.games, dict(item.split("=", 1) for item in args.paper_code))
     else:
         speed()
 
