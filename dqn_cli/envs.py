@@ -158,12 +158,14 @@ def make_vector_env(cfg: EnvConfig, seed: int) -> gym.vector.VectorEnv:
     """`cfg.num_envs` copies in one process, reset in the same step an episode ends.
 
     SAME_STEP autoreset returns the first observation of the next episode in place of the
-    last one and puts the last one in info["final_obs"]; `real_next_obs` restores it.
+    last one and puts the last one in info["final_obs"]; `real_next_obs` restores it. The
+    observations returned are overwritten by the next step: keep a copy, not the array.
     """
     make_env(cfg).close()  # fail fast, with our one-line message, before building copies
     envs = gym.vector.SyncVectorEnv(
         [lambda: make_env(cfg, training=True) for _ in range(cfg.num_envs)],
         autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+        copy=False,  # hands out its own buffer instead of a deep copy per step: TrainingState copies
     )
     envs.action_space.seed(seed)
     return envs

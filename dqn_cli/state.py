@@ -50,11 +50,11 @@ class TrainingState:
 
     @classmethod
     def start(cls, obs: np.ndarray) -> "TrainingState":
-        return cls(obs=obs, returns=np.zeros(len(obs)), lengths=np.zeros(len(obs), dtype=np.int64))
+        return cls(obs=np.array(obs), returns=np.zeros(len(obs)), lengths=np.zeros(len(obs), dtype=np.int64))
 
     def record_step(self, next_obs: np.ndarray, rewards: np.ndarray, game_over: np.ndarray) -> List[FinishedEpisode]:
         """Move every env one step on; returns the episodes that ended (a lost Atari life is not an end)."""
-        self.obs = next_obs
+        self.obs = np.array(next_obs)  # the vector env overwrites its own array on the next step
         self.returns += rewards
         self.lengths += 1
         finished = []
