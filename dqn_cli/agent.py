@@ -34,6 +34,9 @@ class DQNAgent:
                                      double_q, max_grad_norm, max_grad_value, compile_learner, fast_learner)
         # Acting stays eager: a batch of one would compile a second graph.
         self.act_q = self.online if compile_learner else self.learner.online_q
+        # Evaluations score the module's own Q-values; a learner's faster pass where it gives the same bits.
+        exact = getattr(getattr(self.learner, "backprop", None), "EXACT_FORWARD", False)
+        self.eval_q = self.act_q if exact and not compile_learner else self.online
         self.target_cfg = target_cfg
         self.device = device
 

@@ -8,7 +8,6 @@ from typing import Callable, List, Optional
 
 import numpy as np
 import torch
-from torch import nn
 
 from dqn_cli.config import EnvConfig
 from dqn_cli.envs import make_batched_env, make_env
@@ -39,7 +38,8 @@ class EvalResult:
         return summary if self.complete else {**summary, "partial": True}
 
 
-def greedy_policy(q_network: nn.Module, device: torch.device) -> Policy:
+def greedy_policy(q_network: Callable[[torch.Tensor], torch.Tensor], device: torch.device) -> Policy:
+    """Argmax actions of `q_network`: a module, or a learner's forward pass over the same weights."""
     @torch.inference_mode()
     def act(obs: np.ndarray) -> np.ndarray:
         q_values = q_network(torch.as_tensor(obs, device=device).float())

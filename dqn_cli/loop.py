@@ -298,7 +298,7 @@ class Run:
 
     def evaluate_and_keep_best(self) -> EvalResult:
         started = time.perf_counter()
-        result = evaluate(greedy_policy(self.agent.online, self.device), self.cfg.env, self.cfg.eval.episodes,
+        result = evaluate(greedy_policy(self.agent.eval_q, self.device), self.cfg.env, self.cfg.eval.episodes,
                           seed=self.cfg.seed + EVAL_SEED_OFFSET)
         new_best = self.state.is_new_best(result.mean, result.std)
         self.metrics.evaluation(self.state.step, result, new_best)
@@ -319,7 +319,7 @@ class Run:
 
     def final_evaluation(self, checkpoint: str, stop: Callable[[], bool]) -> EvalResult:
         self.agent.online.load_state_dict(load_checkpoint(self.checkpoint_dir / f"{checkpoint}.pt")["online"])
-        return evaluate(greedy_policy(self.agent.online, self.device), self.cfg.env, self.cfg.eval.final_episodes,
+        return evaluate(greedy_policy(self.agent.eval_q, self.device), self.cfg.env, self.cfg.eval.final_episodes,
                         seed=self.cfg.seed + FINAL_EVAL_SEED_OFFSET, stop=stop,
                         on_episode=EvaluationProgress(f"final evaluation of {checkpoint}.pt"))
 

@@ -22,7 +22,7 @@ from dqn_cli.learners import AutogradLearner, FastCNNLearner, FastMLPLearner, Fl
 from dqn_cli.learners.fast_mlp import MLPBackprop
 from dqn_cli.learners.flat import FlatParameters
 from dqn_cli.metrics import UpdateLog
-from dqn_cli.networks import DuelingQNetwork, MLPQNetwork, NatureCNN
+from dqn_cli.networks import DuelingQNetwork, MLPQNetwork, NatureCNN, small_image_cnn
 from dqn_cli.replay import Batch
 
 CPU = torch.device("cpu")
@@ -265,3 +265,17 @@ def test_the_small_cnn_learner_covers_one_convolution_and_a_plain_head_only():
     for network in (NatureCNN((4, 84, 84), np.uint8, 3, NatureCNNConfig()), NatureCNN((10, 10, 4), np.bool_, 3, dueling),
                     MLPQNetwork(5, 3, [16], "relu")):
         assert not FastCNNLearner.covers(network, "huber")
+
+
+def test_evaluations_use_a_forward_pass_that_gives_the_modules_own_q_values():
+    """Periodic and final evaluations score the network as a module would; the MLP learner's pass
+    is used for speed because it gives the same bits, the CNN learner's (within 1e-6) is not."""
+    mlp = DQNAgent(MLPQNetwork(5, 3, [16, 16], "relu"), AdamConfig(), HardTargetConfig(), 0.9, "huber", False, CPU)
+    assert mlp.eval_q is mlp.learner.online_q
+    with torch.no_grad():
+        for size in (1, 10, 100):
+            obs = torch.randn(size, 5)
+            assert torch.equal(mlp.eval_q(obs), mlp.online(obs))
+    cnn = DQNAgent(NatureCNN((10, 10, 4), np.bool_, 6, small_image_cnn("relu")), RMSpropConfig(lr=1e-3),
+                   HardTargetConfig(), 0.9, "huber", False, CPU)
+    assert isinstance(cnn.learner, FastCNNLearner) and cnn.eval_q is cnn.online

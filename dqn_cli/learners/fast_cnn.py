@@ -38,6 +38,8 @@ def patch_index(obs_shape, channels_last: bool, kernel: int, stride: int) -> tor
 class SmallCNNBackprop:
     """Forward and backward passes of a NatureCNN with one convolution and a plain linear head."""
 
+    EXACT_FORWARD = False  # im2col products round differently from Conv2d (within 1e-6)
+
     def __init__(self, network: NatureCNN):
         self.network = network
         self.conv, self.hidden, self.head = network.conv[0], network.torso[0], network.head

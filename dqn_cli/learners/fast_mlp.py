@@ -47,6 +47,8 @@ def td_loss_grad(q_taken: torch.Tensor, targets: torch.Tensor, kind: str,
 class MLPBackprop:
     """Forward and backward passes of an MLPQNetwork (Linear, activation, ..., Linear)."""
 
+    EXACT_FORWARD = True  # the same addmm calls as nn.Linear: the module's Q-values bit for bit
+
     def __init__(self, network: MLPQNetwork):
         self.linears: List[nn.Linear] = [m for m in network.modules() if isinstance(m, nn.Linear)]
         self.activate, self.activation_backward = _ACTIVATIONS[str(network.activation)]
