@@ -117,7 +117,7 @@ def make_batched_env(cfg: EnvConfig, num_envs: int) -> Optional[gym.vector.Vecto
     """`num_envs` copies as one numpy-vectorised env where Gymnasium has one (CartPole), else None.
 
     Such an env steps every copy in one array operation and resets each copy on the step after its
-    episode ends (next-step autoreset).
+    episode ends (next-step autoreset). Start it with `reset_like_single_envs`.
     """
     if cfg.atari is not None or cfg.frame_stack > 1:
         return None
@@ -133,9 +133,31 @@ def make_batched_env(cfg: EnvConfig, num_envs: int) -> Optional[gym.vector.Vecto
         kwargs["max_episode_steps"] = cfg.max_episode_steps
     try:
         with _older_versions_meant():
-            return gym.make_vec(cfg.id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs)
+            envs = gym.make_vec(cfg.id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs)
     except TypeError:  # a make_kwargs entry only the single env takes
         return None
+    envs.reset(seed=0)
+    state = getattr(envs.unwrapped, "state", None)  # one column per copy, as in CartPoleVectorEnv
+    if not isinstance(state, np.ndarray) or state.ndim != 2 or state.shape[1] != num_envs:
+        envs.close()
+        return None
+    return envs
+
+
+def reset_like_single_envs(envs: gym.vector.VectorEnv, cfg: EnvConfig, seed: int) -> np.ndarray:
+    """Start copy i of a numpy-vectorised env where the plain env reset with seed `seed + i`
+    starts, so a batch plays exactly the episodes that envs played one at a time would. The start
+    states are taken from the plain env itself."""
+    single = make_env(cfg)
+    observations, states = [], []
+    for i in range(envs.num_envs):
+        obs, _ = single.reset(seed=seed + i)
+        observations.append(obs)
+        states.append(np.asarray(single.unwrapped.state, dtype=envs.unwrapped.state.dtype))
+    single.close()
+    envs.reset(seed=seed)  # clears the step counters and pending resets
+    envs.unwrapped.state = np.stack(states, axis=1)
+    return np.stack(observations)
 
 
 def check_spaces(env: gym.Env, env_id: str) -> None:

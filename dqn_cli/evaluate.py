@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from dqn_cli.config import EnvConfig
-from dqn_cli.envs import make_batched_env, make_env
+from dqn_cli.envs import make_batched_env, make_env, reset_like_single_envs
 
 Policy = Callable[[np.ndarray], np.ndarray]  # batch of observations -> batch of actions
 
@@ -50,28 +50,30 @@ def greedy_policy(q_network: Callable[[torch.Tensor], torch.Tensor], device: tor
 
 def evaluate(policy: Policy, env_cfg: EnvConfig, episodes: int, seed: int, max_parallel: int = 16,
              stop: Optional[Callable[[], bool]] = None,
-             on_episode: Optional[Callable[[int, int], None]] = None) -> EvalResult:
-    """Run `episodes` greedy episodes, reproducibly for a given `seed` and number of episodes.
+             on_episode: Optional[Callable[[int, int], None]] = None, batched: bool = True) -> EvalResult:
+    """Run `episodes` greedy episodes; episode i resets with seed `seed + i`.
 
-    Envs with a numpy-vectorised version (CartPole) play all episodes as one batch from states
-    drawn with `seed`; others step up to `max_parallel` envs side by side, episode i reset with
-    seed `seed + i`. `stop()` is asked after every step: when true, the episodes that ended so
-    far are returned (partial). `on_episode(done, episodes)` is told when episodes end.
+    Envs with a numpy-vectorised version (CartPole) play all the episodes as one batch; others
+    step up to `max_parallel` envs side by side. Either way the policy sees one batch per step
+    and the result is that of playing each episode alone. `stop()` is asked after every step:
+    when true, the episodes that ended so far are returned (partial). `on_episode(done, episodes)`
+    is told when episodes end. `batched=False` plays single envs even where a batch is possible.
     """
-    batched = make_batched_env(env_cfg, episodes)
-    if batched is not None:
-        return _evaluate_batched(policy, batched, episodes, seed, stop, on_episode)
+    envs = make_batched_env(env_cfg, episodes) if batched else None
+    if envs is not None:
+        return _evaluate_batched(policy, envs, env_cfg, episodes, seed, stop, on_episode)
     return _evaluate_side_by_side(policy, env_cfg, episodes, seed, max_parallel, stop, on_episode)
 
 
-def _evaluate_batched(policy: Policy, envs, episodes: int, seed: int, stop: Optional[Callable[[], bool]],
+def _evaluate_batched(policy: Policy, envs, env_cfg: EnvConfig, episodes: int, seed: int,
+                      stop: Optional[Callable[[], bool]],
                       on_episode: Optional[Callable[[int, int], None]]) -> EvalResult:
     """One episode per env of a vectorised env; an env's later (auto-reset) episodes are not counted."""
     returns = np.zeros(episodes)
     lengths = np.zeros(episodes, dtype=np.int64)
     ended = np.zeros(episodes, dtype=bool)
     try:
-        obs, _ = envs.reset(seed=seed)
+        obs = reset_like_single_envs(envs, env_cfg, seed)
         while not ended.all():
             if stop is not None and stop():
                 return EvalResult(returns[ended], lengths[ended], complete=False)
@@ -92,8 +94,8 @@ def _evaluate_batched(policy: Policy, envs, episodes: int, seed: int, stop: Opti
 def _evaluate_side_by_side(policy: Policy, env_cfg: EnvConfig, episodes: int, seed: int, max_parallel: int,
                            stop: Optional[Callable[[], bool]],
                            on_episode: Optional[Callable[[int, int], None]]) -> EvalResult:
-    """Up to `max_parallel` single envs, so the policy sees one batch per step; episode i is reset
-    with seed `seed + i`, so the result does not depend on `max_parallel`."""
+    """Up to `max_parallel` single envs; every episode has its own seed, so the result does not
+    depend on `max_parallel`."""
     envs = [make_env(env_cfg) for _ in range(min(episodes, max_parallel))]
     returns = np.zeros(episodes)
     lengths = np.zeros(episodes, dtype=np.int64)

@@ -1,7 +1,7 @@
 """Greedy evaluation: CartPole's 100 episodes as one numpy-vectorised batch, other envs side by side."""
 
-import gymnasium as gym
 import numpy as np
+import pytest
 
 from dqn_cli.config import EnvConfig
 from dqn_cli.envs import make_batched_env
@@ -18,44 +18,23 @@ def half_balancing_policy(obs: np.ndarray) -> np.ndarray:
     return np.where(obs[:, 0] < 0.0, balancing_policy(obs), 0)
 
 
-def single_env_returns(policy, env_id: str, episodes: int, seed: int) -> tuple:
-    """The same episodes played one at a time by the plain env, each started where the batch started."""
-    starts = make_batched_env(EnvConfig(id=env_id), episodes)
-    starts.reset(seed=seed)
-    returns, lengths = [], []
-    for i in range(episodes):
-        env = gym.make(env_id)
-        env.reset(seed=0)
-        env.unwrapped.state = starts.unwrapped.state[:, i].copy()
-        obs, total, length, done = np.array(env.unwrapped.state, dtype=np.float32), 0.0, 0, False
-        while not done:
-            obs, reward, terminated, truncated, _ = env.step(int(policy(obs[None])[0]))
-            total, length, done = total + reward, length + 1, terminated or truncated
-        returns.append(total)
-        lengths.append(length)
-    return np.array(returns), np.array(lengths)
-
-
 def test_cartpole_is_evaluated_as_one_vectorised_batch():
     assert make_batched_env(EnvConfig(), 100).num_envs == 100
     assert make_batched_env(EnvConfig(id="Acrobot-v1"), 10) is None  # no numpy-vectorised version
     assert make_batched_env(EnvConfig(frame_stack=2), 10) is None  # the batch has no wrappers
 
 
-def test_batched_episodes_equal_the_plain_env_played_one_by_one():
-    """Same starts, same actions: each counted episode is exactly the plain env's, truncation at 500
-    included, and the batch's automatic resets after an episode ends are never counted."""
+@pytest.mark.parametrize("env_cfg", [EnvConfig(), EnvConfig(id="CartPole-v0"), EnvConfig(max_episode_steps=120)])
+def test_the_batch_plays_exactly_the_episodes_single_envs_play(env_cfg):
+    """Episode i starts where the plain env reset with seed + i starts and runs the same physics,
+    truncation included; the batch's automatic resets after an episode ends are never counted."""
     for policy in (balancing_policy, half_balancing_policy):
-        result = evaluate(policy, EnvConfig(), episodes=12, seed=7)
-        returns, lengths = single_env_returns(policy, "CartPole-v1", 12, seed=7)
-        np.testing.assert_array_equal(result.returns, returns)
-        np.testing.assert_array_equal(result.lengths, lengths)
-    assert (lengths == 500).any() and (lengths < 500).any()
-
-
-def test_cartpole_v0_keeps_its_200_step_limit_and_max_episode_steps_is_honoured():
-    assert evaluate(balancing_policy, EnvConfig(id="CartPole-v0"), episodes=5, seed=0).returns.max() == 200
-    assert evaluate(balancing_policy, EnvConfig(max_episode_steps=50), episodes=5, seed=0).returns.max() == 50
+        batched = evaluate(policy, env_cfg, episodes=24, seed=7)
+        one_by_one = evaluate(policy, env_cfg, episodes=24, seed=7, max_parallel=1, batched=False)
+        np.testing.assert_array_equal(batched.returns, one_by_one.returns)
+        np.testing.assert_array_equal(batched.lengths, one_by_one.lengths)
+    limit = env_cfg.max_episode_steps or (200 if env_cfg.id == "CartPole-v0" else 500)
+    assert (batched.lengths == limit).any() and (batched.lengths < limit).any()
 
 
 def test_evaluation_is_reproducible_per_seed():
