@@ -298,8 +298,7 @@ class Run:
 
     def evaluate_and_keep_best(self) -> EvalResult:
         started = time.perf_counter()
-        result = evaluate(greedy_policy(self.agent.eval_q, self.device), self.cfg.env, self.cfg.eval.episodes,
-                          seed=self.cfg.seed + EVAL_SEED_OFFSET)
+        result = self.evaluate(self.cfg.eval.episodes)
         new_best = self.state.is_new_best(result.mean, result.std)
         self.metrics.evaluation(self.state.step, result, new_best)
         if new_best:
@@ -307,14 +306,28 @@ class Run:
         self.eval_seconds += time.perf_counter() - started
         return result
 
+    def evaluate(self, episodes: int) -> EvalResult:
+        """Greedy episodes on the periodic-evaluation seeds (never the final evaluation's)."""
+        return evaluate(greedy_policy(self.agent.eval_q, self.device), self.cfg.env, episodes,
+                        seed=self.cfg.seed + EVAL_SEED_OFFSET)
+
     def solved(self, result: EvalResult) -> bool:
-        """eval.stop_when_solved: whether this periodic evaluation reached env.solve_threshold."""
+        """eval.stop_when_solved: whether this periodic evaluation reached env.solve_threshold and a
+        second one, over eval.final_episodes episodes, confirms it (a few lucky episodes do not)."""
         threshold = self.cfg.env.solve_threshold
         if not self.cfg.eval.stop_when_solved or threshold is None or result.mean < threshold:
             return False
+        started = time.perf_counter()
+        confirmed = self.evaluate(max(self.cfg.eval.final_episodes, self.cfg.eval.episodes))
+        self.eval_seconds += time.perf_counter() - started
+        if confirmed.mean < threshold:
+            log.info(f"not solved yet: {confirmed.mean:.1f} over {len(confirmed.returns)} episodes is below "
+                     f"env.solve_threshold ({threshold:g})")
+            return False
         self.solved_at = self.state.step
-        log.info(f"solved: {result.mean:.1f} >= env.solve_threshold ({threshold:g}) at step {self.state.step:,}; "
-                 "training stops here (eval.stop_when_solved=false trains the whole budget)")
+        log.info(f"solved: {confirmed.mean:.1f} over {len(confirmed.returns)} episodes >= env.solve_threshold "
+                 f"({threshold:g}) at step {self.state.step:,}; training stops here (eval.stop_when_solved=false "
+                 "trains the whole budget)")
         return True
 
     def final_evaluation(self, checkpoint: str, stop: Callable[[], bool]) -> EvalResult:

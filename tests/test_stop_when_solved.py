@@ -6,12 +6,14 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from dqn_cli import loop as train_module
 from dqn_cli.config import EnvConfig, EvalConfig
 from dqn_cli.errors import RunAlreadyFinished
+from dqn_cli.evaluate import EvalResult
 from test_loop import tiny_config
 
 
@@ -48,3 +50,20 @@ def test_a_run_that_stopped_when_solved_is_finished_unless_told_to_train_on(tmp_
     train_on = replace(cfg, eval=replace(cfg.eval, stop_when_solved=False))
     summary = train_module.train(train_on, tmp_path / "run", resume=True)
     assert summary["steps"] == 60 and summary["stopped_when_solved"] is None
+
+
+def test_a_lucky_evaluation_does_not_stop_training_unless_a_longer_one_confirms_it(tmp_path: Path, monkeypatch):
+    """The periodic evaluation (1 episode here) reaches the threshold, but the confirming one over
+    eval.final_episodes episodes does not: training goes on to its budget."""
+    played = []
+
+    def few_lucky_episodes(policy, env_cfg, episodes, seed, **kwargs):
+        played.append(episodes)
+        return EvalResult(np.full(episodes, 10.0 if episodes == 1 else 2.0), np.ones(episodes, dtype=np.int64))
+
+    monkeypatch.setattr(train_module, "evaluate", few_lucky_episodes)
+    cfg = solving_config(3.0)
+    cfg = replace(cfg, eval=replace(cfg.eval, final_episodes=5))
+    summary = train_module.train(cfg, tmp_path / "run")
+    assert summary["steps"] == 60 and summary["stopped_when_solved"] is None
+    assert played.count(5) >= 4  # each periodic evaluation at 20, 40, 60 was checked, then the final ones

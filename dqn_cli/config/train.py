@@ -30,9 +30,10 @@ class EvalConfig:
     final_episodes: Optional[int] = None
     """Episodes of the final evaluation of best.pt and last.pt; null: 100 (Atari: 10 whole games)."""
     stop_when_solved: bool = False
-    """Stop training once a periodic evaluation reaches env.solve_threshold (as SB3's
-    StopTrainingOnRewardThreshold does): last.pt is then the weights that solved it. No effect
-    for envs without a threshold or with eval.interval=0."""
+    """Stop training once a periodic evaluation reaches env.solve_threshold and a second one over
+    eval.final_episodes episodes confirms it (SB3's StopTrainingOnRewardThreshold, confirmed):
+    last.pt is then the weights that solved it. No effect for envs without a threshold or with
+    eval.interval=0."""
 
     def __post_init__(self):
         require(self.interval is None or self.interval >= 0, "eval.interval", self.interval, "an integer >= 0")
