@@ -175,7 +175,7 @@ class TargetConfig:
 @dataclass
 class HardTargetConfig(TargetConfig):
     name: str = "hard"
-    interval: int = 250
+    interval: int = 100
     """Copy the online weights into the target net every `interval` env steps (or episodes)."""
 
 

@@ -23,13 +23,13 @@ MAX_SEED = 2**32 - 1
 @dataclass
 class EvalConfig:
     interval: Optional[int] = None
-    """Greedy evaluation every this many env steps (0: only at the end); null: 2,500, or for Atari
+    """Greedy evaluation every this many env steps (0: only at the end); null: 1,000, or for Atari
     total_steps / 20 from 200k steps on (shorter Atari runs evaluate only at the end)."""
     episodes: Optional[int] = None
     """Episodes per periodic evaluation, whose best mean picks checkpoints/best.pt; null: 10 (Atari: 3)."""
     final_episodes: Optional[int] = None
     """Episodes of the final evaluation of best.pt and last.pt; null: 100 (Atari: 10 whole games)."""
-    stop_when_solved: bool = False
+    stop_when_solved: bool = True
     """Stop training once a periodic evaluation reaches env.solve_threshold and a second one over
     eval.final_episodes episodes confirms it (SB3's StopTrainingOnRewardThreshold, confirmed):
     last.pt is then the weights that solved it. No effect for envs without a threshold or with
@@ -45,7 +45,7 @@ class EvalConfig:
         if atari:
             defaults = (total_steps // 20 if total_steps >= 200_000 else 0, 3, 10)
         else:
-            defaults = (2_500, 10, 100)
+            defaults = (1_000, 10, 100)
         given = (self.interval, self.episodes, self.final_episodes)
         return EvalConfig(*(default if value is None else value for value, default in zip(given, defaults)),
                           stop_when_solved=self.stop_when_solved)
@@ -97,8 +97,9 @@ class TrainConfig:
     """An experiment tracker beside TensorBoard (config group tracker): none, mlflow or wandb."""
     seed: int = 0
     """Drives every random number generator; train and eval envs get derived seeds (0 to 2**32 - 1)."""
-    total_steps: int = 40_000
-    """Environment steps to train for (summed over parallel envs); unused when total_episodes is set."""
+    total_steps: int = 50_000
+    """Environment steps to train for, at most (eval.stop_when_solved may stop sooner), summed over
+    parallel envs; unused when total_episodes is set."""
     total_episodes: Optional[int] = None
     """Train until this many episodes have ended (counted over all envs) instead of for total_steps."""
     gamma: float = 0.99
