@@ -18,8 +18,8 @@ from dqn_cli.report import read_scalars
 
 KILL_POINTS = 20
 # A checkpoint (and its replay) every 100 steps: most kills land in or near a checkpoint write.
-RUN = ["total_steps=30000", "checkpoint.interval=100", "checkpoint.keep=2", "buffer.capacity=5000",
-       "eval.interval=1000", "eval.episodes=2", "eval.final_episodes=5", "log.progress=off"]
+RUN = ["total_steps=30000", "eval.stop_when_solved=false", "checkpoint.interval=100", "checkpoint.keep=2",
+       "buffer.capacity=5000", "eval.interval=1000", "eval.episodes=2", "eval.final_episodes=5", "log.progress=off"]
 
 
 def start(args, cwd: Path) -> subprocess.Popen:

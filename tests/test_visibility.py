@@ -48,7 +48,7 @@ def test_a_long_evaluation_says_how_far_it_got(caplog):
 
 
 @pytest.mark.parametrize("overrides,expected", [
-    ([], (2_500, 10, 100)),
+    ([], (1_000, 10, 100)),
     (["env=pong"], (0, 3, 10)),  # a short Atari run evaluates only at its end, on few games
     (["env=pong", "total_steps=1000000"], (50_000, 3, 10)),
     (["experiment=nature_atari"], (250_000, 10, 30)),  # explicit values stay
@@ -74,7 +74,7 @@ def test_summary_speed_is_training_alone(workdir: Path):
 
 
 def test_eval_defaults_resolve_in_the_python_api_too():
-    assert EvalConfig().resolved(atari=False, total_steps=40_000) == EvalConfig(2_500, 10, 100)
+    assert EvalConfig().resolved(atari=False, total_steps=50_000) == EvalConfig(1_000, 10, 100)
     assert EnvConfig().atari is None
 
 
