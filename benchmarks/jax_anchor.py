@@ -2,7 +2,8 @@
 (the whole training loop jitted as one `lax.scan`, gymnax's CartPole-v1 stepped inside it, a jnp
 ring buffer, optax Adam, seeds vmapped), at PureJaxRL's published CartPole settings.
 
-    pip install -e ".[bench-jax]"
+    python3 -m venv .venv-jax && .venv-jax/bin/pip install -e ".[bench-jax]"   # its own venv: gymnax
+                                                                           # needs gymnasium < 1.4
     python benchmarks/jax_anchor.py --seeds 0 1 2          # one process per seed, whole-process time
     python benchmarks/jax_anchor.py --vmap 5                # five seeds vmapped in one process
     python benchmarks/jax_anchor.py --seeds 0 --total-steps 20000   # a quick check that it runs

@@ -15,8 +15,8 @@ It prints markdown tables and writes benchmarks/results.json:
 4. throughput features: vector envs (`env.num_envs=4`) and `compile=true`;
 5. optionally SB3 DQN with RL Zoo's tuned CartPole-v1 hyperparameters, seeds 0-2;
 6. a five-seed sweep run in parallel with joblib against the same jobs one after another;
-7. the JAX anchor (benchmarks/jax_anchor.py, the `bench-jax` extra; --jax-python names a Python that
-   has it) against `dqn-train` defaults: seeds 0-2 one process each, whole-process time to the final
+7. the JAX anchor (benchmarks/jax_anchor.py, the `bench-jax` extra in a venv of its own, since gymnax
+   needs gymnasium < 1.4; --jax-python names that venv's Python) against `dqn-train` defaults: seeds 0-2 one process each, whole-process time to the final
    policy and its 100-episode score; then five seeds vmapped in one JAX process against a five-seed
    joblib sweep of dqn-train, per seed.
 """
@@ -287,6 +287,9 @@ def anchor_tables(python: str, seed_list: list, vmapped: int, workdir: Path, ove
                     "hydra/launcher=joblib", *overrides, *EXTRA_OVERRIDES], cwd=workdir, capture_output=True,
                    text=True, check=True)
     sweep_wall = time.perf_counter() - sweep_started
+    sweep_dir = max((workdir / "outputs" / "sweeps").iterdir(), key=lambda d: d.stat().st_mtime)
+    sweep_last = [json.loads(p.read_text())["final_eval"]["last"]["mean"]
+                  for p in sorted(sweep_dir.glob("*/summary.json"))]
     lines += ["", f"| {vmapped} seeds in one go | whole process | per seed | final policies (100 ep) |", "|---|---|---|---|"]
     if "error" in together:
         lines.append(f"| JAX anchor, seeds vmapped | failed: {together['error']} | | |")
@@ -294,9 +297,9 @@ def anchor_tables(python: str, seed_list: list, vmapped: int, workdir: Path, ove
         lines.append(f"| JAX anchor, seeds vmapped in one process | {together_wall:.1f} s | "
                      f"{together_wall / vmapped:.1f} s | {', '.join(f'{m:.1f}' for m in together['final_mean'])} |")
     lines.append(f"| `dqn-train -m seed=0..{vmapped - 1} hydra/launcher=joblib` | {sweep_wall:.1f} s | "
-                 f"{sweep_wall / vmapped:.1f} s | see the sweep's report.md |")
+                 f"{sweep_wall / vmapped:.1f} s | {', '.join(f'{m:.1f}' for m in sweep_last)} (last.pt) |")
     return "\n".join(lines), {"per_seed": rows, "vmapped": together, "vmapped_wall_s": round(together_wall, 1),
-                              "sweep_wall_s": round(sweep_wall, 1)}
+                              "sweep_wall_s": round(sweep_wall, 1), "sweep_last": sweep_last}
 
 
 def main() -> None:
