@@ -9,7 +9,7 @@ from typing import List
 import numpy as np
 
 from dqn_cli.checkpoint import atomic_write_bytes
-from dqn_cli.report import (MOVING_AVERAGE, Group, bootstrap_ci, bootstrap_interval, moving_average,
+from dqn_cli.report import (MOVING_AVERAGE, Group, Run, bootstrap_ci, bootstrap_interval, moving_average,
                             performance_profile, probability_of_improvement, read_scalars)
 
 
@@ -60,6 +60,15 @@ def _steps_axis(axis) -> None:
     axis.set_xlabel("environment steps")
 
 
+def held_when_solved(run: Run, steps: np.ndarray, values: np.ndarray, every_step: List[int]) -> tuple:
+    """A run that stopped once solved (eval.stop_when_solved) keeps its final policy: its last
+    evaluation holds at the later steps other runs reached, so the seeds' mean can go on."""
+    if not (run.summary or {}).get("stopped_when_solved") or not len(steps):
+        return steps, values
+    later = [step for step in every_step if step > steps[-1]]
+    return np.concatenate([steps, later]), np.concatenate([values, np.full(len(later), values[-1])])
+
+
 def learning_curves(groups: List[Group], path: Path) -> None:
     """Periodic greedy evaluation against env steps: mean over seeds with a 95% bootstrap band."""
     import matplotlib
@@ -69,10 +78,12 @@ def learning_curves(groups: List[Group], path: Path) -> None:
 
     figure, axis = plt.subplots(figsize=(8, 4.8))
     for index, group in enumerate(groups):
-        curves = [read_scalars(r.path, "eval/mean_return") for r in group.runs]
-        curves = [c for c in curves if len(c[0])]
+        curves = [(run, read_scalars(run.path, "eval/mean_return")) for run in group.runs]
+        curves = [(run, c) for run, c in curves if len(c[0])]
         if not curves:
             continue
+        every_step = sorted(set().union(*(steps.tolist() for _, (steps, _) in curves)))
+        curves = [held_when_solved(run, steps, values, every_step) for run, (steps, values) in curves]
         common = sorted(set.intersection(*(set(steps.tolist()) for steps, _ in curves)))
         if not common:
             continue
@@ -85,7 +96,8 @@ def learning_curves(groups: List[Group], path: Path) -> None:
     _steps_axis(axis)
     _solve_line(axis, groups)
     axis.set_ylabel("greedy evaluation return (mean over seeds)")
-    axis.set_title(f"Learning curves: {_setting(groups)}\n(band: 95% bootstrap CI over seeds)")
+    axis.set_title(f"Learning curves: {_setting(groups)}\n(band: 95% bootstrap CI over seeds; a run that "
+                   "stopped when solved keeps its last score)")
     axis.grid(alpha=0.3)
     if axis.lines:
         axis.legend(fontsize=8, loc="best")

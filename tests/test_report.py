@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from conftest import TINY, run_cli
-from dqn_cli.report import bootstrap_ci, iqm, moving_average
+from dqn_cli.plots import held_when_solved
+from dqn_cli.report import Run, bootstrap_ci, iqm, moving_average
 
 
 def test_iqm_trims_a_quarter_at_each_end():
@@ -128,3 +129,13 @@ def test_plot_titles_name_the_env_the_budget_and_the_seeds(sweep: Path):
     from dqn_cli.report import find_runs, group_runs
 
     assert _setting(group_runs(find_runs([sweep]))) == "CartPole-v1, 600 steps, 2 seeds"
+
+
+def test_a_run_that_stopped_when_solved_keeps_its_last_score_in_the_learning_curve():
+    steps, values = np.array([1000, 2000]), np.array([10.0, 480.0])
+    every_step = [1000, 2000, 3000, 4000]
+    stopped = Run(Path("a"), [], 0, "finished", {"stopped_when_solved": 2000})
+    held_steps, held_values = held_when_solved(stopped, steps, values, every_step)
+    assert held_steps.tolist() == every_step and held_values.tolist() == [10.0, 480.0, 480.0, 480.0]
+    trained_on = Run(Path("b"), [], 1, "finished", {"stopped_when_solved": None})
+    assert held_when_solved(trained_on, steps, values, every_step)[0].tolist() == [1000, 2000]
