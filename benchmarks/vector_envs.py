@@ -1,7 +1,8 @@
-"""CartPole stepped as Python envs in a SyncVectorEnv (what training uses) against Gymnasium's
-numpy-vectorised CartPoleVectorEnv (what evaluation uses), per env step, for several widths.
+"""CartPole stepped as Python envs in a SyncVectorEnv (training below BATCHED_TRAINING_FROM envs),
+as a BatchedTrainingEnv (training from there on: the numpy batch with same-step resets by plain
+envs) and as Gymnasium's bare CartPoleVectorEnv (evaluation), per vector step, for several widths.
 
-    python benchmarks/vector_envs.py                  # widths 1 4 16 64 100
+    python benchmarks/vector_envs.py                  # widths 1 2 4 8 16 64 100
     python benchmarks/vector_envs.py --widths 8 --steps 5000
 
 Prints one table row per width (median of 3 repeats); never asserts on time.
@@ -16,7 +17,8 @@ import time
 import numpy as np
 
 from dqn_cli.config import EnvConfig
-from dqn_cli.envs import make_batched_env, make_vector_env
+from dqn_cli import envs as dqn_envs
+from dqn_cli.envs import BatchedTrainingEnv, make_batched_env, make_vector_env
 
 
 def microseconds_per_step(env, width: int, steps: int) -> float:
@@ -31,18 +33,25 @@ def microseconds_per_step(env, width: int, steps: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--widths", type=int, nargs="+", default=[1, 4, 16, 64, 100])
+    parser.add_argument("--widths", type=int, nargs="+", default=[1, 2, 4, 8, 16, 64, 100])
     parser.add_argument("--steps", type=int, default=3000)
     args = parser.parse_args()
-    print("| envs | SyncVectorEnv, us per vector step | CartPoleVectorEnv, us per vector step | speed-up |")
-    print("|---|---|---|---|")
+    print("| envs | SyncVectorEnv, us per vector step | BatchedTrainingEnv | CartPoleVectorEnv | "
+          "BatchedTrainingEnv speed-up |")
+    print("|---|---|---|---|---|")
     for width in args.widths:
-        sync = make_vector_env(EnvConfig(num_envs=width), seed=0)
-        batched = make_batched_env(EnvConfig(), width)
-        sync_us = statistics.median(microseconds_per_step(sync, width, args.steps) for _ in range(3))
-        batched_us = statistics.median(microseconds_per_step(batched, width, args.steps) for _ in range(3))
-        print(f"| {width} | {sync_us:.1f} | {batched_us:.1f} | {sync_us / batched_us:.2f}x |")
-
+        cfg = EnvConfig(num_envs=width)
+        with_batch_from, dqn_envs.BATCHED_TRAINING_FROM = dqn_envs.BATCHED_TRAINING_FROM, 10**9
+        sync = make_vector_env(cfg, seed=0)
+        dqn_envs.BATCHED_TRAINING_FROM = 1
+        training_batch = make_vector_env(cfg, seed=0)
+        dqn_envs.BATCHED_TRAINING_FROM = with_batch_from
+        assert isinstance(training_batch, BatchedTrainingEnv)
+        bare = make_batched_env(EnvConfig(), width)
+        sync_us, training_us, bare_us = (statistics.median(microseconds_per_step(env, width, args.steps)
+                                                           for _ in range(3))
+                                         for env in (sync, training_batch, bare))
+        print(f"| {width} | {sync_us:.1f} | {training_us:.1f} | {bare_us:.1f} | {sync_us / training_us:.2f}x |")
 
 if __name__ == "__main__":
     main()

@@ -41,7 +41,8 @@ class EnvConfig:
     id: str = "CartPole-v1"
     """Gymnasium environment id, e.g. CartPole-v1."""
     num_envs: int = 1
-    """Parallel training environments (a synchronous vector env); one transition per env per step."""
+    """Parallel training environments, one transition per env per step: Python envs side by side, or
+    from 8 copies of CartPole one numpy batch that plays the same episodes."""
     reward_scale: float = 1.0
     """Training rewards are multiplied by this before they are stored (returns are logged raw)."""
     reward_clip: Optional[float] = None
