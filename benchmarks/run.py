@@ -12,7 +12,8 @@ It prints markdown tables and writes benchmarks/results.json:
    `dqn-train experiment=pytorch_tutorial` for the same number of env steps;
 3. `dqn-train` defaults on seeds 0-9, each a separate process: wall time, start-up (launch to
    first env step), share of time in periodic evaluation, steps/s, best/last 100-episode means;
-4. throughput features: vector envs (`env.num_envs=4`) and `compile=true`;
+4. throughput features, seed 0 for a fixed budget: vector envs (`env.num_envs=4` as Python envs, 8 and
+   16 as one numpy batch) and `compile=true`;
 5. optionally SB3 DQN with RL Zoo's tuned CartPole-v1 hyperparameters, seeds 0-2;
 6. a five-seed sweep run in parallel with joblib against the same jobs one after another;
 7. the JAX anchor (benchmarks/jax_anchor.py, the `bench-jax` extra in a venv of its own, since gymnax
@@ -204,14 +205,19 @@ def markdown_rows(header: list, rows: list, label_key: str, cells) -> str:
 # 4. throughput features ----------------------------------------------------------------------
 
 def features_table(steps: int, workdir: Path) -> tuple[str, list]:
-    variants = [("default (1 env)", []), ("env.num_envs=4", ["env.num_envs=4"]), ("compile=true", ["compile=true"])]
+    """Seed 0 for a fixed budget (stop_when_solved off), so every row does the same work."""
+    variants = [("default (1 env)", []), ("env.num_envs=4 (Python envs)", ["env.num_envs=4"]),
+                ("env.num_envs=8 (numpy batch)", ["env.num_envs=8"]),
+                ("env.num_envs=16 (numpy batch)", ["env.num_envs=16"]), ("compile=true", ["compile=true"])]
     rows = []
     for label, extra in variants:
-        r = run_seed(0, [f"total_steps={steps}", *extra], workdir)
+        r = run_seed(0, [f"total_steps={steps}", "eval.stop_when_solved=false", *extra], workdir)
         rows.append({"variant": label, **r})
-    return markdown_rows(["variant (seed 0)", "train steps/s", "process wall", "best.pt (100 ep)"], rows, "variant",
+    return markdown_rows(["variant (seed 0)", "train steps/s", "process wall", "best.pt (100 ep)", "last.pt (100 ep)"],
+                         rows, "variant",
                          lambda r: [f"{r['steps_per_second']:,.0f}", f"{r['process_wall_s']:.1f} s",
-                                    f"{r['final_eval']['best']['mean']:.1f}"]), rows
+                                    f"{r['final_eval']['best']['mean']:.1f}",
+                                    f"{r['final_eval']['last']['mean']:.1f}"]), rows
 
 
 # 5. SB3 + RL Zoo (optional) ------------------------------------------------------------------

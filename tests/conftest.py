@@ -13,8 +13,9 @@ import pytest
 BIN_DIR = Path(sys.executable).parent
 
 # A few hundred steps: enough to exercise every part of the loop in a couple of seconds.
+# One env, so step counts are exact (CartPole's 16 default envs end a budget at a multiple of 16).
 TINY = ["total_steps=600", "learning_starts=100", "eval.interval=300", "eval.episodes=2",
-        "eval.final_episodes=3", "log.progress=off", "log.train_interval=100"]
+        "eval.final_episodes=3", "log.progress=off", "log.train_interval=100", "env.num_envs=1"]
 
 
 def run_cli(program: str, args: List[str], cwd: Path, timeout: float = 300,

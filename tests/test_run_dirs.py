@@ -22,7 +22,7 @@ from dqn_cli.errors import RunDirError, TrainingInterrupted
 from test_faults import run_until, start
 
 SHORT = ["total_steps=1200", "learning_starts=100", "checkpoint.interval=300", "eval.interval=600",
-         "eval.episodes=2", "eval.final_episodes=3", "log.progress=off", "log.train_interval=100"]
+         "eval.episodes=2", "eval.final_episodes=3", "log.progress=off", "log.train_interval=100", "env.num_envs=1"]
 
 
 @pytest.fixture
@@ -197,7 +197,7 @@ def test_the_resume_hint_is_quoted_for_the_shell():
 
 def test_a_stop_during_the_final_evaluation_writes_a_partial_summary(workdir: Path):
     process = start(["total_steps=1000", "learning_starts=100", "eval.final_episodes=100000",
-                     "log.progress=off"], workdir)
+                     "log.progress=off", "env.num_envs=1"], workdir)
     run_until(process, lambda: bool(list((workdir / "outputs" / "runs").glob(
         f"*/checkpoints/step_{1000:012d}.pt"))), 120)
     process.send_signal(signal.SIGTERM)
