@@ -57,8 +57,8 @@ class DQNAgent:
         """One gradient step on the TD loss; returns what it saw (loss, mean Q and |TD errors| on demand)."""
         return self.learner.learn(batch)
 
-    def update_target(self) -> None:
-        update_target(self.target_cfg, self.target_weights.data, self.online_weights.data)
+    def update_target(self, times: int = 1) -> None:
+        update_target(self.target_cfg, self.target_weights.data, self.online_weights.data, times)
 
     def state_dict(self) -> Dict[str, dict]:
         return {"online": self.online.state_dict(), "target": self.target.state_dict(),

@@ -123,8 +123,9 @@ def run_loop(run: "Run", should_stop: Callable[[int], bool]) -> None:
                 replay.update_priorities(batch, result)
                 run.updates.append(result)
                 state.updates += 1
-            if state.passed(before, cfg.target.interval, cfg.target.interval_unit):
-                agent.update_target()
+            target_due = state.passed(before, cfg.target.interval, cfg.target.interval_unit)
+            if target_due:  # several envs can pass several intervals in one step
+                agent.update_target(target_due)
 
         # log, evaluate, checkpoint (every so many env steps)
         if state.passed(before, cfg.log.train_interval):

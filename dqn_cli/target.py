@@ -19,11 +19,13 @@ def soft_update(target: torch.Tensor, online: torch.Tensor, tau: float) -> None:
     target.lerp_(online, tau)
 
 
-def update_target(cfg, target: torch.Tensor, online: torch.Tensor) -> None:
-    """Update the target network's weights (all of them in one tensor, see FlatParameters)."""
+def update_target(cfg, target: torch.Tensor, online: torch.Tensor, times: int = 1) -> None:
+    """Update the target network's weights (all of them in one tensor, see FlatParameters) as
+    `times` updates in a row would: several envs can pass several target intervals in one step,
+    and `times` polyak steps toward the same online weights are one step of 1 - (1 - tau)^times."""
     if isinstance(cfg, HardTargetConfig):
         hard_update(target, online)
     elif isinstance(cfg, SoftTargetConfig):
-        soft_update(target, online, cfg.tau)
+        soft_update(target, online, cfg.tau if times == 1 else 1.0 - (1.0 - cfg.tau) ** times)
     else:
         raise TypeError(f"unknown target config {type(cfg).__name__}")

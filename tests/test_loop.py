@@ -65,14 +65,17 @@ def expected_event_count(cfg: TrainConfig, interval: int) -> int:
     return count
 
 
-@pytest.mark.parametrize("num_envs", [1, 3])
-def test_learning_starts_train_freq_gradient_steps_and_target_interval(tmp_path: Path, monkeypatch, num_envs):
-    cfg = tiny_config(env=EnvConfig(id="CountingEnv-v0", num_envs=num_envs))
+@pytest.mark.parametrize("num_envs, target_interval", [(1, 7), (3, 7), (3, 2)])
+def test_learning_starts_train_freq_gradient_steps_and_target_interval(tmp_path: Path, monkeypatch, num_envs,
+                                                                       target_interval):
+    """With 3 envs and a target every 2 steps, some steps pass two target intervals: both count."""
+    cfg = tiny_config(env=EnvConfig(id="CountingEnv-v0", num_envs=num_envs),
+                      target=HardTargetConfig(interval=target_interval))
     target_updates = []
-    monkeypatch.setattr(train_module.DQNAgent, "update_target", lambda self: target_updates.append(1))
+    monkeypatch.setattr(train_module.DQNAgent, "update_target", lambda self, times=1: target_updates.append(times))
     summary = train_module.train(cfg, tmp_path)
     assert summary["updates"] == expected_event_count(cfg, cfg.train_freq) * cfg.gradient_steps
-    assert len(target_updates) == expected_event_count(cfg, cfg.target.interval)
+    assert sum(target_updates) == expected_event_count(cfg, cfg.target.interval)
     assert summary["steps"] >= cfg.total_steps
 
 
