@@ -42,7 +42,7 @@ class EnvConfig:
     """Gymnasium environment id, e.g. CartPole-v1."""
     num_envs: int = 1
     """Parallel training environments, one transition per env per step: Python envs side by side, or
-    from 8 copies of CartPole one numpy batch that plays the same episodes."""
+    from 8 copies of CartPole one numpy batch that plays the same episodes (env=cartpole sets 16)."""
     reward_scale: float = 1.0
     """Training rewards are multiplied by this before they are stored (returns are logged raw)."""
     reward_clip: Optional[float] = None
