@@ -47,11 +47,18 @@ def _fail(program: str, message: str) -> NoReturn:
 # Hydra's side: resolvers and schemas
 
 
+# Folders above a new run dir that this process created (outputs/, outputs/runs/), deepest last:
+# a run refused before it trained removes them again if they are still empty.
+_created_parents: List[Path] = []
+
+
 @functools.lru_cache(maxsize=None)  # Hydra may resolve the run dir more than once: one answer per process
 def claim_new_run_dir(name: str) -> str:
     """`name`, or `name_2`, `name_3`, ... : the first that this process creates itself, so two runs
     started in the same second never share a dir."""
+    missing = [parent for parent in Path(name).parents if not parent.exists()]
     Path(name).parent.mkdir(parents=True, exist_ok=True)
+    _created_parents.extend(reversed(missing))
     for attempt in itertools.count(1):
         candidate = name if attempt == 1 else f"{name}_{attempt}"
         try:
@@ -149,9 +156,13 @@ def resumed_config(run_dir: Path, new_overrides: List[str]) -> config_module.Tra
 
 
 def remove_if_only_bookkeeping(run_dir: Path, bookkeeping: set) -> None:
-    """A run refused before it trained leaves no directory behind (only Hydra's own files were there)."""
+    """A run refused before it trained leaves no directory behind (only Hydra's own files were there),
+    nor the empty folders above it that this process made."""
     if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= bookkeeping:
         shutil.rmtree(run_dir, ignore_errors=True)
+        for parent in reversed(_created_parents):
+            with contextlib.suppress(OSError):  # not empty: another run uses it
+                parent.rmdir()
 
 
 class TrainTask:

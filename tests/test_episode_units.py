@@ -44,7 +44,7 @@ def expected_rounds(episode_ends: list, num_envs: int, learning_starts: int, int
 @pytest.mark.parametrize("num_envs", [1, 3])
 def test_training_and_target_sync_count_episodes(tmp_path: Path, monkeypatch, num_envs):
     episode_ends, target_syncs = [], []
-    monkeypatch.setattr(train_module.DQNAgent, "update_target", lambda self: target_syncs.append(1))
+    monkeypatch.setattr(train_module.DQNAgent, "update_target", lambda self, times=1: target_syncs.append(times))
     original_episode = Metrics.episode
     monkeypatch.setattr(Metrics, "episode", lambda self, ep: (episode_ends.append(ep.step), original_episode(self, ep)))
     cfg = episode_config(num_envs)
@@ -53,7 +53,7 @@ def test_training_and_target_sync_count_episodes(tmp_path: Path, monkeypatch, nu
     assert TOTAL_EPISODES <= summary["episodes"] == len(episode_ends) < TOTAL_EPISODES + num_envs
     assert summary["budget"] == {"total": TOTAL_EPISODES, "unit": "episode"}
     assert summary["updates"] == expected_rounds(episode_ends, num_envs, 8, 2) * 3 > 0
-    assert len(target_syncs) == expected_rounds(episode_ends, num_envs, 8, 3) > 0
+    assert sum(target_syncs) == expected_rounds(episode_ends, num_envs, 8, 3) > 0
     # counted in steps, the same settings would give other numbers
     assert summary["updates"] != expected_event_steps(summary["steps"], num_envs, 8, 2) * 3
 
