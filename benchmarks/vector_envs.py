@@ -18,7 +18,7 @@ import numpy as np
 
 from dqn_cli.config import EnvConfig
 from dqn_cli import envs as dqn_envs
-from dqn_cli.envs import BatchedTrainingEnv, make_batched_env, make_vector_env
+from dqn_cli.envs import BatchedTrainingEnv, make_batched_env, make_env, make_vector_env
 
 
 def microseconds_per_step(env, width: int, steps: int) -> float:
@@ -42,12 +42,11 @@ def main() -> None:
     for width in args.widths:
         cfg = EnvConfig(num_envs=width)
         with_batch_from, dqn_envs.BATCHED_TRAINING_FROM = dqn_envs.BATCHED_TRAINING_FROM, 10**9
-        sync = make_vector_env(cfg, seed=0)
-        dqn_envs.BATCHED_TRAINING_FROM = 1
-        training_batch = make_vector_env(cfg, seed=0)
+        sync = make_vector_env(cfg, seed=0)  # Python envs at every width
         dqn_envs.BATCHED_TRAINING_FROM = with_batch_from
-        assert isinstance(training_batch, BatchedTrainingEnv)
-        bare = make_batched_env(EnvConfig(), width)
+        training_batch = BatchedTrainingEnv(make_batched_env(cfg, width),
+                                            [make_env(cfg, training=True) for _ in range(width)])
+        bare = make_batched_env(cfg, width)
         sync_us, training_us, bare_us = (statistics.median(microseconds_per_step(env, width, args.steps)
                                                            for _ in range(3))
                                          for env in (sync, training_batch, bare))

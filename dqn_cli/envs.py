@@ -193,13 +193,12 @@ def make_vector_env(cfg: EnvConfig, seed: int) -> gym.vector.VectorEnv:
     batch = make_batched_env(cfg, cfg.num_envs) if cfg.num_envs >= BATCHED_TRAINING_FROM else None
     if batch is not None:
         envs = BatchedTrainingEnv(batch, [make_env(cfg, training=True) for _ in range(cfg.num_envs)])
-        envs.action_space.seed(seed)
-        return envs
-    envs = gym.vector.SyncVectorEnv(
-        [lambda: make_env(cfg, training=True) for _ in range(cfg.num_envs)],
-        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
-        copy=False,  # hands out its own buffer instead of a deep copy per step: TrainingState copies
-    )
+    else:
+        envs = gym.vector.SyncVectorEnv(
+            [lambda: make_env(cfg, training=True) for _ in range(cfg.num_envs)],
+            autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+            copy=False,  # hands out its own buffer instead of a deep copy per step: TrainingState copies
+        )
     envs.action_space.seed(seed)
     return envs
 

@@ -81,13 +81,13 @@ def test_several_soft_updates_at_once_equal_that_many_in_a_row():
     from dqn_cli.config import SoftTargetConfig
     from dqn_cli.target import update_target
 
-    in_a_row, at_once, online = (FlatParameters(net) for net in (*_two_nets(), _two_nets()[1]))
-    at_once.data.copy_(in_a_row.data)
+    target, online = (FlatParameters(net).data for net in _two_nets())
+    in_a_row, at_once = target.clone(), target.clone()
     for _ in range(16):
-        update_target(SoftTargetConfig(tau=0.05), in_a_row.data, online.data)
-    update_target(SoftTargetConfig(tau=0.05), at_once.data, online.data, times=16)
-    assert torch.allclose(at_once.data, in_a_row.data, rtol=0, atol=1e-6)
-    assert not torch.allclose(at_once.data, online.data, rtol=0, atol=1e-3)  # 16 steps of 5% are not a copy
+        update_target(SoftTargetConfig(tau=0.05), in_a_row, online)
+    update_target(SoftTargetConfig(tau=0.05), at_once, online, times=16)
+    assert torch.allclose(at_once, in_a_row, rtol=0, atol=1e-6)
+    assert not torch.allclose(at_once, online, rtol=0, atol=1e-3)  # 16 steps of 5% are not a copy
 
 
 def test_crossings_counts_interval_multiples_passed():
