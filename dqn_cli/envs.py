@@ -6,6 +6,8 @@ import contextlib
 import difflib
 import functools
 import importlib
+import multiprocessing
+import signal
 import warnings
 from typing import Any, Optional
 
@@ -190,6 +192,11 @@ def make_vector_env(cfg: EnvConfig, seed: int) -> gym.vector.VectorEnv:
     a `BatchedTrainingEnv` plays the same episodes, bit for bit, as one batch.
     """
     make_env(cfg).close()  # fail fast, with our one-line message, before building copies
+    if cfg.vectorization == "async" and cfg.num_envs > 1:
+        envs = gym.vector.AsyncVectorEnv([functools.partial(_subprocess_training_env, cfg)] * cfg.num_envs,
+                                         autoreset_mode=gym.vector.AutoresetMode.SAME_STEP, copy=False)
+        envs.action_space.seed(seed)
+        return envs
     batch = make_batched_env(cfg, cfg.num_envs) if cfg.num_envs >= BATCHED_TRAINING_FROM else None
     if batch is not None:
         envs = BatchedTrainingEnv(batch, [make_env(cfg, training=True) for _ in range(cfg.num_envs)])
@@ -201,6 +208,17 @@ def make_vector_env(cfg: EnvConfig, seed: int) -> gym.vector.VectorEnv:
         )
     envs.action_space.seed(seed)
     return envs
+
+
+def _subprocess_training_env(cfg: EnvConfig) -> gym.Env:
+    """A training env in an async worker. Ctrl-C and a closed terminal reach the whole process
+    group: the main process stops the run and closes its workers, so they must not die first.
+    (AsyncVectorEnv also calls this once in the main process, to read the spaces.)"""
+    if multiprocessing.parent_process() is not None:
+        for name in ("SIGINT", "SIGHUP"):
+            if hasattr(signal, name):
+                signal.signal(getattr(signal, name), signal.SIG_IGN)
+    return make_env(cfg, training=True)
 
 
 class BatchedTrainingEnv(gym.vector.VectorEnv):
@@ -362,6 +380,8 @@ def capture_env_states(envs: gym.vector.VectorEnv) -> list:
     objects, so a resumed run continues their episodes exactly; envs whose state lives in native
     objects (Box2D) are marked `exact: False` and start a new episode on resume.
     """
+    if isinstance(envs, gym.vector.AsyncVectorEnv):  # their state lives in the worker processes
+        return [{"exact": False} for _ in range(envs.num_envs)]
     if isinstance(envs, BatchedTrainingEnv):
         envs.write_to_singles()
     states = []
@@ -380,6 +400,8 @@ def capture_env_states(envs: gym.vector.VectorEnv) -> list:
 
 def restore_env_states(envs: gym.vector.VectorEnv, states: list) -> list:
     """Put captured states back; returns the indices of envs that could not be restored exactly."""
+    if isinstance(envs, gym.vector.AsyncVectorEnv):
+        return list(range(envs.num_envs))
     inexact = []
     for index, (env, state) in enumerate(zip(envs.envs, states)):
         if not state["exact"]:
@@ -394,3 +416,12 @@ def restore_env_states(envs: gym.vector.VectorEnv, states: list) -> list:
     if isinstance(envs, BatchedTrainingEnv):
         envs.read_from_singles()
     return inexact
+
+
+def restart_episodes(envs: gym.vector.VectorEnv, indices: list, seeds: list) -> np.ndarray:
+    """New episodes, seeded `seeds`, in the envs `indices` that a checkpoint could not restore;
+    their first observations. Async workers all start over together (they are all inexact)."""
+    if isinstance(envs, gym.vector.AsyncVectorEnv):
+        observations, _ = envs.reset(seed=list(seeds))
+        return observations.copy()
+    return np.stack([envs.envs[i].reset(seed=s)[0] for i, s in zip(indices, seeds)])

@@ -40,6 +40,7 @@ from dqn_cli.envs import (
     game_over,
     make_vector_env,
     real_next_obs,
+    restart_episodes,
     restore_env_states,
     shape_rewards,
 )
@@ -274,11 +275,15 @@ class Run:
         loop = to_numpy_tree(state["loop"])
         self.updates = UpdateLog(loop["losses"], loop["mean_qs"])
         self.replay.load_pending_state(loop["n_step"])
-        for i in restore_env_states(self.envs, loop["envs"]):
-            # Native simulator state (e.g. Box2D) cannot be copied: that env starts a fresh episode.
-            obs, _ = self.envs.envs[i].reset(seed=self.cfg.seed + TRAIN_SEED_OFFSET + self.state.step + i)
+        # Native simulator state (Box2D, ALE) and async workers' state cannot be copied: those envs
+        # start fresh episodes.
+        inexact = restore_env_states(self.envs, loop["envs"])
+        seeds = [self.cfg.seed + TRAIN_SEED_OFFSET + self.state.step + i for i in inexact]
+        for i, obs in zip(inexact, restart_episodes(self.envs, inexact, seeds) if inexact else []):
             self.state.restart_episode(i, obs)
-            log.warning(f"env {i}: its simulator state is not restorable; it starts a new episode on resume")
+        if inexact:
+            log.warning(f"env(s) {', '.join(map(str, inexact))}: simulator state not restorable; "
+                        "they start new episodes on resume")
 
     def save_checkpoint(self, path: Path) -> Path:
         if not torch.isfinite(self.agent.online_weights.data).all():

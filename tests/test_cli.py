@@ -120,6 +120,7 @@ BAD_TRAIN_INPUTS = [
     (["loss=l1"], "loss='l1' is not valid; choose one of: huber, mse"),
     (["total_episodes=0"], "total_episodes=0 is out of range; allowed: null or > 0"),
     (["train_freq_unit=epoch"], "train_freq_unit='epoch' is not valid; choose one of: step, episode"),
+    (["env.vectorization=threads"], "env.vectorization='threads' is not valid; choose one of: sync, async"),
     (["total_episodes=20"], "exploration.unit='step' is out of range; allowed: episode (exploration.fraction is a "
                             "share of the budget, total_episodes), or set exploration.steps"),
 ]

@@ -28,6 +28,8 @@ ProgressMode = Choice("ProgressMode", {name: name for name in PROGRESS_MODES})
 # What a schedule counts: env steps (summed over parallel envs) or finished episodes (each env's own).
 Unit = Choice("Unit", {"step": "step", "episode": "episode"})
 DEVICES = ("auto", "cpu", "cuda")
+# How Python training envs step side by side: in this process, or one subprocess each.
+Vectorization = Choice("Vectorization", {"sync": "sync", "async": "async"})
 
 
 def require(ok: bool, key: str, value: Any, allowed: str) -> None:

@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Optional
 
 from omegaconf import MISSING
 
-from dqn_cli.config.choices import Activation, Unit, require, require_null_or_positive, require_positive
+from dqn_cli.config.choices import Activation, Unit, Vectorization, require, require_null_or_positive, require_positive
 from dqn_cli.errors import ConfigError
 
 
@@ -43,6 +43,9 @@ class EnvConfig:
     num_envs: int = 1
     """Parallel training environments, one transition per env per step: Python envs side by side, or
     from 8 copies of CartPole one numpy batch that plays the same episodes (env=cartpole sets 16)."""
+    vectorization: Vectorization = Vectorization.sync
+    """How num_envs Python envs step: sync (one after another in this process) or async (a subprocess
+    each, all at once: pays off for envs slow to step, such as Atari, on a machine with the cores)."""
     reward_scale: float = 1.0
     """Training rewards are multiplied by this before they are stored (returns are logged raw)."""
     reward_clip: Optional[float] = None

@@ -1,0 +1,70 @@
+"""env.vectorization=async: Python training envs in worker processes play the same episodes as
+side by side in this process, learn the same weights, and a stopped async run resumes."""
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dqn_cli.checkpoint import load_checkpoint
+from dqn_cli.config import AtariConfig, EnvConfig
+from dqn_cli.envs import capture_env_states, make_vector_env
+from dqn_cli.errors import TrainingInterrupted
+from dqn_cli.loop import train
+from test_batched_training import assert_same_step
+from test_resume import N, cartpole_config, scores
+
+
+def async_config(**overrides):
+    cfg = cartpole_config(**overrides)
+    return replace(cfg, env=replace(cfg.env, vectorization="async"))
+
+
+def test_async_breakout_workers_play_the_episodes_of_sync_envs():
+    """Breakout's lost lives end learner episodes: the workers must report them as the sync envs do."""
+    pytest.importorskip("ale_py")
+    base = EnvConfig(id="ALE/Breakout-v5", num_envs=2, import_module="ale_py", frame_stack=4, atari=AtariConfig())
+    sync = make_vector_env(base, seed=0)
+    workers = make_vector_env(replace(base, vectorization="async"), seed=0)
+    assert type(workers).__name__ == "AsyncVectorEnv" and type(sync).__name__ == "SyncVectorEnv"
+    assert np.array_equal(sync.reset(seed=[3, 4])[0], workers.reset(seed=[3, 4])[0])
+    rng = np.random.default_rng(0)
+    lives_lost = 0
+    for _ in range(400):
+        actions = rng.integers(0, 4, 2)
+        expected, got = sync.step(actions), workers.step(actions)
+        assert_same_step(got, expected)
+        if "final_info" in expected[4]:
+            lost = expected[4]["final_info"]["life_lost"] & expected[4]["final_info"]["_life_lost"]
+            assert np.array_equal(lost, got[4]["final_info"]["life_lost"] & got[4]["final_info"]["_life_lost"])
+            lives_lost += int(lost.sum())
+    assert lives_lost >= 2  # episode ends of both kinds were compared
+    sync.close()
+    workers.close()
+
+
+@pytest.mark.slow  # three short CartPole trainings compared bit for bit
+def test_training_on_async_workers_learns_and_resumes(tmp_path: Path):
+    on_workers = train(async_config(), tmp_path / "async")
+    in_process = train(cartpole_config(), tmp_path / "sync")
+    assert scores(on_workers) == scores(in_process)
+    weights = [load_checkpoint(tmp_path / run / "checkpoints" / "last.pt")["online"] for run in ("async", "sync")]
+    assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[0])
+
+    # Workers' env state stays in their processes: a resumed async run starts new episodes and goes on.
+    with pytest.raises(TrainingInterrupted):
+        train(async_config(), tmp_path / "stopped", should_stop=lambda step: step >= N)
+    stopped = load_checkpoint(tmp_path / "stopped" / "checkpoints" / "last.pt")
+    assert not any(env["exact"] for env in stopped["loop"]["envs"])
+    resumed = train(async_config(), tmp_path / "stopped", resume=True)
+    assert resumed["steps"] == on_workers["steps"] == 2 * N
+    assert load_checkpoint(tmp_path / "stopped" / "checkpoints" / "last.pt")["counters"]["step"] == 2 * N
+
+
+def test_async_env_states_are_marked_for_new_episodes():
+    workers = make_vector_env(EnvConfig(id="CartPole-v1", num_envs=3, vectorization="async"), seed=0)
+    workers.reset(seed=[0, 1, 2])
+    assert capture_env_states(workers) == [{"exact": False}] * 3
+    workers.close()
