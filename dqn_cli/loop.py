@@ -275,13 +275,11 @@ class Run:
         loop = to_numpy_tree(state["loop"])
         self.updates = UpdateLog(loop["losses"], loop["mean_qs"])
         self.replay.load_pending_state(loop["n_step"])
-        # Native simulator state (Box2D, ALE) and async workers' state cannot be copied: those envs
-        # start fresh episodes.
         inexact = restore_env_states(self.envs, loop["envs"])
-        seeds = [self.cfg.seed + TRAIN_SEED_OFFSET + self.state.step + i for i in inexact]
-        for i, obs in zip(inexact, restart_episodes(self.envs, inexact, seeds) if inexact else []):
-            self.state.restart_episode(i, obs)
-        if inexact:
+        if inexact:  # native simulator state (Box2D, ALE) and async workers' state cannot be copied
+            seeds = [self.cfg.seed + TRAIN_SEED_OFFSET + self.state.step + i for i in inexact]
+            for i, obs in zip(inexact, restart_episodes(self.envs, inexact, seeds)):
+                self.state.restart_episode(i, obs)
             log.warning(f"env(s) {', '.join(map(str, inexact))}: simulator state not restorable; "
                         "they start new episodes on resume")
 

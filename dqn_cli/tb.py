@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+import time
 from pathlib import Path
 from typing import Any, Dict
 
@@ -66,12 +67,23 @@ def _naming(path: str):
         raise OSError(error.errno, error.strerror or str(error), path) from error
 
 
+def _start_in_a_later_second(log_dir: Path) -> None:
+    """TensorBoard reads a run's event files in name order, and a name starts with the second its
+    writer was made; within one second the process id and a counter order them arbitrarily. A resumed
+    run's file read before the earlier one would get the earlier points dropped as stale, so a run
+    resumed within the second its last file was started waits for the next second."""
+    started = [int(path.name.split(".")[3]) for path in Path(log_dir).glob("events.out.tfevents.*")]
+    if started and max(started) >= int(time.time()):
+        time.sleep(max(started) + 1 - time.time())
+
+
 class TensorBoardLogger:
     """Thin wrapper so the loop logs by name and the run dir holds one event-file stream."""
 
     def __init__(self, log_dir: Path, purge_step: int | None = None):
         if not getattr(threading.excepthook, "quiets_writer_threads", False):
             _quiet_writer_thread_errors()
+        _start_in_a_later_second(log_dir)
         self.writer = SummaryWriter(log_dir=str(log_dir), flush_secs=10, purge_step=purge_step)
         self.path = self.writer._get_file_writer().get_logdir()
 

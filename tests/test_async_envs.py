@@ -24,7 +24,6 @@ def async_config(**overrides):
 
 def test_async_breakout_workers_play_the_episodes_of_sync_envs():
     """Breakout's lost lives end learner episodes: the workers must report them as the sync envs do."""
-    pytest.importorskip("ale_py")
     base = EnvConfig(id="ALE/Breakout-v5", num_envs=2, import_module="ale_py", frame_stack=4, atari=AtariConfig())
     sync = make_vector_env(base, seed=0)
     workers = make_vector_env(replace(base, vectorization="async"), seed=0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -64,6 +65,16 @@ def test_resumed_tensorboard_has_no_duplicate_or_missing_points(straight_and_res
         steps_a, values_a = read_scalars(folder / "straight", tag)
         steps_b, values_b = read_scalars(folder / "resumed", tag)
         assert steps_b.tolist() == steps_a.tolist() and np.allclose(values_a, values_b), tag
+
+
+def test_a_resumed_runs_event_file_is_read_after_the_earlier_one(tmp_path: Path):
+    """Names start with the second; one that shares it with an earlier file but sorts before it
+    would make TensorBoard drop the earlier points as stale."""
+    earlier = tmp_path / f"events.out.tfevents.{int(time.time()):010d}.zzzz.99999.99"
+    earlier.write_bytes(b"")
+    logger = tb.TensorBoardLogger(tmp_path, purge_step=100)
+    logger.close()
+    assert sorted(p.name for p in tmp_path.glob("events.out.tfevents.*"))[0] == earlier.name
 
 
 @pytest.mark.slow  # two whole training runs, compared bit for bit
