@@ -6,8 +6,9 @@ import contextlib
 import difflib
 import functools
 import importlib
-import multiprocessing
+import os
 import signal
+import sys
 import warnings
 from typing import Any, Optional
 
@@ -193,7 +194,11 @@ def make_vector_env(cfg: EnvConfig, seed: int) -> gym.vector.VectorEnv:
     """
     make_env(cfg).close()  # fail fast, with our one-line message, before building copies
     if cfg.vectorization == "async" and cfg.num_envs > 1:
-        envs = gym.vector.AsyncVectorEnv([functools.partial(_subprocess_training_env, cfg)] * cfg.num_envs,
+        worker = functools.partial(_subprocess_training_env, cfg, os.getpid())
+        # The standard library's processes, also inside a joblib sweep's workers (whose default
+        # context cannot pass the shared memory); fork on Linux, where it spares each worker the imports.
+        context = "fork" if sys.platform.startswith("linux") else "spawn"
+        envs = gym.vector.AsyncVectorEnv([worker] * cfg.num_envs, context=context,
                                          autoreset_mode=gym.vector.AutoresetMode.SAME_STEP, copy=False)
         envs.action_space.seed(seed)
         return envs
@@ -210,11 +215,11 @@ def make_vector_env(cfg: EnvConfig, seed: int) -> gym.vector.VectorEnv:
     return envs
 
 
-def _subprocess_training_env(cfg: EnvConfig) -> gym.Env:
+def _subprocess_training_env(cfg: EnvConfig, training_pid: int) -> gym.Env:
     """A training env in an async worker. Ctrl-C and a closed terminal reach the whole process
-    group: the main process stops the run and closes its workers, so they must not die first.
-    (AsyncVectorEnv also calls this once in the main process, to read the spaces.)"""
-    if multiprocessing.parent_process() is not None:
+    group: the training process stops the run and closes its workers, so they must not die first.
+    (AsyncVectorEnv also calls this once in the training process, to read the spaces.)"""
+    if os.getpid() != training_pid:
         for name in ("SIGINT", "SIGHUP"):
             if hasattr(signal, name):
                 signal.signal(getattr(signal, name), signal.SIG_IGN)

@@ -1,6 +1,7 @@
 """env.vectorization=async: Python training envs in worker processes play the same episodes as
 side by side in this process, learn the same weights, and a stopped async run resumes."""
 
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from dqn_cli.envs import capture_env_states, make_vector_env
 from dqn_cli.errors import TrainingInterrupted
 from dqn_cli.loop import train
 from test_batched_training import assert_same_step
+from conftest import run_cli
 from test_resume import N, cartpole_config, scores
 
 
@@ -67,3 +69,23 @@ def test_async_env_states_are_marked_for_new_episodes():
     workers.reset(seed=[0, 1, 2])
     assert capture_env_states(workers) == [{"exact": False}] * 3
     workers.close()
+
+
+def test_a_joblib_sweep_runs_async_envs(workdir: Path):
+    """Sweep jobs run in joblib's worker processes, whose own process context cannot hand the
+    envs' shared memory to their workers."""
+    result = run_cli("dqn-train", ["-m", "seed=0,1", "hydra/launcher=joblib", "env.num_envs=2",
+                                   "env.vectorization=async", "total_steps=600", "learning_starts=100",
+                                   "eval.interval=300", "eval.episodes=2", "eval.final_episodes=2",
+                                   "log.progress=off"], workdir)
+    assert result.returncode == 0, result.stderr
+    assert len(list((workdir / "outputs" / "sweeps").glob("*/*/summary.json"))) == 2
+
+
+def test_only_the_workers_ignore_the_terminals_signals():
+    """AsyncVectorEnv also makes one env in the training process, whose Ctrl-C must still stop the run."""
+    import signal
+    from dqn_cli.envs import _subprocess_training_env
+    before = signal.getsignal(signal.SIGINT)
+    _subprocess_training_env(EnvConfig(), os.getpid()).close()
+    assert signal.getsignal(signal.SIGINT) is before
