@@ -72,9 +72,9 @@ def _start_in_a_later_second(log_dir: Path) -> None:
     writer was made; within one second the process id and a counter order them arbitrarily. A resumed
     run's file read before the earlier one would get the earlier points dropped as stale, so a run
     resumed within the second its last file was started waits for the next second."""
-    started = [int(path.name.split(".")[3]) for path in Path(log_dir).glob("events.out.tfevents.*")]
-    if started and max(started) >= int(time.time()):
-        time.sleep(max(started) + 1 - time.time())
+    now = time.time()
+    if any(path.name.split(".")[3] == f"{int(now):010d}" for path in Path(log_dir).glob("events.out.tfevents.*")):
+        time.sleep(int(now) + 1 - now)
 
 
 class TensorBoardLogger:
