@@ -66,6 +66,16 @@ def test_the_papers_network_and_threads():
     assert torch_threads(0, torch.device("cpu"), nature) == (os.cpu_count() or 1)
 
 
+def test_the_paper_step_size_follows_the_game():
+    """The paper's curves use each game's best step size of its sweep; the command line still wins."""
+    step_sizes = {game: compose_typed(["experiment=minatar", f"env=minatar_{game}"]).optimizer.lr for game in GAMES}
+    assert step_sizes == {"breakout": 2**-9, "asterix": 2**-13, "freeway": 2**-11, "seaquest": 2**-13,
+                          "space_invaders": 0.00025}
+    assert compose_typed(["experiment=minatar"]).optimizer.lr == 2**-9  # Breakout by default
+    assert compose_typed(["experiment=minatar", "optimizer.lr=0.001"]).optimizer.lr == 0.001
+    assert compose_typed(["env=minatar_breakout", "optimizer=rmsprop"]).optimizer.lr != 2**-9  # only with the preset
+
+
 def test_bool_grids_are_stored_as_bits_and_read_back_exactly():
     rng = np.random.default_rng(0)
     replay = ReplayBuffer(64, (10, 10, 7), np.bool_, seed=0)
