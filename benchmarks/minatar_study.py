@@ -4,6 +4,9 @@ its curves beside the DQN curve the MinAtar authors publish.
     python benchmarks/minatar_study.py run --out studies/minatar --games breakout space_invaders --seeds 0 1 2
     python benchmarks/minatar_study.py report --out studies/minatar --docs docs/results/minatar
     python benchmarks/minatar_study.py report --out studies/minatar --paper-code breakout=<log of its dqn.py>
+    python benchmarks/minatar_study.py run --out studies/minatar_lr --games breakout --overrides optimizer.lr=0.00025
+    python benchmarks/minatar_study.py report --out studies/minatar --also "lr 2.5e-4=studies/minatar_lr"
+    python benchmarks/minatar_study.py figure <MinAtar repository>/img/learning_curves.gif
     python benchmarks/minatar_study.py speed                 # one update: autograd, fast learner, subnormals
 
 `run` trains each (game, seed) in turn in <out>/<game>_seed<seed>; a run stopped by a signal, a
@@ -14,7 +17,9 @@ seeds with a 95% bootstrap band, beside the published DQN values, and prints a m
 the mean return of the last 100 episodes ended by each frame count. `--paper-code GAME=LOG` adds
 a run of the paper's own examples/dqn.py on this machine (its log, with a line
 `frame F episodes E mean of last 100 M` every 100 episodes, which that file does not print by
-itself: add the line to run it). Never asserts.
+itself: add the line to run it). `--also LABEL=DIR` draws another study (say, other overrides)
+beside the first. `figure` reads the published DQN values off the MinAtar repository's figure
+(_FIGURE_VALUES below holds what it printed). Never asserts.
 """
 
 from __future__ import annotations
@@ -33,12 +38,32 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # The DQN curves of the MinAtar repository's img/learning_curves.gif (Young & Tian, 2019: 30 runs,
 # 100-episode moving average of training returns, full action set, sticky actions), read off the
-# figure by eye at these frame counts; about +-0.5 (Breakout) and +-2 (Space Invaders, Asterix).
-PUBLISHED_DQN = {
-    "breakout": {250_000: 7.2, 500_000: 8.4, 1_000_000: 9.3, 2_000_000: 9.8, 5_000_000: 10.0},
-    "space_invaders": {250_000: 22.0, 500_000: 29.0, 1_000_000: 34.0, 2_000_000: 40.0, 5_000_000: 43.0},
-    "asterix": {500_000: 1.0, 1_000_000: 10.0, 2_000_000: 14.0, 5_000_000: 17.0},
+# figure's pixels by `figure` at FIGURE_FRAMES (within about 0.1 on Breakout and 0.5 on Space
+# Invaders and Asterix; None where other curves hide it).
+_FIGURE_VALUES = {
+    "breakout": [1.2, 4.4, 5.3, 6.1, 6.8, 7.2, 7.9, 8.2, 8.3, 8.3, 8.5, 8.6, 8.5, 8.7, 8.9, 8.7, 8.7, 8.8, 9.0, 9.2,
+                 9.7, 10.0],
+    "space_invaders": [9.5, 16.9, 21.2, 21.1, 21.5, 22.8, 24.2, 26.3, 28.1, 28.1, 27.2, 27.6, 26.8, 28.2, 28.4, 28.9,
+                       29.5, 30.9, 32.0, 32.8, 41.5, 43.1],
+    "asterix": [None, None, 0.7, 0.7, 0.8, 0.9, 0.9, 0.9, 0.9, 1.0, 1.1, 1.2, 1.3, 1.6, 2.0, 2.6, 3.4, 4.5, 5.9, 7.3,
+                14.4, 17.3],
 }
+
+# Where each game's panel lies in that figure (img/learning_curves.gif, 3038 x 1629 pixels, added in
+# the repository's commit 87c2bc8): the plot box in pixels (left, right, top, bottom; the x axis runs
+# from 0 to 5M frames) and the y tick values from top to bottom. `figure` reads the DQN line off it.
+FIGURE_PANELS = {
+    "seaquest": ((614, 1311, 180, 658), [20, 15, 10, 5, 0]),
+    "breakout": ((1569, 2266, 185, 663), [15, 10, 5, 0]),
+    "asterix": ((106, 804, 955, 1433), [20, 15, 10, 5, 0]),
+    "freeway": ((1201, 1900, 955, 1433), [50, 40, 30, 20, 10, 0]),
+    "space_invaders": ((2295, 2992, 955, 1433), [200, 150, 100, 50, 0]),
+}
+FIGURE_DQN_COLOR = (1, 115, 178)
+FIGURE_FRAMES = [*range(50_000, 1_000_001, 50_000), 2_000_000, 5_000_000]
+PUBLISHED_DQN = {game: {frames: value for frames, value in zip(FIGURE_FRAMES, values) if value is not None}
+                 for game, values in _FIGURE_VALUES.items()}
+TABLE_FRAMES = [250_000, 500_000, 1_000_000, 2_000_000, 5_000_000]
 
 
 def git_commit() -> str:
@@ -46,7 +71,7 @@ def git_commit() -> str:
                           text=True).stdout.strip() or "unknown"
 
 
-def run(out: Path, games: list, seeds: list, steps: int) -> None:
+def run(out: Path, games: list, seeds: list, steps: int, overrides: list) -> None:
     import torch
 
     out.mkdir(parents=True, exist_ok=True)
@@ -59,7 +84,7 @@ def run(out: Path, games: list, seeds: list, steps: int) -> None:
             resuming = (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").glob("step_*.pt"))
             args = [f"resume={run_dir}"] if resuming else [
                 "experiment=minatar", f"env=minatar_{game}", f"seed={seed}", f"total_steps={steps}",
-                f"hydra.run.dir={run_dir}"]
+                *overrides, f"hydra.run.dir={run_dir}"]
             command = [str(BIN / "dqn-train"), *args, "log.progress=lines", "log.console_interval_s=60"]
             if not resuming:
                 run_dir.mkdir(parents=True, exist_ok=True)
@@ -113,7 +138,14 @@ def paper_code_at(points: dict, frames: int) -> str:
     return f"{points[max(before)]:.1f}" if before and max(points) >= frames - 10_000 else "n/a"
 
 
-def report(out: Path, docs: Path, games: list, paper_code: dict) -> None:
+def finished_curves(out: Path, game: str) -> list:
+    """(run dir, training curve) of each finished run of a game in a study; runs still training wait."""
+    run_dirs = [d for d in sorted(out.glob(f"{game}_seed*")) if finished(d)]
+    return [(d, c) for d, c in ((d, training_curve(d)) for d in run_dirs) if len(c[0])]
+
+
+def report(studies: dict, docs: Path, games: list, paper_code: dict) -> None:
+    """studies: label -> study folder, drawn and tabulated side by side (the first one in blue)."""
     import matplotlib
     import matplotlib.ticker
 
@@ -126,50 +158,90 @@ def report(out: Path, docs: Path, games: list, paper_code: dict) -> None:
     figure, axes = plt.subplots(1, len(games), figsize=(5.5 * len(games), 4), squeeze=False)
     rows = []
     for axis, game in zip(axes[0], games):
-        run_dirs = [d for d in sorted(out.glob(f"{game}_seed*")) if finished(d)]  # runs still training wait
-        curves = [training_curve(d) for d in run_dirs]
-        curves = [(d, c) for d, c in zip(run_dirs, curves) if len(c[0])]
-        if not curves:
-            continue
-        grid = np.arange(50_000, min(c[0][-1] for _, c in curves) + 1, 10_000)
-        matrix = np.array([np.interp(grid, frames, values) for _, (frames, values) in curves])
-        band = np.array([bootstrap_ci(matrix[:, j], seed=j) for j in range(len(grid))])
-        for row in matrix:
-            axis.plot(grid, row, color="0.6", linewidth=0.6)
-        axis.plot(grid, matrix.mean(axis=0), color="C0", label=f"dqn-cli, mean of {len(curves)} seeds")
-        axis.fill_between(grid, band[:, 0], band[:, 1], color="C0", alpha=0.25)
+        published = PUBLISHED_DQN.get(game, {})
         code = paper_code_points(Path(paper_code[game])) if game in paper_code else {}
+        last_frames = 0
+        for color, (label, out) in zip(["C0", "C1", "C4"], studies.items()):
+            curves = finished_curves(out, game)
+            if not curves:
+                continue
+            grid = np.arange(50_000, min(c[0][-1] for _, c in curves) + 1, 10_000)
+            last_frames = max(last_frames, grid[-1])
+            matrix = np.array([np.interp(grid, frames, values) for _, (frames, values) in curves])
+            band = np.array([bootstrap_ci(matrix[:, j], seed=j) for j in range(len(grid))])
+            for row in matrix:
+                axis.plot(grid, row, color="0.6", linewidth=0.6)
+            axis.plot(grid, matrix.mean(axis=0), color=color, label=f"dqn-cli{label}, mean of {len(curves)} seeds")
+            axis.fill_between(grid, band[:, 0], band[:, 1], color=color, alpha=0.25)
+            # where the paper's curve lies against the band, every 10k frames from 250k on
+            later = grid >= 250_000
+            if published and later.any():
+                paper = np.interp(grid, list(published), list(published.values()))
+                below, above = (paper < band[:, 0])[later].mean(), (paper > band[:, 1])[later].mean()
+                print(f"{game}{label}: from 250k frames on, the paper's curve is inside our 95% band at "
+                      f"{1 - below - above:.0%} of {later.sum()} points, above it at {above:.0%}, below at {below:.0%}")
+            for frames in [f for f in TABLE_FRAMES if f in published and f <= grid[-1] + 10_000]:  # ends just short
+                at = np.array([last_100_mean(d, frames) for d, _ in curves])
+                low, high = bootstrap_ci(at)
+                rows.append(f"| {game}{label} | {frames:,} | {at.mean():.1f} [{low:.1f}, {high:.1f}] | "
+                            f"{', '.join(f'{v:.1f}' for v in at)} | "
+                            f"{paper_code_at(code, frames) if code else 'not run'} | {published[frames]:.1f} |")
+            for run_dir, _ in curves:
+                summary_file = run_dir / "summary.json"
+                if summary_file.is_file():
+                    s = json.loads(summary_file.read_text())
+                    print(f"{game}{label} {run_dir.name}: {s['steps']:,} steps, {s['steps_per_second']:,.0f} "
+                          f"steps/s, best.pt {s['final_eval']['best']['mean']:.1f}, "
+                          f"last.pt {s['final_eval']['last']['mean']:.1f}")
+        if not last_frames:
+            continue
         if code:
             axis.plot(list(code), list(code.values()), color="C2", linewidth=0.8,
-                      label="the paper's examples/dqn.py on this machine, 1 run")
-        published = PUBLISHED_DQN.get(game, {})
+                      label="the paper's examples/dqn.py (2.5e-4) on this machine, 1 run")
         if published:
             axis.plot(list(published), list(published.values()), "s--", color="C3", markersize=4,
                       label="MinAtar paper's DQN (read off its figure)")
-        axis.set_xlim(0, grid[-1] * 1.05)
+        axis.set_xlim(0, last_frames * 1.05)
         axis.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x / 1e6:g}M"))
         axis.set_title(f"MinAtar {game.replace('_', ' ')}")
         axis.set_xlabel("frames (env steps)")
         axis.set_ylabel("training return, 100-episode average")
         axis.grid(alpha=0.3)
         axis.legend(fontsize=7, loc="lower right")
-        for frames in [f for f in published if f <= grid[-1] + 10_000]:  # the last episode ends just short of it
-            at = np.array([last_100_mean(d, frames) for d, _ in curves])
-            low, high = bootstrap_ci(at)
-            rows.append(f"| {game} | {frames:,} | {at.mean():.1f} [{low:.1f}, {high:.1f}] | "
-                        f"{', '.join(f'{v:.1f}' for v in at)} | {paper_code_at(code, frames) if code else 'not run'} | "
-                        f"{published[frames]:.1f} |")
-        for run_dir, _ in curves:
-            summary_file = run_dir / "summary.json"
-            if summary_file.is_file():
-                s = json.loads(summary_file.read_text())
-                print(f"{run_dir.name}: {s['steps']:,} steps, {s['steps_per_second']:,.0f} steps/s, best.pt "
-                      f"{s['final_eval']['best']['mean']:.1f}, last.pt {s['final_eval']['last']['mean']:.1f}")
     figure.tight_layout()
     figure.savefig(docs / "learning_curves.png", dpi=110)
-    print("| game | frames | dqn-cli mean [95% CI] | per seed | the paper's dqn.py here (1 run) | paper's figure |\n"
-          "|---|---|---|---|---|---|")
+    print("| game | frames | dqn-cli mean [95% CI] | per seed | the paper's dqn.py here (1 run, 2.5e-4) "
+          "| paper's figure |\n|---|---|---|---|---|---|")
     print("\n".join(rows))
+
+
+def read_figure(gif: Path) -> dict:
+    """game -> {frames: DQN value}, read off the MinAtar repository's learning-curve figure pixel by pixel."""
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(gif).convert("RGB"), dtype=int)
+    if pixels.shape[:2] != (1629, 3038):
+        raise SystemExit(f"{gif}: {pixels.shape[1]} x {pixels.shape[0]} pixels; expected the 3038 x 1629 "
+                         "img/learning_curves.gif of the MinAtar repository")
+    dark = pixels.sum(axis=2) < 100
+    dqn = np.abs(pixels - np.array(FIGURE_DQN_COLOR)).sum(axis=2) < 40
+    values = {}
+    for game, ((left, right, top, bottom), tick_values) in FIGURE_PANELS.items():
+        tick_marks = np.flatnonzero(dark[top - 5:bottom + 5, left - 8]) + top - 5  # ticks stick out left
+        tick_rows = [rows.mean() for rows in np.split(tick_marks, np.flatnonzero(np.diff(tick_marks) > 1) + 1)]
+        if len(tick_rows) != len(tick_values):
+            raise SystemExit(f"{gif}: found {len(tick_rows)} y ticks on the {game} panel, expected {len(tick_values)}")
+        slope, intercept = np.polyfit(tick_rows, tick_values, 1)
+        values[game] = {}
+        for frames in FIGURE_FRAMES:
+            x = min(round(left + (right - left) * frames / 5e6), right - 3)  # inside the box's frame
+            for reach in range(2, 12):  # where other curves are drawn over the DQN line, look a little aside
+                columns = range(x - reach, min(x + reach, right - 3) + 1)
+                rows = np.concatenate([np.flatnonzero(dqn[top + 3:bottom - 2, c]) + top + 3 for c in columns])
+                if len(rows):
+                    values[game][frames] = round(float(slope * rows.mean() + intercept), 1)
+                    break
+    return values
 
 
 def update_ms(fast: bool, repeats: int = 1000) -> float:
@@ -241,19 +313,31 @@ def main() -> None:
     run_parser = commands.add_parser("run")
     run_parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     run_parser.add_argument("--steps", type=int, default=1_000_000)
+    run_parser.add_argument("--overrides", nargs="*", default=[], metavar="KEY=VALUE",
+                            help="more dqn-train overrides for new runs, e.g. optimizer.lr=0.001953125")
     report_parser = commands.add_parser("report")
     report_parser.add_argument("--docs", type=Path, default=ROOT / "docs" / "results" / "minatar")
+    report_parser.add_argument("--label", default="", help="what sets the --out study apart, e.g. 'lr 2^-9'")
+    report_parser.add_argument("--also", nargs="*", default=[], metavar="LABEL=DIR",
+                               help="another study of the same games (other overrides), drawn and tabulated beside")
     report_parser.add_argument("--paper-code", nargs="*", default=[], metavar="GAME=LOG",
                                help="a log of the paper's examples/dqn.py run on this machine, per game")
     commands.add_parser("speed", help="time one update of the paper's network")
+    figure_parser = commands.add_parser("figure", help="read the DQN curves off the MinAtar repository's figure")
+    figure_parser.add_argument("gif", type=Path, help="its img/learning_curves.gif")
     for sub in (run_parser, report_parser):
         sub.add_argument("--out", type=Path, required=True)
         sub.add_argument("--games", nargs="+", default=["breakout", "space_invaders"])
     args = parser.parse_args()
     if args.command == "run":
-        run(args.out, args.games, args.seeds, args.steps)
+        run(args.out, args.games, args.seeds, args.steps, args.overrides)
     elif args.command == "report":
-        report(args.out, args.docs, args.games, dict(item.split("=", 1) for item in args.paper_code))
+        studies = {f" ({args.label})" if args.label else "": args.out,
+                   **{f" ({label})": Path(folder) for label, folder in (item.split("=", 1) for item in args.also)}}
+        report(studies, args.docs, args.games, dict(item.split("=", 1) for item in args.paper_code))
+    elif args.command == "figure":
+        for game, values in read_figure(args.gif).items():
+            print(f"{game}: " + ", ".join(f"{frames:,}: {value}" for frames, value in values.items()))
     else:
         speed()
 
