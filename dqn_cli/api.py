@@ -102,10 +102,11 @@ def train(overrides: Sequence[str] = ()) -> Dict[str, Any]:
     from omegaconf import OmegaConf, open_dict
 
     from dqn_cli import cli
-    from dqn_cli.hydra_errors import CONF_DIR, explain_hydra_error
+    from dqn_cli.hydra_errors import CONF_DIR, check_group_choices, explain_hydra_error
     from dqn_cli.loop import train as train_core
 
     cli.register_schemas()
+    check_group_choices(overrides)
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         try:
             composed = compose(config_name="config", overrides=list(overrides), return_hydra_config=True)

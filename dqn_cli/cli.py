@@ -16,7 +16,7 @@ from typing import List, NoReturn, Optional
 
 from dqn_cli import config as config_module
 from dqn_cli.errors import ConfigError, RunAlreadyFinished, TrainingInterrupted, UserError
-from dqn_cli.hydra_errors import CONF_DIR, explain_hydra_error, group_options
+from dqn_cli.hydra_errors import CONF_DIR, check_group_choices, explain_hydra_error
 
 log = logging.getLogger("dqn_cli")
 
@@ -274,15 +274,10 @@ def _run_hydra_app(task: TrainTask, program: str) -> None:
     from omegaconf.errors import OmegaConfBaseException
 
     register_schemas()
-    for arg in sys.argv[1:]:
-        group, _, option = arg.lstrip("+").partition("=")
-        if not (CONF_DIR / group).is_dir():
-            continue
-        if option.lower() in ("null", "none", "~"):  # Hydra answers with a traceback of its own
-            _fail(program, f"{group}={option}: the {group} group needs an option; choose one of: "
-                           f"{', '.join(group_options(group))}")
-        if option.endswith("_schema"):  # the typed schemas the options extend, not options themselves
-            _fail(program, f"{group}={option} is not an option; choose one of: {', '.join(group_options(group))}")
+    try:
+        check_group_choices(sys.argv[1:])
+    except UserError as error:
+        _fail(program, str(error))
     show_traceback = os.environ.get("HYDRA_FULL_ERROR") == "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"  # makes Hydra re-raise, so we can word the message
     app = hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")(task)

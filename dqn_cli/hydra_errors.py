@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 import re
 from pathlib import Path
-from typing import List
+from typing import List, Sequence
 
 from dqn_cli import config as config_module
-from dqn_cli.errors import UserError
+from dqn_cli.errors import ConfigError, UserError
 
 # Installed wheel: dqn_cli/conf; source checkout or editable install: <repo>/conf.
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -18,6 +18,23 @@ CONF_DIR = next(p for p in (_PACKAGE_DIR / "conf", _PACKAGE_DIR.parent / "conf")
 def group_options(group: str) -> List[str]:
     """The YAML options of a config group (what a user may type after `group=`)."""
     return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+def check_group_choices(overrides: Sequence[str]) -> None:
+    """Group choices Hydra would answer with a traceback, or take without a word: a group set to null,
+    a typed schema picked as an option, and experiment_env, which experiment and env pick."""
+    for override in overrides:
+        group, _, option = override.lstrip("+").partition("=")
+        if group == "experiment_env":
+            raise ConfigError(f"{override}: experiment_env is picked by experiment and env (conf/experiment_env/"
+                              "<experiment>/<env>.yaml); set its keys directly, e.g. optimizer.lr=...")
+        if not (CONF_DIR / group).is_dir():
+            continue
+        if option.lower() in ("null", "none", "~"):
+            raise ConfigError(f"{group}={option}: the {group} group needs an option; choose one of: "
+                              f"{', '.join(group_options(group))}")
+        if option.endswith("_schema"):  # the typed schemas the options extend, not options themselves
+            raise ConfigError(f"{group}={option} is not an option; choose one of: {', '.join(group_options(group))}")
 
 
 def _schema_keys(class_name: str) -> List[str]:

@@ -72,6 +72,10 @@ def test_errors_raise_with_the_clis_one_line(tmp_path: Path, monkeypatch):
         dqn_cli.train(["gamma=2"])
     with pytest.raises(ConfigError, match=r"^optimizer.lrr is not a setting"):
         dqn_cli.train(["optimizer.lrr=1"])
+    with pytest.raises(ConfigError, match=r"^env=null: the env group needs an option; choose one of: acrobot"):
+        dqn_cli.train(["env=null"])
+    with pytest.raises(ConfigError, match=r"^experiment_env=x: experiment_env is picked by experiment and env"):
+        dqn_cli.train(["experiment_env=x"])
     assert not (tmp_path / "outputs" / "runs").exists() or not list((tmp_path / "outputs" / "runs").iterdir())
     with pytest.raises(RunDirError, match="does not exist"):
         dqn_cli.load(tmp_path / "nope")

@@ -121,6 +121,7 @@ BAD_TRAIN_INPUTS = [
     (["total_episodes=0"], "total_episodes=0 is out of range; allowed: null or > 0"),
     (["train_freq_unit=epoch"], "train_freq_unit='epoch' is not valid; choose one of: step, episode"),
     (["env.vectorization=threads"], "env.vectorization='threads' is not valid; choose one of: sync, async"),
+    (["experiment_env=minatar/minatar_breakout"], "experiment_env is picked by experiment and env"),
     (["total_episodes=20"], "exploration.unit='step' is out of range; allowed: episode (exploration.fraction is a "
                             "share of the budget, total_episodes), or set exploration.steps"),
 ]
