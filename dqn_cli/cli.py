@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import gc
 import itertools
 import logging
 import os
@@ -17,6 +16,7 @@ from typing import List, NoReturn, Optional
 from dqn_cli import config as config_module
 from dqn_cli.errors import ConfigError, RunAlreadyFinished, TrainingInterrupted, UserError
 from dqn_cli.hydra_errors import CONF_DIR, check_group_choices, explain_hydra_error
+from dqn_cli.scripts import start_up_done
 
 log = logging.getLogger("dqn_cli")
 
@@ -30,12 +30,6 @@ def _say(line: str = "") -> None:
         sys.stdout.flush()
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-
-
-def _freeze_imports() -> None:
-    """Entry points only: what is imported so far (torch's many objects) lives until exit, so the
-    garbage collector need not walk it, neither in full collections nor at interpreter exit."""
-    gc.freeze()
 
 
 def _fail(program: str, message: str) -> NoReturn:
@@ -177,6 +171,7 @@ class TrainTask:
         from hydra.core.hydra_config import HydraConfig
         from hydra.types import RunMode
 
+        start_up_done()
         hydra_cfg = HydraConfig.get()
         run_dir = Path(hydra_cfg.runtime.output_dir)
         in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
@@ -249,6 +244,9 @@ class SweepStatusCallback(_HydraCallback):
     """At the end of a multirun: say how many jobs finished, write the report, and exit non-zero
     if any job failed (Hydra swallows a callback's exceptions, not its exit)."""
 
+    def on_multirun_start(self, config, **kwargs) -> None:
+        start_up_done()  # the launching process's start-up is over, whether or not it runs jobs itself
+
     def on_multirun_end(self, config, **kwargs) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         failed = sorted(str(p.parent.relative_to(sweep_dir)) for p in sweep_dir.glob("**/error.txt"))
@@ -267,6 +265,35 @@ class SweepStatusCallback(_HydraCallback):
                                "(see error.txt in each; the other jobs' results are kept)")
 
 
+# What can set hydra.mode besides -m: a sweep preset (conf/sweep/, the only presets that set it: a test
+# checks), the key itself, or configs from another folder.
+_MODE_KEYS = ("sweep", "hydra.mode", "hydra.searchpath")
+_CONFIG_SOURCE_FLAGS = ("-cd", "--config-dir", "-cp", "--config-path", "-cn", "--config-name")
+
+
+def _command_line_can_set_mode(argv: List[str]) -> bool:
+    return any(arg.partition("=")[0] in _CONFIG_SOURCE_FLAGS or arg.lstrip("+~").partition("=")[0] in _MODE_KEYS
+               for arg in argv)
+
+
+@contextlib.contextmanager
+def _mode_known_without_composing(argv: List[str]):
+    """Hydra composes the whole config once only to read hydra.mode, then again to run. When nothing
+    on the command line can set the mode, the answer is known (unset) and that first composition is
+    skipped."""
+    from hydra._internal.hydra import Hydra
+
+    if _command_line_can_set_mode(argv):
+        yield
+        return
+    get_mode = Hydra.get_mode
+    Hydra.get_mode = lambda self, config_name, overrides: None
+    try:
+        yield
+    finally:
+        Hydra.get_mode = get_mode
+
+
 def _run_hydra_app(task: TrainTask, program: str) -> None:
     """Run a Hydra app, reporting user errors as one line instead of Hydra's multi-line dump."""
     import hydra
@@ -282,7 +309,8 @@ def _run_hydra_app(task: TrainTask, program: str) -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"  # makes Hydra re-raise, so we can word the message
     app = hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")(task)
     try:
-        app()
+        with _mode_known_without_composing(sys.argv[1:]):
+            app()
         if task.error is not None:
             raise task.error
     except RunAlreadyFinished as done:
@@ -319,7 +347,6 @@ def _run_hydra_app(task: TrainTask, program: str) -> None:
 def train_main() -> None:
     """`dqn-train [group=option ...] [key=value ...]` (Hydra command line)."""
     logging.raiseExceptions = False  # a log line to a closed stdout (`| head`) is no reason for a traceback
-    _freeze_imports()
     _run_hydra_app(TrainTask(), "dqn-train")
     _say()
 
@@ -357,6 +384,7 @@ def report_main(argv: List[str] | None = None) -> None:
             labels[name] = Path(folder)
         if not args.paths and not labels:
             raise UserError("nothing to report: pass a sweep dir, run dirs, or --label NAME=DIR")
+        start_up_done()
         out = write_report(args.paths, args.out, labels)
     except UserError as error:
         _fail("dqn-report", str(error))
@@ -383,7 +411,6 @@ def parse_eval_args(argv: List[str]) -> config_module.EvalArgs:
 def eval_main(argv: List[str] | None = None) -> None:
     """`dqn-eval run=<run dir> [checkpoint=best|last] [episodes=N] [video=true] [seed=N] [device=cpu]`."""
     argv = sys.argv[1:] if argv is None else argv
-    _freeze_imports()
     if argv and argv[0] in ("-h", "--help"):
         from dqn_cli.help import eval_help
 
@@ -393,6 +420,7 @@ def eval_main(argv: List[str] | None = None) -> None:
         from dqn_cli.evaluate_run import evaluate_run
 
         args = parse_eval_args(argv)
+        start_up_done()
         result = evaluate_run(Path(args.run), str(args.checkpoint), args.episodes, args.video, args.seed,
                               args.device)
     except UserError as error:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -225,3 +227,20 @@ def test_unknown_import_module_is_one_line(workdir: Path):
     (line,) = result.stderr.strip().splitlines()
     assert line == ("dqn-train: error: env.import_module='no_such_pkg' cannot be imported (No module named "
                     "'no_such_pkg'); install the package that provides it in this environment")
+
+
+def test_console_scripts_collect_garbage_again_once_the_run_starts(workdir: Path):
+    """dqn-train starts with the garbage collector off (start-up's objects live until exit); the
+    run itself must have it back on, with what start-up made frozen."""
+    probe = ("import gc, sys\n"
+             "import dqn_cli.loop as loop, dqn_cli.scripts as scripts\n"
+             "train = loop.train\n"
+             "def train_and_report(*args, **kwargs):\n"
+             "    print('collector on:', gc.isenabled(), '| frozen:', gc.get_freeze_count() > 0)\n"
+             "    return train(*args, **kwargs)\n"
+             "loop.train = train_and_report\n"
+             f"sys.argv = ['dqn-train', *{TINY!r}]\n"
+             "scripts.train_main()\n")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=workdir, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "collector on: True | frozen: True" in result.stdout

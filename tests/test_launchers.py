@@ -32,6 +32,24 @@ def test_one_word_seed_sweep(workdir: Path):
     assert all((j / "summary.json").is_file() for j in jobs) and (sweep / "report.md").is_file()
 
 
+def test_hydra_mode_set_on_the_command_line_sweeps(workdir: Path):
+    """A run without -m skips the composition Hydra makes to read hydra.mode, unless the command line can set it."""
+    result = run_cli("dqn-train", ["hydra.mode=MULTIRUN", "seed=0,1", *TINY], workdir)
+    assert result.returncode == 0, result.stderr
+    assert [j.name.split(",")[-2] for j in job_dirs(sweep_dir(workdir))] == ["seed=0", "seed=1"]
+
+
+def test_only_sweep_presets_set_hydra_mode():
+    """What lets a plain run skip that composition: no other config file can set hydra.mode."""
+    for path in (REPO / "conf").rglob("*.yaml"):
+        if path.parent.name == "sweep" or path.parent.parent.name == "hydra":
+            continue
+        config = yaml.safe_load(path.read_text()) or {}
+        hydra_keys = config.get("hydra") or {}
+        defaults = [str(entry) for entry in config.get("defaults", [])]
+        assert "mode" not in hydra_keys and not any("sweep" in entry for entry in defaults), path
+
+
 def test_optuna_searches_the_articles_space_and_writes_best_params(workdir: Path):
     result = run_cli("dqn-train", ["+sweep=optuna_article", "hydra.sweeper.n_trials=3", *TINY], workdir)
     assert result.returncode == 0, result.stderr
