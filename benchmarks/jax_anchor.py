@@ -29,10 +29,9 @@ SETTINGS = dict(num_envs=10, buffer_size=10_000, batch_size=128, total_steps=500
 EVAL_EPISODES = 100
 
 
-def process_started_unix() -> float:
+def seconds_since_launch() -> float:
     ticks = int(open("/proc/self/stat").read().rsplit(")", 1)[1].split()[19])
-    boot = next(int(line.split()[1]) for line in open("/proc/stat") if line.startswith("btime"))
-    return boot + ticks / os.sysconf("SC_CLK_TCK")
+    return time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK")
 
 
 def make_train(settings: dict):
@@ -149,7 +148,7 @@ def run(seeds: list, settings: dict) -> dict:
     return {"seeds": seeds, "total_steps_per_seed": settings["total_steps"], "compile_s": round(compile_s, 2),
             "train_s": round(train_s, 2), "final_mean": [round(float(s.mean()), 1) for s in scores],
             "final_std": [round(float(s.std()), 1) for s in scores],
-            "process_wall_s": round(time.time() - process_started_unix(), 2), "jax": jax.__version__,
+            "process_wall_s": round(seconds_since_launch(), 2), "jax": jax.__version__,
             "device": str(jax.devices()[0])}
 
 

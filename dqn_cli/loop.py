@@ -50,8 +50,8 @@ from dqn_cli.exploration import make_schedule
 from dqn_cli.metrics import Metrics, UpdateLog, hparams, summary
 from dqn_cli.networks import build_q_network
 from dqn_cli.replay import NonFinitePriority, build_replay, check_replay_fits_in_memory
-from dqn_cli.runtime import (StopOnSignal, device_for, process_started_unix, seed_everything, subnormals_flushed,
-                             torch_threads)
+from dqn_cli.runtime import (StopOnSignal, device_for, seconds_since_launch, seed_everything,
+                             subnormals_flushed, torch_threads)
 from dqn_cli.state import Counts, TrainingState, crossings  # noqa: F401 (crossings: re-exported)
 from dqn_cli.trackers import build_tracker, run_name
 
@@ -247,8 +247,7 @@ class Run:
                  f"on {self.device} | replay buffer {cfg.buffer.capacity:,} transitions = "
                  f"{self.replay.nbytes / 2**20:,.1f} MiB ({self.replay.bytes_per_transition:,.0f} bytes each)")
         self.eval_seconds, self.solved_at = 0.0, None
-        launched = process_started_unix()
-        self.startup_s = None if launched is None else time.time() - launched  # launch -> first env step
+        self.startup_s = seconds_since_launch()  # launch -> first env step
         self.loop_started, self.start_step = time.perf_counter(), self.state.step
 
     # -- checkpoints ---------------------------------------------------------------------------

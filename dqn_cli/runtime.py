@@ -7,6 +7,7 @@ import os
 import random
 import signal
 import threading
+import time
 from typing import Optional
 
 import numpy as np
@@ -65,13 +66,13 @@ def subnormals_flushed():
         torch.set_flush_denormal(False)
 
 
-def process_started_unix() -> float | None:
-    """When this process was launched (Linux /proc), so start-up can be reported; None elsewhere."""
+def seconds_since_launch() -> float | None:
+    """How long ago this process was launched (Linux: its start in /proc, against the same boot clock;
+    /proc/stat's boot time is in whole seconds, too coarse for this); None elsewhere."""
     try:
         ticks = int(open("/proc/self/stat").read().rsplit(")", 1)[1].split()[19])
-        boot = next(int(line.split()[1]) for line in open("/proc/stat") if line.startswith("btime"))
-        return boot + ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError, StopIteration):
+        return time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
         return None
 
 
