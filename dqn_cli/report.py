@@ -206,7 +206,9 @@ def read_scalars(run_dir: Path, tag: str) -> Tuple[np.ndarray, np.ndarray]:
     """(steps, values) of one TensorBoard scalar, every point (no reservoir sampling)."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    logging.getLogger("tensorboard").setLevel(logging.WARNING)  # it logs every file it scans
+    # It logs every file it scans, and warns of "a TensorFlow restart" where a resumed run's steps go
+    # back to its checkpoint: the points written after it before the stop are dropped, as they should be.
+    logging.getLogger("tensorboard").setLevel(logging.ERROR)
     events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
     events.Reload()
     if tag not in events.Tags().get("scalars", []):
