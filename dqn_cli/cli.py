@@ -241,11 +241,12 @@ except ImportError:  # pragma: no cover - hydra is a hard dependency
 
 
 class SweepStatusCallback(_HydraCallback):
-    """At the end of a multirun: say how many jobs finished, write the report, and exit non-zero
-    if any job failed (Hydra swallows a callback's exceptions, not its exit)."""
+    """At the start of a multirun, end the launching process's start-up (it may run no job itself).
+    At its end: say how many jobs finished, write the report, and exit non-zero if any job failed
+    (Hydra swallows a callback's exceptions, not its exit)."""
 
     def on_multirun_start(self, config, **kwargs) -> None:
-        start_up_done()  # the launching process's start-up is over, whether or not it runs jobs itself
+        start_up_done()
 
     def on_multirun_end(self, config, **kwargs) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
