@@ -72,7 +72,7 @@ FIGURE_DQN_COLOR = (1, 115, 178)
 FIGURE_FRAMES = [*range(50_000, 2_000_001, 50_000), 5_000_000]
 PUBLISHED_DQN = {game: {frames: value for frames, value in zip(FIGURE_FRAMES, values) if value is not None}
                  for game, values in _FIGURE_VALUES.items()}
-TABLE_FRAMES = [250_000, 500_000, 1_000_000, 2_000_000, 5_000_000]
+TABLE_FRAMES = [250_000, 500_000, 1_000_000, 1_500_000, 2_000_000, 5_000_000]
 
 
 def git_commit() -> str:
@@ -106,8 +106,10 @@ def run(out: Path, games: list, seeds: list, steps: int, overrides: list) -> Non
 
 
 def finished(run_dir: Path) -> bool:
+    from dqn_cli.checkpoint import training_in
+
     summary = run_dir / "summary.json"
-    return summary.is_file() and not json.loads(summary.read_text()).get("partial")
+    return summary.is_file() and not json.loads(summary.read_text()).get("partial") and not training_in(run_dir)
 
 
 def training_curve(run_dir: Path, window: int = 100):

@@ -212,6 +212,22 @@ class RunDirLock:
             self.fd = None
 
 
+def training_in(run_dir: Path) -> bool:
+    """Whether a process holds the run dir's RunDirLock now: it is training there (a resume that
+    extends a finished run keeps that run's old summary.json until it ends)."""
+    try:
+        fd = os.open(run_dir / ".lock", os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # and with it the shared lock, if this took one
+
+
 @dataclass
 class Resumable:
     path: Path

@@ -17,7 +17,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from omegaconf import ListConfig, OmegaConf
 
-from dqn_cli.checkpoint import atomic_write_bytes, atomic_write_json
+from dqn_cli.checkpoint import atomic_write_bytes, atomic_write_json, training_in
 from dqn_cli.errors import RunDirError
 
 BOOTSTRAP_SAMPLES = 10_000
@@ -29,7 +29,7 @@ class Run:
     path: Path
     overrides: List[str]
     seed: Optional[int]
-    status: str  # finished | failed | incomplete | broken
+    status: str  # finished | running | failed | incomplete | broken
     summary: Optional[dict] = None
     error: str = ""
 
@@ -137,6 +137,8 @@ def read_run(run_dir: Path) -> Run:
         overrides = []
         return Run(run_dir, overrides, None, "broken", error=f".hydra/overrides.yaml unreadable ({error})")
     seed = _seed_override(overrides)
+    if training_in(run_dir):
+        return Run(run_dir, overrides, seed, "running", error="a process is training in it now")
     if (run_dir / "summary.json").is_file():
         try:
             summary = json.loads((run_dir / "summary.json").read_text())

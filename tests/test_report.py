@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import TINY, run_cli
+from dqn_cli.checkpoint import RunDirLock
 from dqn_cli.plots import held_when_solved
 from dqn_cli.report import Run, bootstrap_ci, iqm, moving_average
 
@@ -72,6 +73,21 @@ def test_report_names_failed_and_unfinished_runs(sweep: Path, tmp_path: Path):
     assert f"`{jobs[1]}`: failed (env.id='Nope-v0'" in markdown
     rows = json.loads((copy / "report.json").read_text())["configurations"]
     assert sum(row["seeds"] for row in rows) == 2 and sum(row["runs"] for row in rows) == 4
+
+
+def test_report_leaves_out_a_run_that_is_training_now(sweep: Path, tmp_path: Path):
+    """A resume that extends a finished run keeps the old summary.json until it ends: the lock says it runs."""
+    copy = tmp_path / "sweep"
+    shutil.copytree(sweep, copy)
+    jobs = sorted(p for p in copy.iterdir() if (p / "summary.json").is_file())
+    with RunDirLock(jobs[0]):
+        result = run_cli("dqn-report", [str(copy)], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"`{jobs[0]}`: running (a process is training in it now)" in (copy / "report.md").read_text()
+    rows = json.loads((copy / "report.json").read_text())["configurations"]
+    assert sum(row["seeds"] for row in rows) == 3
+    assert run_cli("dqn-report", [str(copy)], tmp_path).returncode == 0  # once it ends, the run counts again
+    assert sum(row["seeds"] for row in json.loads((copy / "report.json").read_text())["configurations"]) == 4
 
 
 def test_report_on_a_missing_folder_is_one_line(tmp_path: Path):
