@@ -5,8 +5,11 @@
 #   bash benchmarks/gpu_session.sh anchor         # Pong envs sync against async, 30 s of Pong training, the JAX
 #                                                 # anchor beside dqn-train device=cuda (run.py section 7) and
 #                                                 # dqn-train defaults on this machine's CPU
+#   bash benchmarks/gpu_session.sh graph          # the CUDA-graph learner's GPU tests, then where a Pong run's time
+#                                                 # goes, eager updates against CUDA-graph ones (cuda_graph.py)
 #   bash benchmarks/gpu_session.sh pong SECONDS   # experiment=pong_fast on the GPU, stopped (SIGTERM, so it
-#                                                 # checkpoints) SECONDS after the script starts
+#                                                 # checkpoints) SECONDS after the script starts; more
+#                                                 # dqn-train overrides in PONG_OVERRIDES
 #
 # A machine without network access installs what it lacks from wheels in .whl/ (dqn-cli's own wheel,
 # gymnasium 1.3, hydra-core, omegaconf, antlr4, hydra-joblib-launcher, ale-py, gymnax), fetched beforehand
@@ -42,17 +45,23 @@ anchor)
   echo "## dqn-train defaults on this machine's CPU, seeds 0-2 ($(elapsed) s)"
   timeout 90 $PY benchmarks/seeds.py --seeds 0 1 2 --json "$OUT/cpu_defaults.json" 2>&1 | tee "$OUT/cpu_defaults.md"
   ;;
+graph)
+  echo "## The CUDA-graph learner's tests ($(elapsed) s)"
+  timeout 120 $PY -m pytest -q -p no:cacheprovider tests/test_learners.py -k cuda_graph 2>&1 | tee "$OUT/graph_tests.txt"
+  echo "## Where a Pong run's time goes, eager against CUDA-graph updates ($(elapsed) s)"
+  timeout 240 $PY benchmarks/cuda_graph.py --device $DEVICE ${QUICK:+--fill 200 --repeats 5 --compare 3} 2>&1 | grep -v -e Stella -e A.L.E | tee "$OUT/cuda_graph.md"
+  ;;
 pong)
   budget=${2:?pong needs SECONDS}
   left=$(( budget - $(elapsed) - 35 ))  # room to pack the results after the stop
   echo "## experiment=pong_fast device=$DEVICE for $left s"
   (cd "$WORK" && timeout --foreground -s TERM "$left" "$BIN/dqn-train" experiment=pong_fast device=$DEVICE \
-    checkpoint.save_replay=false log.console_interval_s=15 log.progress=lines 2>&1 | tee "$OUT/pong.log" | grep -v -e Stella -e A.L.E)
+    checkpoint.save_replay=false log.console_interval_s=15 log.progress=lines ${PONG_OVERRIDES:-} 2>&1 | tee "$OUT/pong.log" | grep -v -e Stella -e A.L.E)
   run=$(ls -d "$WORK"/outputs/runs/* | tail -1)
   tar -C "$run" -czf "$OUT/pong_run.tgz" --exclude=checkpoints .  # weights: over the 16 MiB a file may take back
   ls -la "$OUT"
   ;;
 *)
-  echo "usage: bash benchmarks/gpu_session.sh anchor | pong SECONDS" >&2; exit 2 ;;
+  echo "usage: bash benchmarks/gpu_session.sh anchor | graph | pong SECONDS" >&2; exit 2 ;;
 esac
 echo "done in $(elapsed) s"

@@ -24,14 +24,15 @@ class DQNAgent:
     def __init__(self, q_network: nn.Module, optimizer_cfg: OptimizerConfig, target_cfg: TargetConfig,
                  gamma: float, loss: str, double_q: bool, device: torch.device,
                  max_grad_norm: Optional[float] = None, max_grad_value: Optional[float] = None,
-                 compile_learner: bool = False, fast_learner: bool = True):
+                 compile_learner: bool = False, fast_learner: bool = True, cuda_graph: bool = False):
         self.online = q_network.to(device)
         self.target = copy.deepcopy(self.online).requires_grad_(False)
         self.online_weights = FlatParameters(self.online)
         self.target_weights = FlatParameters(self.target, grads=False)
         self.optimizer = build_optimizer(optimizer_cfg, self.online_weights.param)
         self.learner = build_learner(self.online, self.target, self.online_weights, self.optimizer, gamma, loss,
-                                     double_q, max_grad_norm, max_grad_value, compile_learner, fast_learner)
+                                     double_q, max_grad_norm, max_grad_value, compile_learner, fast_learner,
+                                     cuda_graph)
         # Acting stays eager: a batch of one would compile a second graph.
         self.act_q = self.online if compile_learner else self.learner.online_q
         # Evaluations score the module's own Q-values; a learner's faster pass where it gives the same bits.

@@ -225,7 +225,8 @@ class Run:
         self.device = device_for(cfg.device, q_network)
         torch.set_num_threads(torch_threads(cfg.torch_threads, self.device, q_network))
         self.agent = DQNAgent(q_network, cfg.optimizer, cfg.target, cfg.gamma, cfg.loss, cfg.double_q, self.device,
-                              cfg.optimizer.max_grad_norm, cfg.optimizer.max_grad_value, compile_learner=cfg.compile)
+                              cfg.optimizer.max_grad_norm, cfg.optimizer.max_grad_value, compile_learner=cfg.compile,
+                              cuda_graph=cfg.cuda_graph)
         replay_args = (cfg.buffer, cfg.gamma, obs_space.shape, obs_space.dtype, cfg.seed, self.device,
                        cfg.env.frame_stack, cfg.env.num_envs)
         check_replay_fits_in_memory(*replay_args)

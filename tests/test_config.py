@@ -135,6 +135,8 @@ def test_composition_errors_become_one_clear_line(overrides, expected):
     (["exploration.end=-0.1"], "exploration.end=-0.1"), (["env.num_envs=0"], "env.num_envs=0"),
     (["batch_size=500", "buffer.capacity=100"], "buffer.capacity=100"),
     (["env=gym"], "env.id must be set"),
+    (["cuda_graph=true", "optimizer=rmsprop"], "optimizer='rmsprop'"),
+    (["cuda_graph=true", "compile=true"], "compile=True"),
 ])
 def test_range_errors_name_the_key_and_what_is_allowed(overrides, key):
     with pytest.raises(ConfigError) as caught:

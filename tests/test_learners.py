@@ -18,7 +18,7 @@ from dqn_cli import losses
 from dqn_cli.agent import DQNAgent
 from dqn_cli.config import AdamConfig, AdamWConfig, HardTargetConfig, NatureCNNConfig, RMSpropConfig, SGDConfig
 from dqn_cli.errors import RunDirError
-from dqn_cli.learners import AutogradLearner, FastCNNLearner, FastMLPLearner, FlatAdam
+from dqn_cli.learners import AutogradLearner, CUDAGraphLearner, FastCNNLearner, FastMLPLearner, FlatAdam
 from dqn_cli.learners.fast_mlp import MLPBackprop
 from dqn_cli.learners.flat import FlatParameters
 from dqn_cli.metrics import UpdateLog
@@ -279,3 +279,56 @@ def test_evaluations_use_a_forward_pass_that_gives_the_modules_own_q_values():
     cnn = DQNAgent(NatureCNN((10, 10, 4), np.bool_, 6, small_image_cnn("relu")), RMSpropConfig(lr=1e-3),
                    HardTargetConfig(), 0.9, "huber", False, CPU)
     assert isinstance(cnn.learner, FastCNNLearner) and cnn.eval_q is cnn.online
+
+
+def test_cuda_graph_changes_nothing_on_the_cpu():
+    torch.manual_seed(0)
+    agent = DQNAgent(MLPQNetwork(5, 3, [16, 16], "relu"), AdamConfig(), HardTargetConfig(), 0.9, "huber", False,
+                     CPU, cuda_graph=True)
+    assert type(agent.learner) is FastMLPLearner
+
+
+def _graph_twins(network: torch.nn.Module, optimizer=None, **learning):
+    cuda = torch.device("cuda")
+    make = lambda graph: DQNAgent(copy.deepcopy(network), optimizer or AdamConfig(lr=1e-3),  # noqa: E731
+                                  HardTargetConfig(), 0.99, "huber", False, cuda, cuda_graph=graph, **learning)
+    graphed, eager = make(True), make(False)
+    assert isinstance(graphed.learner, CUDAGraphLearner) and not isinstance(eager.learner, CUDAGraphLearner)
+    return graphed, eager
+
+
+def _cuda_batch(seed: int, obs_shape: tuple, size: int = 32, **fields) -> Batch:
+    g = torch.Generator().manual_seed(seed)
+    batch = _batch(seed, size, **fields)
+    images = lambda: torch.randint(0, 256, (size, *obs_shape), generator=g).float()  # noqa: E731
+    batch = batch._replace(obs=images(), next_obs=images()) if len(obs_shape) > 1 else batch
+    return Batch(*(field.cuda() if isinstance(field, torch.Tensor) else field for field in batch))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="a CUDA graph needs a GPU (run on one by hand)")
+@pytest.mark.parametrize("case", ["nature_cnn", "mlp_weighted_discounted_clipped", "mlp_adamw"])
+def test_a_cuda_graph_takes_the_steps_the_eager_update_takes(case):
+    """Bit for bit for an MLP; for the Nature CNN, within rounding (the graph's convolutions
+    rounded differently from the eager ones on an H200: docs/atari.md)."""
+    torch.manual_seed(0)
+    if case == "nature_cnn":
+        graphed, eager = _graph_twins(NatureCNN((4, 84, 84), np.uint8, 6, NatureCNNConfig()))
+        shape, fields = (4, 84, 84), {}
+    else:
+        optimizer = AdamWConfig(lr=1e-2) if case == "mlp_adamw" else AdamConfig(lr=1e-2)
+        graphed, eager = _graph_twins(MLPQNetwork(5, 3, [16, 16], "relu"), optimizer,
+                                      max_grad_norm=None if case == "mlp_adamw" else 0.5)
+        shape, fields = (5,), {} if case == "mlp_adamw" else {"weights": True, "discounts": True}
+    same = torch.equal if case != "nature_cnn" else lambda a, b: torch.allclose(a, b, rtol=1e-4, atol=1e-6)
+    for step in range(12):
+        batch = _cuda_batch(step, shape, **fields)
+        a, b = graphed.learn(batch), eager.learn(batch)
+        assert same(a.q_taken, b.q_taken) and same(a.targets, b.targets), step
+        if step % 4 == 3:
+            graphed.update_target(), eager.update_target()
+    assert same(graphed.online_weights.data, eager.online_weights.data)
+    assert all(same(graphed.optimizer.state[k], eager.optimizer.state[k]) for k in eager.optimizer.state)
+    kept = graphed.learn(_cuda_batch(99, shape, **fields))
+    seen = kept.q_taken.clone()
+    graphed.learn(_cuda_batch(100, shape, **fields))
+    assert torch.equal(kept.q_taken, seen)  # the next replay leaves an update's results alone

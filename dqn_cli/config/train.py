@@ -127,6 +127,10 @@ class TrainConfig:
     """A run directory to continue (dqn-train resume=outputs/runs/<run>)."""
     compile: bool = False
     """torch.compile the learner's forward passes (costs compile time up front; see the benchmarks)."""
+    cuda_graph: bool = False
+    """On a GPU, record the update once as a CUDA graph and replay it for every batch: one launch instead
+    of a hundred small kernels, the same kernels (docs/atari.md). Needs optimizer=adam or adamw; no effect
+    on the CPU."""
     eval: EvalConfig = field(default_factory=EvalConfig)
     """Periodic and final greedy evaluation."""
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
@@ -150,6 +154,11 @@ class TrainConfig:
             require(exploration.unit == self.budget_unit, "exploration.unit", str(exploration.unit),
                     f"{self.budget_unit} (exploration.fraction is a share of the budget, total_{self.budget_unit}s), "
                     "or set exploration.steps")
+        if self.cuda_graph:
+            require(not self.compile, "compile", self.compile, "false with cuda_graph=true (choose one)")
+            if self.optimizer is not MISSING:
+                require(self.optimizer.name in ("adam", "adamw"), "optimizer", self.optimizer.name,
+                        "adam or adamw with cuda_graph=true (their whole state lives on the GPU)")
         if self.buffer is not MISSING:
             require(self.buffer.capacity >= self.batch_size, "buffer.capacity", self.buffer.capacity,
                     f">= batch_size ({self.batch_size})")
