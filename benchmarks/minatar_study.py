@@ -15,7 +15,7 @@ a finished one is skipped. Each run trains --steps env steps (one frame each: no
 `report` draws the training return (100-episode moving average, as the paper plots it), mean over
 seeds with a 95% bootstrap band, beside the published DQN values, and prints a markdown table of
 the mean return of the last 100 episodes ended by each frame count. `--paper-code GAME=LOG` adds
-a run of the paper's own examples/dqn.py on this machine (its log, with a line
+a run of the paper's own examples/dqn.py on this machine (repeat it for several runs; its log, with a line
 `frame F episodes E mean of last 100 M` every 100 episodes, which that file does not print by
 itself: add the line to run it). `--also LABEL=DIR` draws another study (say, other overrides)
 beside the first. `figure` reads the published DQN values off the MinAtar repository's figure
@@ -30,6 +30,7 @@ import platform
 import subprocess
 import sys
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -144,9 +145,20 @@ def paper_code_points(log: Path) -> dict:
     return points
 
 
-def paper_code_at(points: dict, frames: int) -> str:
+def paper_code_at(points: dict, frames: int) -> Optional[float]:
     before = [f for f in points if f <= frames]
-    return f"{points[max(before)]:.1f}" if before and max(points) >= frames - 10_000 else "n/a"
+    return points[max(before)] if before and max(points) >= frames - 10_000 else None
+
+
+def paper_code_cell(runs: list, frames: int) -> str:
+    """The paper's dqn.py at `frames`: one run's value, or several runs' mean and each run."""
+    if not runs:
+        return "not run"
+    values = [paper_code_at(points, frames) for points in runs]
+    cells = ["n/a" if v is None else f"{v:.1f}" for v in values]
+    if len(runs) == 1 or None in values:
+        return ", ".join(cells)
+    return f"{np.mean(values):.1f} ({', '.join(cells)})"
 
 
 def finished_curves(out: Path, game: str) -> list:
@@ -170,7 +182,7 @@ def report(studies: dict, docs: Path, games: list, paper_code: dict) -> None:
     rows = []
     for axis, game in zip(axes[0], games):
         published = PUBLISHED_DQN.get(game, {})
-        code = paper_code_points(Path(paper_code[game])) if game in paper_code else {}
+        code = [paper_code_points(Path(log)) for log in paper_code.get(game, [])]
         last_frames = 0
         for color, (label, out) in zip(["C0", "C1", "C4"], studies.items()):
             curves = finished_curves(out, game)
@@ -196,7 +208,7 @@ def report(studies: dict, docs: Path, games: list, paper_code: dict) -> None:
                 low, high = bootstrap_ci(at)
                 rows.append(f"| {game}{label} | {frames:,} | {at.mean():.1f} [{low:.1f}, {high:.1f}] | "
                             f"{', '.join(f'{v:.1f}' for v in at)} | "
-                            f"{paper_code_at(code, frames) if code else 'not run'} | {published[frames]:.1f} |")
+                            f"{paper_code_cell(code, frames)} | {published[frames]:.1f} |")
             for run_dir, _ in curves:
                 summary_file = run_dir / "summary.json"
                 if summary_file.is_file():
@@ -206,9 +218,10 @@ def report(studies: dict, docs: Path, games: list, paper_code: dict) -> None:
                           f"last.pt {s['final_eval']['last']['mean']:.1f}")
         if not last_frames:
             continue
-        if code:
-            axis.plot(list(code), list(code.values()), color="C2", linewidth=0.8,
-                      label="the paper's examples/dqn.py (2.5e-4) on this machine, 1 run")
+        for i, points in enumerate(code):
+            axis.plot(list(points), list(points.values()), color="C2", linewidth=0.8,
+                      label=f"the paper's examples/dqn.py (2.5e-4) on this machine, {len(code)} run"
+                      f"{'s' if len(code) > 1 else ''}" if i == 0 else None)
         if published:
             axis.plot(list(published), list(published.values()), "s--", color="C3", markersize=4,
                       label="MinAtar paper's DQN (read off its figure)")
@@ -221,7 +234,9 @@ def report(studies: dict, docs: Path, games: list, paper_code: dict) -> None:
         axis.legend(fontsize=7, loc="lower right")
     figure.tight_layout()
     figure.savefig(docs / "learning_curves.png", dpi=110)
-    print("| game | frames | dqn-cli mean [95% CI] | per seed | the paper's dqn.py here (1 run, 2.5e-4) "
+    runs = max((len(logs) for logs in paper_code.values()), default=1)
+    print(f"| game | frames | dqn-cli mean [95% CI] | per seed | the paper's dqn.py here ({runs} run"
+          f"{'s' if runs > 1 else ''}, 2.5e-4) "
           "| paper's figure |\n|---|---|---|---|---|---|")
     print("\n".join(rows))
 
@@ -345,7 +360,11 @@ def main() -> None:
     elif args.command == "report":
         studies = {f" ({args.label})" if args.label else "": args.out,
                    **{f" ({label})": Path(folder) for label, folder in (item.split("=", 1) for item in args.also)}}
-        report(studies, args.docs, args.games, dict(item.split("=", 1) for item in args.paper_code))
+        paper_code: dict = {}
+        for item in args.paper_code:  # GAME=LOG, repeated for several runs of a game
+            game, log = item.split("=", 1)
+            paper_code.setdefault(game, []).append(log)
+        report(studies, args.docs, args.games, paper_code)
     elif args.command == "figure":
         for game, values in read_figure(args.gif).items():
             print(f"{game}: " + ", ".join(f"{frames:,}: {value}" for frames, value in values.items()))
