@@ -15,9 +15,9 @@ a finished one is skipped. Each run trains --steps env steps (one frame each: no
 `report` draws the training return (100-episode moving average, as the paper plots it), mean over
 seeds with a 95% bootstrap band, beside the published DQN values, and prints a markdown table of
 the mean return of the last 100 episodes ended by each frame count. `--paper-code GAME=LOG` adds
-a run of the paper's own examples/dqn.py on this machine (repeat it for several runs; its log, with a line
-`frame F episodes E mean of last 100 M` every 100 episodes, which that file does not print by
-itself: add the line to run it). `--also LABEL=DIR` draws another study (say, other overrides)
+a run of the paper's own examples/dqn.py on this machine (repeat it for several runs): the data file
+it saves (`<output>_data_and_weights`), or its log, with a line `frame F episodes E mean of last 100 M`
+every 100 episodes, which that file does not print by itself (add the line to run it). `--also LABEL=DIR` draws another study (say, other overrides)
 beside the first. `figure` reads the published DQN values off the MinAtar repository's figure
 (_FIGURE_VALUES below holds what it printed). Never asserts.
 """
@@ -135,10 +135,18 @@ def last_100_mean(run_dir: Path, frames: int) -> float:
     return float(returns[max(0, ended - 100):ended].mean())
 
 
-def paper_code_points(log: Path) -> dict:
-    """frames -> mean of the last 100 episodes, from the lines added to the paper's dqn.py."""
+def paper_code_points(path: Path) -> dict:
+    """frames -> mean of the last 100 episodes, from a run of the paper's dqn.py: its data file
+    (`<output>_data_and_weights`: every episode's return and end frame), or its log, from the
+    lines added to that dqn.py (every 100 episodes)."""
+    if not path.name.endswith(".log"):
+        import torch
+
+        data = torch.load(path, weights_only=False, map_location="cpu")
+        returns, ends = np.asarray(data["returns"], dtype=float), data["frame_stamps"]
+        return {int(end): float(returns[max(0, i - 99):i + 1].mean()) for i, end in enumerate(ends)}
     points = {}
-    for line in log.read_text().splitlines():
+    for line in path.read_text().splitlines():
         words = line.split()
         if line.startswith("frame ") and "mean of last 100" in line:
             points[int(words[1])] = float(words[8])  # frame F episodes E mean of last 100 M ...
