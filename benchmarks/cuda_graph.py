@@ -28,6 +28,7 @@ from dqn_cli.agent import DQNAgent
 from dqn_cli.cli import register_schemas, typed_config
 from dqn_cli.hydra_errors import CONF_DIR
 from dqn_cli.loop import Run
+from run import _time_us  # benchmarks/run.py: best of three blocks, the GPU synchronised around each
 
 
 def build_run(device: str, overrides: list, run_dir: Path) -> Run:
@@ -55,26 +56,6 @@ def fill(run: Run, vector_steps: int) -> tuple:
     return stepping / vector_steps, storing / vector_steps, obs
 
 
-def synchronize() -> None:
-    if torch.cuda.is_initialized():
-        torch.cuda.synchronize()
-
-
-def timed_us(fn, repeats: int) -> float:
-    """Best of three blocks of `repeats` calls, the GPU synchronised around each block."""
-    for _ in range(20):
-        fn()
-    best = float("inf")
-    for _ in range(3):
-        synchronize()
-        started = time.perf_counter()
-        for _ in range(repeats):
-            fn()
-        synchronize()
-        best = min(best, (time.perf_counter() - started) / repeats * 1e6)
-    return best
-
-
 def agent_like(run: Run, cuda_graph: bool, start: torch.nn.Module) -> DQNAgent:
     cfg = run.cfg
     return DQNAgent(copy.deepcopy(start), cfg.optimizer, cfg.target, cfg.gamma, cfg.loss, cfg.double_q, run.device,
@@ -100,10 +81,10 @@ def main() -> None:
         cycle = iter(range(10 ** 9))
         next_batch = lambda: batches[next(cycle) % len(batches)]  # noqa: E731
         rng = np.random.default_rng(0)
-        sample_us = timed_us(lambda: replay.sample(cfg.batch_size), args.repeats)
-        update_us = {"eager": timed_us(lambda: eager.learn(next_batch()), args.repeats),
-                     "CUDA graph": timed_us(lambda: graphed.learn(next_batch()), args.repeats)}
-        act_us = timed_us(lambda: eager.act(obs, 0.0, rng, run.n_actions), args.repeats)
+        sample_us = _time_us(lambda: replay.sample(cfg.batch_size), args.repeats, args.device)
+        update_us = {"eager": _time_us(lambda: eager.learn(next_batch()), args.repeats, args.device),
+                     "CUDA graph": _time_us(lambda: graphed.learn(next_batch()), args.repeats, args.device)}
+        act_us = _time_us(lambda: eager.act(obs, 0.0, rng, run.n_actions), args.repeats, args.device)
         device = torch.cuda.get_device_name() if run.device.type == "cuda" else "CPU"
         print(f"{device}, torch {torch.__version__}: experiment=pong_fast {' '.join(args.overrides)}, "
               f"replay holding {len(replay):,} transitions\n")
