@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import tempfile
 import time
 from pathlib import Path
@@ -25,9 +26,9 @@ import numpy as np
 import torch
 
 from dqn_cli.agent import DQNAgent
-from dqn_cli.cli import register_schemas, typed_config
+from dqn_cli.compose import register_schemas, typed_config
 from dqn_cli.hydra_errors import CONF_DIR
-from dqn_cli.loop import Run
+from dqn_cli.run.assembly import Run
 from run import _time_us  # benchmarks/run.py: best of three blocks, the GPU synchronised around each
 
 
@@ -50,16 +51,14 @@ def fill(run: Run, vector_steps: int) -> tuple:
         started = time.perf_counter()
         next_obs, rewards, terminated, truncated, _ = run.envs.step(actions)
         stepped = time.perf_counter()
-        run.replay.add(obs, actions, rewards, next_obs, terminated, truncated)
+        run.algorithm.replay.add(obs, actions, rewards, next_obs, terminated, truncated)
         stepping, storing = stepping + stepped - started, storing + time.perf_counter() - stepped
         obs = next_obs
     return stepping / vector_steps, storing / vector_steps, obs
 
 
 def agent_like(run: Run, cuda_graph: bool, start: torch.nn.Module) -> DQNAgent:
-    cfg = run.cfg
-    return DQNAgent(copy.deepcopy(start), cfg.optimizer, cfg.target, cfg.gamma, cfg.loss, cfg.double_q, run.device,
-                    cfg.optimizer.max_grad_norm, cfg.optimizer.max_grad_value, cuda_graph=cuda_graph)
+    return DQNAgent(copy.deepcopy(start), dataclasses.replace(run.cfg, cuda_graph=cuda_graph), run.device)
 
 
 def main() -> None:
@@ -73,9 +72,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as run_dir:
         run = build_run(args.device, args.overrides, Path(run_dir))
-        cfg, replay = run.cfg, run.replay
+        cfg, replay = run.cfg, run.algorithm.replay
         step_s, store_s, obs = fill(run, args.fill)
-        start = copy.deepcopy(run.agent.online).cpu()
+        start = copy.deepcopy(run.algorithm.agent.online).cpu()
         eager, graphed = agent_like(run, False, start), agent_like(run, True, start)
         batches = [replay.sample(cfg.batch_size) for _ in range(64)]
         cycle = iter(range(10 ** 9))

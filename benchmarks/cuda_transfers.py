@@ -18,7 +18,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from dqn_cli.agent import DQNAgent
 from dqn_cli.replay import ReplayBuffer
-from dqn_cli.config import AdamConfig, HardTargetConfig, MLPConfig, NatureCNNConfig, RMSpropConfig
+from dqn_cli.config import AdamConfig, HardTargetConfig, MLPConfig, NatureCNNConfig, RMSpropConfig, TrainConfig
 from dqn_cli.networks import build_q_network
 
 UPDATES = 200
@@ -39,8 +39,8 @@ def filled_buffer(obs_shape: tuple, dtype, frame_stack: int, device: torch.devic
 
 def copies_per_update(network_cfg, optimizer_cfg, obs_shape: tuple, dtype, frame_stack: int, batch: int) -> dict:
     device = torch.device("cuda")
-    agent = DQNAgent(build_q_network(network_cfg, obs_shape, dtype, 6), optimizer_cfg, HardTargetConfig(), 0.99,
-                     "huber", False, device)
+    cfg = TrainConfig(optimizer=optimizer_cfg, target=HardTargetConfig(), gamma=0.99)
+    agent = DQNAgent(build_q_network(network_cfg, obs_shape, dtype, 6), cfg, device)
     buffer = filled_buffer(obs_shape, dtype, frame_stack, device)
     for _ in range(20):
         agent.learn(buffer.sample(batch))

@@ -115,7 +115,7 @@ def finished(run_dir: Path) -> bool:
 
 def training_curve(run_dir: Path, window: int = 100):
     """(frames, 100-episode moving average of training returns) of one run."""
-    from dqn_cli.report import read_scalars
+    from dqn_cli.report.runs import read_scalars
 
     steps, returns = read_scalars(run_dir, "train/episode_return")
     if len(returns) < window:
@@ -126,7 +126,7 @@ def training_curve(run_dir: Path, window: int = 100):
 
 def last_100_mean(run_dir: Path, frames: int) -> float:
     """Mean training return of the last 100 episodes that ended at or before `frames`."""
-    from dqn_cli.report import read_scalars
+    from dqn_cli.report.runs import read_scalars
 
     steps, returns = read_scalars(run_dir, "train/episode_return")
     order = np.argsort(steps, kind="stable")
@@ -183,7 +183,7 @@ def report(studies: dict, docs: Path, games: list, paper_code: dict) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from dqn_cli.report import bootstrap_ci
+    from dqn_cli.report.stats import bootstrap_ci
 
     docs.mkdir(parents=True, exist_ok=True)
     figure, axes = plt.subplots(1, len(games), figsize=(5.5 * len(games), 4), squeeze=False)
@@ -286,15 +286,16 @@ def update_ms(fast: bool, repeats: int = 1000) -> float:
     import torch
 
     from dqn_cli.agent import DQNAgent
-    from dqn_cli.config import HardTargetConfig, RMSpropConfig
+    from dqn_cli.config import HardTargetConfig, RMSpropConfig, TrainConfig
     from dqn_cli.networks import NatureCNN, small_image_cnn
     from dqn_cli.replay import Batch
 
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    agent = DQNAgent(NatureCNN((10, 10, 4), np.bool_, 6, small_image_cnn("relu")),
-                     RMSpropConfig(lr=2.5e-4, alpha=0.95, eps=0.01, centered=True), HardTargetConfig(), 0.99,
-                     "huber", False, torch.device("cpu"), fast_learner=fast)
+    cfg = TrainConfig(optimizer=RMSpropConfig(lr=2.5e-4, alpha=0.95, eps=0.01, centered=True),
+                      target=HardTargetConfig(), gamma=0.99)
+    agent = DQNAgent(NatureCNN((10, 10, 4), np.bool_, 6, small_image_cnn("relu")), cfg, torch.device("cpu"),
+                     fast_learner=fast)
     generator = torch.Generator().manual_seed(0)
     grid = lambda: (torch.rand(32, 10, 10, 4, generator=generator) < 0.05).float()  # noqa: E731
     batches = [Batch(grid(), torch.randint(0, 6, (32,), generator=generator), torch.rand(32, generator=generator),
@@ -312,8 +313,8 @@ def run_steps_per_second(flush: bool, steps: int = 30_000) -> float:
     import contextlib
     import tempfile
 
-    from dqn_cli import loop
-    from dqn_cli.cli import register_schemas, typed_config
+    from dqn_cli.run import train as core
+    from dqn_cli.compose import register_schemas, typed_config
 
     from hydra import compose, initialize_config_dir
     from dqn_cli.hydra_errors import CONF_DIR
@@ -323,14 +324,14 @@ def run_steps_per_second(flush: bool, steps: int = 30_000) -> float:
         cfg = typed_config(compose(config_name="config", overrides=[
             "experiment=minatar", f"total_steps={steps}", "eval.interval=0", "eval.final_episodes=1",
             "log.progress=off", "checkpoint.save_replay=false"]))
-    original = loop.subnormals_flushed
+    original = core.subnormals_flushed
     if not flush:
-        loop.subnormals_flushed = contextlib.nullcontext
+        core.subnormals_flushed = contextlib.nullcontext
     try:
         with tempfile.TemporaryDirectory() as run_dir:
-            return loop.train(cfg, Path(run_dir))["steps_per_second"]
+            return core.train(cfg, Path(run_dir))["steps_per_second"]
     finally:
-        loop.subnormals_flushed = original
+        core.subnormals_flushed = original
 
 
 def speed() -> None:

@@ -66,7 +66,7 @@ def run(out: Path, presets: list, seeds: str) -> None:
 
 def episode_matrix(runs: list) -> np.ndarray:
     """Training returns, one row per seed, cut to the episodes every seed finished."""
-    from dqn_cli.report import read_scalars
+    from dqn_cli.report.runs import read_scalars
 
     curves = [read_scalars(r.path, "train/episode_return")[1] for r in runs]
     length = min(len(c) for c in curves)
@@ -84,7 +84,7 @@ def figure(preset: str, runs: list, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from dqn_cli.report import bootstrap_ci
+    from dqn_cli.report.stats import bootstrap_ci
 
     matrix = episode_matrix(runs)
     curves = smoothed(matrix)
@@ -131,7 +131,7 @@ def table(preset: str, runs: list, provenance: dict) -> str:
 
 
 def report(runs_dir: Path, docs_dir: Path, presets: list) -> None:
-    from dqn_cli.report import find_runs
+    from dqn_cli.report.runs import find_runs
 
     docs_dir.mkdir(parents=True, exist_ok=True)
     for preset in presets:

@@ -19,7 +19,9 @@ It prints markdown tables and writes benchmarks/results.json:
 7. the JAX anchor (benchmarks/jax_anchor.py, the `bench-jax` extra in a venv of its own, since gymnax
    needs gymnasium < 1.4; --jax-python names that venv's Python) against `dqn-train` defaults: seeds 0-2 one process each, whole-process time to the final
    policy and its 100-episode score; then five seeds vmapped in one JAX process against a five-seed
-   joblib sweep of dqn-train, per seed.
+   joblib sweep of dqn-train, per seed;
+8. `dqn-train --help`, `dqn-eval --help` and `dqn-report --help` against a bare `import torch`, whole
+   processes, interleaved.
 """
 
 from __future__ import annotations
@@ -91,14 +93,14 @@ def dqn_cli_update_us(hidden: int, batch: int, optimizer: str, repeats: int, dev
     (by default through the fast MLP learner; fast_learner=False: through the autograd learner)."""
     from dqn_cli.agent import DQNAgent
     from dqn_cli.replay import ReplayBuffer
-    from dqn_cli.config import AdamConfig, AdamWConfig, HardTargetConfig
+    from dqn_cli.config import AdamConfig, AdamWConfig, HardTargetConfig, TrainConfig
     from dqn_cli.networks import MLPQNetwork
 
     torch.manual_seed(0)
     tutorial = optimizer == "adamw_amsgrad"
-    cfg = AdamWConfig(lr=1e-4, amsgrad=True) if tutorial else AdamConfig(lr=1e-3)
-    agent = DQNAgent(MLPQNetwork(4, 2, [hidden, hidden], "relu"), cfg, HardTargetConfig(), 0.99, "huber", False,
-                     torch.device(device), max_grad_value=100 if tutorial else None, fast_learner=fast_learner)
+    optimizer = AdamWConfig(lr=1e-4, amsgrad=True, max_grad_value=100) if tutorial else AdamConfig(lr=1e-3)
+    cfg = TrainConfig(optimizer=optimizer, target=HardTargetConfig(), gamma=0.99)
+    agent = DQNAgent(MLPQNetwork(4, 2, [hidden, hidden], "relu"), cfg, torch.device(device), fast_learner=fast_learner)
     buffer = ReplayBuffer(10_000, (4,), np.float32, seed=0, device=torch.device(device))
     n = 10_000
     rng = np.random.default_rng(0)
@@ -151,7 +153,9 @@ def tutorial_table(steps: int, workdir: Path, repeats: int = 3) -> tuple[str, di
         return json.loads(out.stdout)
 
     def ours():
-        return run_seed(0, ["experiment=pytorch_tutorial", f"total_steps={steps}", "eval.interval=0",
+        # the preset's budget is 600 episodes: the same env steps as the tutorial's loop instead
+        return run_seed(0, ["experiment=pytorch_tutorial", "total_episodes=null", f"total_steps={steps}",
+                            "eval.interval=0",
                             "eval.final_episodes=10"], workdir)
 
     runs = {"tutorial": [], "tutorial_live_plot": [], "dqn_cli": []}
@@ -308,12 +312,34 @@ def anchor_tables(python: str, seed_list: list, vmapped: int, workdir: Path, ove
                               "sweep_wall_s": round(sweep_wall, 1), "sweep_last": sweep_last}
 
 
+# 8. help pages ------------------------------------------------------------------------------
+
+def help_table(repeats: int) -> tuple[str, dict]:
+    """Whole-process time of each --help against `python -c "import torch"`, interleaved round by round
+    so a busy spell of the machine hits all of them; medians, and each help's ratio to torch's import."""
+    commands = {"python -c \"import torch\"": [sys.executable, "-c", "import torch"],
+                **{f"{program} --help": [str(BIN / program), "--help"] for program in ("dqn-train", "dqn-eval", "dqn-report")}}
+    times: dict = {name: [] for name in commands}
+    for _ in range(repeats):
+        for name, command in commands.items():
+            started = time.perf_counter()
+            subprocess.run(command, capture_output=True, check=True)
+            times[name].append(time.perf_counter() - started)
+    median = {name: statistics.median(values) for name, values in times.items()}
+    torch_import = median['python -c "import torch"']
+    lines = [f"| command | whole process (median of {repeats}) | range | ratio to `import torch` |", "|---|---|---|---|"]
+    for name, values in times.items():
+        lines.append(f"| `{name}` | {median[name]:.2f} s | {min(values):.2f}-{max(values):.2f} s | "
+                     f"{median[name] / torch_import:.2f}x |")
+    return "\n".join(lines), {"median_s": median, "ratio_to_torch": {n: round(m / torch_import, 2) for n, m in median.items()}}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small budgets: checks the script, not the speed")
     parser.add_argument("--sb3", action="store_true", help="also run SB3 + RL Zoo (needs the bench extra)")
     parser.add_argument("--json", type=Path, default=HERE / "results.json")
-    parser.add_argument("--sections", default="1,2,3,4,5,6,7", help="which tables to (re)measure, e.g. 1,2; the "
+    parser.add_argument("--sections", default="1,2,3,4,5,6,7,8", help="which tables to (re)measure, e.g. 1,2; the "
                         "JSON keeps the other sections from its previous run")
     parser.add_argument("--jax-python", default=sys.executable, help="section 7: a Python with the bench-jax "
                         "extra installed (default: this one)")
@@ -361,6 +387,10 @@ def main() -> None:
                                                     workdir, ["total_steps=3000"] if quick else [],
                                                     ["--total-steps", "20000"] if quick else [])
         print("## 7. The JAX anchor (PureJaxRL's DQN loop) against dqn-train\n\n" + text + "\n", flush=True)
+
+    if "8" in sections:
+        text, results["help"] = help_table(3 if quick else 10)
+        print("## 8. Help pages against importing torch\n\n" + text + "\n", flush=True)
 
     if args.sb3 and "5" in sections:
         text, results["sb3"] = sb3_table([0] if quick else [0, 1, 2], 3000 if quick else 50_000)

@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any, Dict, Sequence
 
 if TYPE_CHECKING:
     from dqn_cli.api import TrainedAgent
+    from dqn_cli.config import TrainConfig
 
 __version__ = "0.1.0"
-__all__ = ["load", "train"]
+__all__ = ["compose_config", "load", "train"]
 
 
 def load(run_dir, checkpoint="best", device: str = "cpu") -> "TrainedAgent":
@@ -24,6 +25,13 @@ def load(run_dir, checkpoint="best", device: str = "cpu") -> "TrainedAgent":
     from dqn_cli.api import load as load_agent
 
     return load_agent(run_dir, checkpoint, device)
+
+
+def compose_config(overrides: Sequence[str] = ()) -> "TrainConfig":
+    """The typed config `dqn-train <overrides>` would train with, without training (see dqn_cli.api.compose_config)."""
+    from dqn_cli.api import compose_config as compose
+
+    return compose(overrides)
 
 
 def train(overrides: Sequence[str] = ()) -> Dict[str, Any]:

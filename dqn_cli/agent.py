@@ -1,18 +1,19 @@
-"""The DQN agent: online and target Q-networks; acts epsilon-greedily, learns through a learner,
-updates the target."""
+"""The DQN agent: online and target Q-networks; acts epsilon-greedily, learns through a learner
+(the update of learners/update.py), updates the target."""
 
 from __future__ import annotations
 
 import copy
-from typing import Dict, Optional
+from typing import Dict
 
 import numpy as np
 import torch
 from torch import nn
 
-from dqn_cli.config import OptimizerConfig, TargetConfig
+from dqn_cli.config import TrainConfig
 from dqn_cli.errors import RunDirError
-from dqn_cli.learners import FlatParameters, LearnResult, build_learner, build_optimizer
+from dqn_cli.exploration import epsilon_greedy
+from dqn_cli.learners import FlatParameters, LearnResult, UpdateSettings, build_learner, build_optimizer
 from dqn_cli.replay import Batch
 from dqn_cli.target import update_target
 
@@ -21,38 +22,34 @@ class DQNAgent:
     """Both networks keep their weights in one flat tensor each (FlatParameters), so the
     optimizer step, clipping and the target update are one tensor op each."""
 
-    def __init__(self, q_network: nn.Module, optimizer_cfg: OptimizerConfig, target_cfg: TargetConfig,
-                 gamma: float, loss: str, double_q: bool, device: torch.device,
-                 max_grad_norm: Optional[float] = None, max_grad_value: Optional[float] = None,
-                 compile_learner: bool = False, fast_learner: bool = True, cuda_graph: bool = False):
+    def __init__(self, q_network: nn.Module, cfg: TrainConfig, device: torch.device, fast_learner: bool = True):
+        """Reads cfg.optimizer, cfg.target, the update's keys (gamma, loss, double_q, gradient
+        clipping), cfg.compile and cfg.cuda_graph; `fast_learner=False` forces autograd (tests)."""
         self.online = q_network.to(device)
         self.target = copy.deepcopy(self.online).requires_grad_(False)
         self.online_weights = FlatParameters(self.online)
         self.target_weights = FlatParameters(self.target, grads=False)
-        self.optimizer = build_optimizer(optimizer_cfg, self.online_weights.param)
-        self.learner = build_learner(self.online, self.target, self.online_weights, self.optimizer, gamma, loss,
-                                     double_q, max_grad_norm, max_grad_value, compile_learner, fast_learner,
-                                     cuda_graph)
+        self.optimizer = build_optimizer(cfg.optimizer, self.online_weights.param)
+        self.learner = build_learner(self.online, self.target, self.online_weights, self.optimizer,
+                                     UpdateSettings.of(cfg), compile_forward=cfg.compile, fast=fast_learner,
+                                     cuda_graph=cfg.cuda_graph)
         # Acting stays eager: a batch of one would compile a second graph.
-        self.act_q = self.online if compile_learner else self.learner.online_q
+        self.act_q = self.online if cfg.compile else self.learner.online_q
         # Evaluations score the module's own Q-values; a learner's faster pass where it gives the same bits.
         exact = getattr(getattr(self.learner, "backprop", None), "EXACT_FORWARD", False)
-        self.eval_q = self.act_q if exact and not compile_learner else self.online
-        self.target_cfg = target_cfg
+        self.eval_q = self.act_q if exact and not cfg.compile else self.online
+        self.target_cfg = cfg.target
         self.device = device
 
     @torch.inference_mode()
     def act(self, obs: np.ndarray, epsilon: float, rng: np.random.Generator, n_actions: int) -> np.ndarray:
         """Epsilon-greedy actions for a batch of observations (one per env)."""
-        explore = rng.random(len(obs)) < epsilon
-        if explore.all():
-            return rng.integers(0, n_actions, size=len(obs))
-        # Observations cross to the device in their own dtype (uint8 screens: a quarter of the bytes).
-        actions = self.act_q(torch.from_numpy(np.asarray(obs)).to(self.device).float())
-        actions = actions.argmax(dim=1).cpu().numpy()
-        if explore.any():
-            actions[explore] = rng.integers(0, n_actions, size=int(explore.sum()))
-        return actions
+        def greedy_actions() -> np.ndarray:
+            # Observations cross to the device in their own dtype (uint8 screens: a quarter of the bytes).
+            q_values = self.act_q(torch.from_numpy(np.asarray(obs)).to(self.device).float())
+            return q_values.argmax(dim=1).cpu().numpy()
+
+        return epsilon_greedy(greedy_actions, len(obs), epsilon, rng, n_actions)
 
     def learn(self, batch: Batch) -> LearnResult:
         """One gradient step on the TD loss; returns what it saw (loss, mean Q and |TD errors| on demand)."""

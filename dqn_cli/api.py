@@ -14,6 +14,7 @@ from dqn_cli.config import TrainConfig, from_dict
 from dqn_cli.envs import FINAL_EVAL_SEED_OFFSET, make_env
 from dqn_cli.errors import ConfigError, RunDirError
 from dqn_cli.evaluate import EvalResult, evaluate, greedy_policy, record_video
+from dqn_cli.exploration import epsilon_greedy
 from dqn_cli.networks import build_q_network
 from dqn_cli.runtime import resolve_device
 
@@ -21,7 +22,7 @@ from dqn_cli.runtime import resolve_device
 class TrainedAgent:
     """A trained Q-network with the config it was trained with: acts, scores and plays."""
 
-    def __init__(self, q_network: torch.nn.Module, config: TrainConfig, device: torch.device,
+    def __init__(self, q_network: torch.nn.Module, config: TrainConfig, device: torch.device, *,
                  obs_shape: Sequence[int], n_actions: int, step: int, checkpoint: Path):
         self.q_network, self.config, self.device = q_network.eval(), config, device
         self.obs_shape, self.n_actions = tuple(obs_shape), n_actions
@@ -43,11 +44,12 @@ class TrainedAgent:
         """The greedy action (an int) for one observation, or an array for a batch; with `epsilon`,
         a uniformly random action instead with that probability."""
         batch, single = self._batch(obs)
-        actions = self.q_values(batch).argmax(axis=1)
+        greedy_actions = lambda: self.q_values(batch).argmax(axis=1)  # noqa: E731
         if epsilon > 0:
-            rng = rng or np.random.default_rng()
-            explore = rng.random(len(actions)) < epsilon
-            actions[explore] = rng.integers(0, self.n_actions, size=int(explore.sum()))
+            actions = epsilon_greedy(greedy_actions, len(batch), epsilon, rng or np.random.default_rng(),
+                                     self.n_actions)
+        else:
+            actions = greedy_actions()
         return int(actions[0]) if single else actions
 
     def evaluate(self, episodes: int = 10, seed: Optional[int] = None,
@@ -89,8 +91,28 @@ def load(run_dir: Union[str, Path], checkpoint: Union[str, Path] = "best", devic
     except (KeyError, RuntimeError) as error:
         raise RunDirError(f"checkpoint {path} does not match its own network config: "
                           f"{str(error).splitlines()[0]}") from None
-    return TrainedAgent(q_network.to(torch_device), cfg, torch_device, obs_space.shape, n_actions,
-                        int(state["counters"]["step"]), path)
+    return TrainedAgent(q_network.to(torch_device), cfg, torch_device, obs_shape=obs_space.shape, n_actions=n_actions,
+                        step=int(state["counters"]["step"]), checkpoint=path)
+
+
+def compose_config(overrides: Sequence[str] = ()) -> TrainConfig:
+    """The typed config `dqn-train <overrides>` would train with, composed from the same files and
+    checked the same way, without training and without a run dir. Hand it, changed as you like, to
+    `dqn_cli.run.train.train(cfg, run_dir)` (docs/extending.md)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+
+    from dqn_cli.compose import config_for_run, register_schemas
+    from dqn_cli.hydra_errors import CONF_DIR, check_group_choices, explain_hydra_error
+
+    register_schemas()
+    check_group_choices(overrides)
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        try:
+            composed = compose(config_name="config", overrides=list(overrides))
+        except (HydraException, OmegaConfBaseException) as error:
+            raise ConfigError(explain_hydra_error(error)) from None
+        return config_for_run(composed, overrides)
 
 
 def train(overrides: Sequence[str] = ()) -> Dict[str, Any]:
@@ -101,11 +123,11 @@ def train(overrides: Sequence[str] = ()) -> Dict[str, Any]:
     from hydra.errors import HydraException
     from omegaconf import OmegaConf, open_dict
 
-    from dqn_cli import cli
+    from dqn_cli.compose import config_for_run, register_schemas, remove_if_only_bookkeeping
     from dqn_cli.hydra_errors import CONF_DIR, check_group_choices, explain_hydra_error
-    from dqn_cli.loop import train as train_core
+    from dqn_cli.run.train import train as train_core
 
-    cli.register_schemas()
+    register_schemas()
     check_group_choices(overrides)
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         try:
@@ -116,15 +138,13 @@ def train(overrides: Sequence[str] = ()) -> Dict[str, Any]:
         with open_dict(composed):
             del composed["hydra"]
         try:
-            typed = cli.typed_config(composed)
-            if typed.resume is not None:
-                typed = cli.resumed_config(Path(typed.resume), list(overrides))
-            else:
+            typed = config_for_run(composed, overrides)
+            if typed.resume is None:
                 (run_dir / ".hydra").mkdir(parents=True, exist_ok=True)  # what dqn-report reads, as for the CLI
                 OmegaConf.save(composed, run_dir / ".hydra" / "config.yaml")
                 OmegaConf.save(OmegaConf.create(list(overrides)), run_dir / ".hydra" / "overrides.yaml")
             summary = train_core(typed, run_dir, resume=typed.resume is not None, overrides=list(overrides))
         except Exception:
-            cli.remove_if_only_bookkeeping(run_dir, {".hydra", ".lock"})
+            remove_if_only_bookkeeping(run_dir, {".hydra", ".lock"})
             raise
     return {**summary, "run_dir": str(run_dir)}

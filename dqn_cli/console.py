@@ -1,16 +1,15 @@
-"""Console progress: a bar on a terminal, plain periodic log lines otherwise. Never both."""
+"""The console: progress as a bar on a terminal, plain periodic log lines otherwise (never both);
+a command's result line (`say`) and its one-line error (`fail`)."""
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
-from typing import Sequence
+from typing import NoReturn, Sequence
 
 log = logging.getLogger("dqn_cli")
-
-# auto: a bar on a terminal, log lines otherwise
-PROGRESS_MODES = ("auto", "bar", "lines", "off")
 
 
 def _duration(seconds: float) -> str:
@@ -60,3 +59,19 @@ class Progress:
             self.bar.n = count
             self.bar.refresh()
             self.bar.close()
+
+
+def say(line: str = "") -> None:
+    """Print a result line (none: just flush); a reader that closed stdout (`| head`) is no error:
+    the work is done, so what it did not read goes to /dev/null instead of a traceback at exit."""
+    try:
+        if line:
+            print(line)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def fail(program: str, message: str) -> NoReturn:
+    print(f"{program}: error: {message}", file=sys.stderr)
+    sys.exit(2)

@@ -48,7 +48,7 @@ def greedy_policy(q_network: Callable[[torch.Tensor], torch.Tensor], device: tor
     return act
 
 
-def evaluate(policy: Policy, env_cfg: EnvConfig, episodes: int, seed: int, max_parallel: int = 16,
+def evaluate(policy: Policy, env_cfg: EnvConfig, episodes: int, *, seed: int, max_parallel: int = 16,
              stop: Optional[Callable[[], bool]] = None,
              on_episode: Optional[Callable[[int, int], None]] = None, batched: bool = True) -> EvalResult:
     """Run `episodes` greedy episodes; episode i resets with seed `seed + i`.
@@ -61,11 +61,12 @@ def evaluate(policy: Policy, env_cfg: EnvConfig, episodes: int, seed: int, max_p
     """
     envs = make_batched_env(env_cfg, episodes) if batched else None
     if envs is not None:
-        return _evaluate_batched(policy, envs, env_cfg, episodes, seed, stop, on_episode)
-    return _evaluate_side_by_side(policy, env_cfg, episodes, seed, max_parallel, stop, on_episode)
+        return _evaluate_batched(policy, envs, env_cfg, episodes, seed=seed, stop=stop, on_episode=on_episode)
+    return _evaluate_side_by_side(policy, env_cfg, episodes, seed=seed, max_parallel=max_parallel, stop=stop,
+                                  on_episode=on_episode)
 
 
-def _evaluate_batched(policy: Policy, envs, env_cfg: EnvConfig, episodes: int, seed: int,
+def _evaluate_batched(policy: Policy, envs, env_cfg: EnvConfig, episodes: int, *, seed: int,
                       stop: Optional[Callable[[], bool]],
                       on_episode: Optional[Callable[[int, int], None]]) -> EvalResult:
     """One episode per env of a vectorised env; an env's later (auto-reset) episodes are not counted."""
@@ -91,7 +92,7 @@ def _evaluate_batched(policy: Policy, envs, env_cfg: EnvConfig, episodes: int, s
     return EvalResult(returns, lengths)
 
 
-def _evaluate_side_by_side(policy: Policy, env_cfg: EnvConfig, episodes: int, seed: int, max_parallel: int,
+def _evaluate_side_by_side(policy: Policy, env_cfg: EnvConfig, episodes: int, *, seed: int, max_parallel: int,
                            stop: Optional[Callable[[], bool]],
                            on_episode: Optional[Callable[[int, int], None]]) -> EvalResult:
     """Up to `max_parallel` single envs; every episode has its own seed, so the result does not

@@ -1,9 +1,11 @@
-"""Epsilon schedules as pure functions of the env step."""
+"""Epsilon schedules as pure functions of the env step, and epsilon-greedy action choice."""
 
 from __future__ import annotations
 
 import math
 from typing import Callable
+
+import numpy as np
 
 from dqn_cli.config import (
     ConstantExplorationConfig,
@@ -35,3 +37,16 @@ def make_schedule(cfg, total_steps: int) -> Schedule:
     if isinstance(cfg, ConstantExplorationConfig):
         return lambda step: cfg.epsilon
     raise TypeError(f"unknown exploration config {type(cfg).__name__}")
+
+
+def epsilon_greedy(greedy_actions: Callable[[], np.ndarray], count: int, epsilon: float,
+                   rng: np.random.Generator, n_actions: int) -> np.ndarray:
+    """`count` actions: each uniformly random with probability `epsilon`, else greedy. The greedy
+    actions (a forward pass) are computed only when at least one is needed."""
+    explore = rng.random(count) < epsilon
+    if explore.all():
+        return rng.integers(0, n_actions, size=count)
+    actions = greedy_actions()
+    if explore.any():
+        actions[explore] = rng.integers(0, n_actions, size=int(explore.sum()))
+    return actions

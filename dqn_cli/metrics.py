@@ -1,4 +1,4 @@
-"""What a run reports: TensorBoard points, the console, the divergence check and summary.json."""
+"""What a run reports as it trains: TensorBoard points, the tracker, the console and the divergence check."""
 
 from __future__ import annotations
 
@@ -6,18 +6,18 @@ import logging
 import math
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 import torch
 
 from dqn_cli import tb
 from dqn_cli.checkpoint import kept_checkpoint
+from dqn_cli.config import TrainConfig
 from dqn_cli.console import Progress
 from dqn_cli.errors import TrainingDiverged
 from dqn_cli.evaluate import EvalResult
-from dqn_cli.learners import LearnResult
-from dqn_cli.losses import td_loss_per_sample
-from dqn_cli.state import Counts, FinishedEpisode, TrainingState
+from dqn_cli.learners.update import LearnResult, td_loss
+from dqn_cli.state import Counts, FinishedEpisode
 from dqn_cli.trackers import Tracker
 
 log = logging.getLogger("dqn_cli")
@@ -65,7 +65,7 @@ class UpdateLog:
             q_taken = torch.stack([r.q_taken for r in self.results])
             targets = torch.stack([r.targets for r in self.results])
             weights = None if self.results[0].weights is None else torch.stack([r.weights for r in self.results])
-            loss = td_loss_per_sample(q_taken, targets, self.results[0].loss_kind, weights)
+            loss = td_loss(q_taken, targets, self.results[0].loss_kind, weights)  # the update's own loss
             losses += loss.mean(dim=1).tolist()
             mean_qs += q_taken.mean(dim=1).tolist()
         return losses, mean_qs
@@ -74,15 +74,15 @@ class UpdateLog:
 class Metrics:
     """TensorBoard scalars and the console's progress for one run."""
 
-    def __init__(self, run_dir: Path, checkpoint_dir: Path, budget: int, budget_unit: str, progress_mode: str,
-                 console_interval_s: float, start: Counts, resumed: bool, tracker: Tracker):
+    def __init__(self, run_dir: Path, cfg: TrainConfig, start: Counts, resumed: bool, tracker: Tracker):
+        """Reads cfg.log and the budget; `start` is where a resumed run's counters stand."""
         start_step = start.step
         # purge_step drops points a killed process logged after its checkpoint, so curves do not double.
         self.writer = tb.TensorBoardLogger(run_dir, purge_step=start_step + 1 if resumed else None)
         self.tracker = tracker
-        self.progress = Progress(budget, progress_mode, console_interval_s, initial=start.of(budget_unit),
-                                 unit=budget_unit)
-        self.checkpoint_dir = checkpoint_dir
+        self.progress = Progress(cfg.budget, str(cfg.log.progress), cfg.log.console_interval_s,
+                                 initial=start.of(cfg.budget_unit), unit=cfg.budget_unit)
+        self.checkpoint_dir = run_dir / "checkpoints"
         self.last_point_time, self.last_point_step = time.perf_counter(), start_step
 
     def scalar(self, tag: str, value: float, step: int) -> None:
@@ -126,7 +126,7 @@ class Metrics:
         self.tracker.final(metrics)
         self.writer.close()
 
-    def pause(self, step: int) -> None:
+    def close_progress(self, step: int) -> None:
         """End of the loop (finished or stopped): close the console's bar, flush the events."""
         self.progress.close(step)
         self.writer.flush()
@@ -135,23 +135,3 @@ class Metrics:
         """The run's process is done with it (finished, stopped or failed)."""
         self.tracker.close()
 
-
-def summary(env_id: str, seed: int, state: TrainingState, eval_episodes: int, final: Dict[str, EvalResult],
-            solve_threshold: Optional[float], timings: Dict[str, Optional[float]], trained_steps: int,
-            budget: Tuple[int, str] = (0, "step")) -> Dict[str, Any]:
-    """summary.json: what was trained, how long it took, and how well best.pt and last.pt play."""
-    return {
-        "env_id": env_id,
-        "seed": seed,
-        "steps": state.step,
-        "episodes": state.episodes,
-        "updates": state.updates,
-        "budget": {"total": budget[0], "unit": str(budget[1])},  # total_steps, or total_episodes
-        **{name: None if seconds is None else round(seconds, 3) for name, seconds in timings.items()},
-        # env steps per second of training alone; wall_time_s covers start-up and every evaluation
-        "steps_per_second": round(trained_steps / max(timings["train_time_s"] - timings["periodic_eval_time_s"], 1e-9), 1),
-        "best_periodic_eval": {**state.best_eval, "episodes": eval_episodes},
-        "final_eval": {name: result.as_dict() for name, result in final.items()},
-        "solve_threshold": solve_threshold,
-        "solved": solve_threshold is not None and final["best"].mean >= solve_threshold,
-    }

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import List, Sequence, Tuple
+from typing import Callable, Dict, List, Sequence, Tuple
 
 import numpy as np
 import torch
 from torch import nn
 
-from dqn_cli.activations import ACTIVATIONS
 from dqn_cli.config import AutoNetworkConfig, DuelingConfig, MLPConfig, NatureCNNConfig
 from dqn_cli.errors import ConfigError
+
+# config.choices.ACTIVATION_NAMES -> the module
+ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "gelu": nn.GELU, "silu": nn.SiLU}
 
 
 def mlp(in_features: int, hidden_sizes: Sequence[int], activation: str) -> nn.Sequential:
@@ -126,27 +128,43 @@ class NatureCNN(nn.Module):
         return self.head(self.torso(self.conv(obs * self.scale)))
 
 
+def _cnn(cfg: NatureCNNConfig, obs_shape: Tuple[int, ...], obs_dtype, n_actions: int) -> nn.Module:
+    if not is_image(obs_shape, obs_dtype):
+        raise ConfigError(f"network={cfg.name} needs image observations, this env's are of shape "
+                          f"{tuple(obs_shape)}; use network=mlp (or the default network=auto)")
+    if min(convolution_output(cfg, obs_shape)) < 1:
+        raise ConfigError(f"network={cfg.name}'s convolutions do not fit this env's {tuple(obs_shape)} images; "
+                          "use network=auto (a small CNN for small images), smaller network.kernel_sizes/"
+                          "strides, or network=mlp")
+    return NatureCNN(obs_shape, obs_dtype, n_actions, cfg)
+
+
+def _mlp(cfg: MLPConfig, obs_shape: Tuple[int, ...], obs_dtype, n_actions: int) -> nn.Module:
+    return MLPQNetwork(int(np.prod(obs_shape)), n_actions, cfg.hidden_sizes, cfg.activation)
+
+
+def _dueling(cfg: DuelingConfig, obs_shape: Tuple[int, ...], obs_dtype, n_actions: int) -> nn.Module:
+    return DuelingQNetwork(int(np.prod(obs_shape)), n_actions, cfg.hidden_sizes, cfg.activation, cfg.head_hidden_size)
+
+
+def _auto(cfg: AutoNetworkConfig, obs_shape: Tuple[int, ...], obs_dtype, n_actions: int) -> nn.Module:
+    """An MLP for vectors; for images the Nature CNN, or a smaller one for images too small for it."""
+    if not is_image(obs_shape, obs_dtype):
+        return _mlp(cfg, obs_shape, obs_dtype, n_actions)
+    cnn = NatureCNNConfig(activation=cfg.activation)
+    if min(convolution_output(cnn, obs_shape)) < 1:
+        cnn = small_image_cnn(cfg.activation)
+    return _cnn(cnn, obs_shape, obs_dtype, n_actions)
+
+
+# network config name -> builder(cfg, obs_shape, obs_dtype, n_actions); docs/extending.md adds one
+NETWORKS: Dict[str, Callable[..., nn.Module]] = {"auto": _auto, "mlp": _mlp, "dueling": _dueling,
+                                                  "nature_cnn": _cnn, "minatar_cnn": _cnn}
+
+
 def build_q_network(cfg, obs_shape: Sequence[int], obs_dtype, n_actions: int) -> nn.Module:
-    """Build the Q-network a `network` config describes; network=auto picks by observation type."""
-    if isinstance(cfg, AutoNetworkConfig) and is_image(obs_shape, obs_dtype):
-        cfg = NatureCNNConfig(activation=cfg.activation)
-        if min(convolution_output(cfg, obs_shape)) < 1:
-            cfg = small_image_cnn(cfg.activation)
-    if isinstance(cfg, NatureCNNConfig):
-        if not is_image(obs_shape, obs_dtype):
-            raise ConfigError(f"network={cfg.name} needs image observations, this env's are of shape "
-                              f"{tuple(obs_shape)}; use network=mlp (or the default network=auto)")
-        if min(convolution_output(cfg, obs_shape)) < 1:
-            raise ConfigError(f"network={cfg.name}'s convolutions do not fit this env's {tuple(obs_shape)} images; "
-                              "use network=auto (a small CNN for small images), smaller network.kernel_sizes/"
-                              "strides, or network=mlp")
-        return NatureCNN(obs_shape, obs_dtype, n_actions, cfg)
-    obs_dim = int(np.prod(obs_shape))
-    if isinstance(cfg, DuelingConfig):
-        return DuelingQNetwork(obs_dim, n_actions, cfg.hidden_sizes, cfg.activation, cfg.head_hidden_size)
-    if isinstance(cfg, MLPConfig):
-        return MLPQNetwork(obs_dim, n_actions, cfg.hidden_sizes, cfg.activation)
-    raise TypeError(f"unknown network config {type(cfg).__name__}")
+    """The Q-network a `network` config describes (NETWORKS[cfg.name])."""
+    return NETWORKS[cfg.name](cfg, tuple(obs_shape), obs_dtype, n_actions)
 
 
 def is_convolutional(network: nn.Module) -> bool:

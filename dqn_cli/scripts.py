@@ -1,20 +1,8 @@
-"""The console scripts (dqn-train, dqn-eval, dqn-report).
-
-Start-up makes hundreds of thousands of objects that live until the process exits: torch's,
-Hydra's, the config's. The garbage collector would walk them again and again while they are made,
-and once more at exit. So a script starts with the collector off, and the command calls
-`start_up_done()` when its real work begins: what exists then is frozen (never walked again) and
-collection resumes for what the work makes.
-"""
+"""The console scripts (dqn-train, dqn-eval, dqn-report): the collector off (startup.py), then cli."""
 
 from __future__ import annotations
 
 import gc
-
-
-def start_up_done() -> None:
-    gc.freeze()
-    gc.enable()
 
 
 def _run(command: str) -> None:

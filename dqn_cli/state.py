@@ -85,8 +85,9 @@ class TrainingState:
         self.obs[env_index] = obs
         self.returns[env_index], self.lengths[env_index] = 0.0, 0
 
-    def is_new_best(self, mean: float, std: float) -> bool:
-        """Record an evaluation; ties go to the later weights (they saw more data at a lower epsilon)."""
+    def record_if_best(self, mean: float, std: float) -> bool:
+        """Keep this evaluation as best_eval if it is the best so far, and say whether it is; ties go to
+        the later weights (they saw more data at a lower epsilon)."""
         if mean < self.best_eval["mean"]:
             return False
         self.best_eval = {"mean": mean, "std": std, "step": self.step}

@@ -13,10 +13,9 @@ from dqn_cli.checkpoint import load_checkpoint
 from dqn_cli.config import AtariConfig, EnvConfig
 from dqn_cli.envs import capture_env_states, make_vector_env
 from dqn_cli.errors import TrainingInterrupted
-from dqn_cli.loop import train
-from test_batched_training import assert_same_step
+from dqn_cli.run.train import train
 from conftest import run_cli
-from test_resume import N, cartpole_config, scores
+from conftest import N, assert_same_step, cartpole_config, scores
 
 
 def async_config(**overrides):
@@ -85,7 +84,7 @@ def test_a_joblib_sweep_runs_async_envs(workdir: Path):
 def test_only_the_workers_ignore_the_terminals_signals():
     """AsyncVectorEnv also makes one env in the training process, whose Ctrl-C must still stop the run."""
     import signal
-    from dqn_cli.envs import _subprocess_training_env
+    from dqn_cli.envs.vector import _subprocess_training_env
     before = signal.getsignal(signal.SIGINT)
     _subprocess_training_env(EnvConfig(), os.getpid()).close()
     assert signal.getsignal(signal.SIGINT) is before

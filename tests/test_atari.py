@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from conftest import TINY, only_run_dir, run_cli
-from dqn_cli import loop as train_module
-from dqn_cli.atari import AtariFrames, EpisodicLife, FireOnLifeStart, area_taps, resize_area
+from dqn_cli.run.train import train
+from dqn_cli.envs.atari import AtariFrames, EpisodicLife, FireOnLifeStart, area_taps, resize_area
 from dqn_cli.replay import NStepAccumulator, ReplayBuffer
 from dqn_cli.runtime import resolve_device
 from dqn_cli.config import (
@@ -28,7 +28,7 @@ from dqn_cli.config import (
 from dqn_cli.envs import game_over, make_env
 from dqn_cli.errors import ConfigError
 from dqn_cli.networks import MLPQNetwork, NatureCNN, build_q_network
-from test_loop import tiny_config
+from conftest import tiny_config
 
 NOOP, FIRE = 0, 1
 
@@ -158,7 +158,7 @@ def test_training_counts_games_and_logs_unclipped_scores(tmp_path: Path):
     29-30. Its score is 26 (one per frame from 5 on); clipped per step, it would be 5."""
     cfg = tiny_config(env=fake_env_config(), network=NatureCNNConfig(), optimizer=RMSpropConfig(),
                       total_steps=100, learning_starts=20, batch_size=4)
-    summary = train_module.train(cfg, tmp_path)
+    summary = train(cfg, tmp_path)
     assert summary["final_eval"]["best"]["mean"] == 26.0 and summary["final_eval"]["best"]["mean_length"] == 5
     assert summary["episodes"] == 100 // 5  # one per game, not one per life
 

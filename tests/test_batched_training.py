@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from dqn_cli import envs as dqn_envs
+from dqn_cli.envs import vector as dqn_envs
 from dqn_cli.checkpoint import load_checkpoint
 from dqn_cli.config import EnvConfig
 from dqn_cli.envs import BatchedTrainingEnv, capture_env_states, make_vector_env, restore_env_states
 from dqn_cli.errors import TrainingInterrupted
-from dqn_cli.loop import train
-from test_resume import N, cartpole_config, scores
+from dqn_cli.run.train import train
+from conftest import N, assert_same_step, cartpole_config, scores
 
 WIDTH = dqn_envs.BATCHED_TRAINING_FROM
 
@@ -22,13 +22,6 @@ WIDTH = dqn_envs.BATCHED_TRAINING_FROM
 def python_envs(monkeypatch) -> None:
     """From here on make_vector_env builds a SyncVectorEnv whatever the width."""
     monkeypatch.setattr(dqn_envs, "BATCHED_TRAINING_FROM", 10**9)
-
-
-def assert_same_step(a: tuple, b: tuple) -> None:
-    for x, y in zip(a[:4], b[:4]):
-        assert x.dtype == y.dtype and np.array_equal(x, y)
-    for i in np.flatnonzero(a[2] | a[3]):
-        assert np.array_equal(a[4]["final_obs"][i], b[4]["final_obs"][i])
 
 
 @pytest.mark.parametrize("env_id, limit", [("CartPole-v1", 30), ("CartPole-v1", None), ("CartPole-v0", None)])

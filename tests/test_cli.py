@@ -233,12 +233,12 @@ def test_console_scripts_collect_garbage_again_once_the_run_starts(workdir: Path
     """dqn-train starts with the garbage collector off (start-up's objects live until exit); the
     run itself must have it back on, with what start-up made frozen."""
     probe = ("import gc, sys\n"
-             "import dqn_cli.loop as loop, dqn_cli.scripts as scripts\n"
-             "train = loop.train\n"
+             "import dqn_cli.run.train as core, dqn_cli.scripts as scripts\n"
+             "train = core.train\n"
              "def train_and_report(*args, **kwargs):\n"
              "    print('collector on:', gc.isenabled(), '| frozen:', gc.get_freeze_count() > 0)\n"
              "    return train(*args, **kwargs)\n"
-             "loop.train = train_and_report\n"
+             "core.train = train_and_report\n"
              f"sys.argv = ['dqn-train', *{TINY!r}]\n"
              "scripts.train_main()\n")
     result = subprocess.run([sys.executable, "-c", probe], cwd=workdir, capture_output=True, text=True, timeout=300)

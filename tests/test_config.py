@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-from typing import List
+import subprocess
+import sys
 
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
 
-from dqn_cli.cli import register_schemas, typed_config
-from dqn_cli.config import TrainConfig, from_dict, to_dict
-from dqn_cli.hydra_errors import CONF_DIR, explain_hydra_error, group_options
+from conftest import compose_typed
+from dqn_cli.compose import register_schemas
+from dqn_cli.config import from_dict, to_dict
+from dqn_cli.hydra_errors import explain_hydra_error, group_options
 from dqn_cli.errors import ConfigError
 
 GROUPS = ["env", "network", "buffer", "target", "optimizer", "exploration", "experiment"]
 
 register_schemas()
-
-
-def compose_typed(overrides: List[str]) -> TrainConfig:
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=overrides)
-    return typed_config(cfg)
 
 
 def test_default_composes_to_cartpole_with_hard_target():
@@ -93,14 +88,22 @@ def test_checkpoint_config_round_trip():
     assert type(plain["loss"]) is str and type(plain["network"]["activation"]) is str
 
 
-def test_choices_are_derived_from_their_implementations():
-    from dqn_cli.activations import ACTIVATIONS
-    from dqn_cli.config import Activation, Loss, ProgressMode
-    from dqn_cli.console import PROGRESS_MODES
-    from dqn_cli.losses import LOSSES
+def test_every_choice_the_config_offers_has_an_implementation():
+    """The names live in the config (torch-free); the implementations are looked up by them."""
+    from dqn_cli.config import Activation, Loss
+    from dqn_cli.learners.fast_mlp import _LOSS_GRADIENTS
+    from dqn_cli.learners.update import LOSSES
+    from dqn_cli.networks import ACTIVATIONS
 
     assert [m.value for m in Loss] == list(LOSSES) and [m.value for m in Activation] == list(ACTIVATIONS)
-    assert [m.value for m in ProgressMode] == list(PROGRESS_MODES)
+    assert set(_LOSS_GRADIENTS) <= set(LOSSES)
+
+
+def test_the_config_and_every_help_page_load_without_torch():
+    code = ("import sys, dqn_cli.config, dqn_cli.help, dqn_cli.cli, dqn_cli.compose, dqn_cli.hydra_errors; "
+            "print(sorted(m for m in ('torch', 'gymnasium', 'matplotlib') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
 
 
 def test_every_range_check_also_guards_direct_construction():

@@ -7,14 +7,12 @@ from pathlib import Path
 import pytest
 
 from dqn_cli import tb
-from dqn_cli.report import read_scalars
-from dqn_cli.loop import train
-from test_loop import tiny_config
+from dqn_cli.report.runs import read_scalars
+from dqn_cli.run.train import train
+from conftest import TIMING_KEYS, tiny_config
 
 pytestmark = pytest.mark.slow  # whole training runs, compared bit for bit
 
-TIMING_KEYS = {"startup_s", "wall_time_s", "train_time_s", "periodic_eval_time_s", "final_eval_time_s",
-               "steps_per_second"}
 LEARNING_TAGS = [t for t in tb.RUN_SCALAR_TAGS if t != tb.STEPS_PER_SECOND]
 
 

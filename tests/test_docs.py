@@ -108,6 +108,28 @@ def test_every_runnable_command_runs_as_written(page: str, workdir: Path):
         assert result.returncode == 0, f"{page}: {command}\n{result.stderr[-2000:]}"
 
 
+def runnable_python() -> list:
+    """(page, index, code) of every Python block marked `<!-- runnable-python -->`."""
+    return [(name, index, block) for name, text in PAGES.items()
+            for index, block in enumerate(re.findall(r"<!-- runnable-python -->\s*```python\n(.*?)```", text, re.DOTALL))]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page,index,code", runnable_python(), ids=lambda v: str(v) if isinstance(v, int) else None)
+def test_every_python_example_runs_as_a_script(page: str, index: int, code: str, workdir: Path):
+    """Each worked example of the page (docs/extending.md), as a script of its own in a fresh folder."""
+    script = workdir / "example.py"
+    script.write_text(code)
+    result = subprocess.run([sys.executable, str(script)], cwd=workdir, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, f"{page} example {index + 1}:\n{result.stderr[-3000:]}"
+
+
+def test_the_extending_page_has_an_example_of_each_part():
+    examples = [code for name, _, code in runnable_python() if name == "docs/extending.md"]
+    for table in ("networks.NETWORKS", "update.LOSSES", "gym.register", "replay.REPLAYS", "trackers.TRACKERS"):
+        assert any(table in code for code in examples), table
+
+
 def test_every_setting_has_a_description_in_the_typed_config():
     """The help is written from the docstrings under the fields: a field without one is drift."""
     from dqn_cli.help import every_key, schema_keys
@@ -152,7 +174,7 @@ def test_every_documented_train_command_composes():
     from hydra import compose, initialize_config_dir
     from omegaconf import open_dict
 
-    from dqn_cli.cli import register_schemas, typed_config
+    from dqn_cli.compose import register_schemas, typed_config
     from dqn_cli.hydra_errors import CONF_DIR
 
     register_schemas()

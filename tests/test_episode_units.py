@@ -8,13 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from dqn_cli import loop as train_module
+from dqn_cli.agent import DQNAgent
+from dqn_cli.algorithms import dqn as dqn_module
+from dqn_cli.exploration import make_schedule
+from dqn_cli.run.train import train
 from dqn_cli.config import (ConstantExplorationConfig, EnvConfig, HardTargetConfig, LinearExplorationConfig,
                             TrainConfig)
 from dqn_cli.errors import ConfigError, RunAlreadyFinished, TrainingInterrupted
 from dqn_cli.metrics import Metrics
 from conftest import TINY, run_cli
-from test_loop import tiny_config
+from conftest import tiny_config
 
 TOTAL_EPISODES = 15
 
@@ -44,11 +47,11 @@ def expected_rounds(episode_ends: list, num_envs: int, learning_starts: int, int
 @pytest.mark.parametrize("num_envs", [1, 3])
 def test_training_and_target_sync_count_episodes(tmp_path: Path, monkeypatch, num_envs):
     episode_ends, target_syncs = [], []
-    monkeypatch.setattr(train_module.DQNAgent, "update_target", lambda self, times=1: target_syncs.append(times))
+    monkeypatch.setattr(DQNAgent, "update_target", lambda self, times=1: target_syncs.append(times))
     original_episode = Metrics.episode
     monkeypatch.setattr(Metrics, "episode", lambda self, ep: (episode_ends.append(ep.step), original_episode(self, ep)))
     cfg = episode_config(num_envs)
-    summary = train_module.train(cfg, tmp_path)
+    summary = train(cfg, tmp_path)
 
     assert TOTAL_EPISODES <= summary["episodes"] == len(episode_ends) < TOTAL_EPISODES + num_envs
     assert summary["budget"] == {"total": TOTAL_EPISODES, "unit": "episode"}
@@ -66,15 +69,15 @@ def expected_event_steps(total_steps: int, num_envs: int, learning_starts: int, 
 @pytest.mark.parametrize("num_envs", [1, 3])
 def test_exploration_schedule_reads_the_episode_count(tmp_path: Path, monkeypatch, num_envs):
     clocks = []
-    original = train_module.make_schedule
+    original = make_schedule
 
     def recording_schedule(cfg, budget):
         schedule = original(cfg, budget)
         assert budget == TOTAL_EPISODES  # exploration.fraction is a share of total_episodes
         return lambda count: (clocks.append(count), schedule(count))[1]
 
-    monkeypatch.setattr(train_module, "make_schedule", recording_schedule)
-    summary = train_module.train(episode_config(num_envs), tmp_path)
+    monkeypatch.setattr(dqn_module, "make_schedule", recording_schedule)
+    summary = train(episode_config(num_envs), tmp_path)
     assert len(clocks) == summary["steps"] // num_envs  # asked once per loop tick ...
     assert clocks == sorted(clocks) and clocks[0] == 0  # ... with the episodes finished so far
     assert clocks[-1] == max(c for c in clocks) < TOTAL_EPISODES <= summary["episodes"]
@@ -84,7 +87,7 @@ def test_exploration_schedule_reads_the_episode_count(tmp_path: Path, monkeypatc
 
 def test_the_book_schedule_in_episodes():
     """max(1%, 8% - 1% * episode / 200) is a line from 8% to 1% over 1,400 episodes."""
-    schedule = train_module.make_schedule(LinearExplorationConfig(start=0.08, end=0.01, steps=1400, unit="episode"), 500)
+    schedule = make_schedule(LinearExplorationConfig(start=0.08, end=0.01, steps=1400, unit="episode"), 500)
     for episode in (0, 200, 700, 1399, 1400, 5000):
         assert schedule(episode) == pytest.approx(max(0.01, 0.08 - 0.01 * episode / 200))
 
@@ -92,17 +95,17 @@ def test_the_book_schedule_in_episodes():
 @pytest.mark.parametrize("num_envs", [1, 2])
 def test_an_episode_budget_resumes_exactly_and_then_is_finished(tmp_path: Path, num_envs):
     cfg = episode_config(num_envs, total_episodes=40)
-    straight = train_module.train(cfg, tmp_path / "straight")
+    straight = train(cfg, tmp_path / "straight")
     with pytest.raises(TrainingInterrupted):
-        train_module.train(cfg, tmp_path / "resumed", should_stop=lambda step: step >= 60)
-    resumed = train_module.train(cfg, tmp_path / "resumed", resume=True)
+        train(cfg, tmp_path / "resumed", should_stop=lambda step: step >= 60)
+    resumed = train(cfg, tmp_path / "resumed", resume=True)
     for key in ("steps", "episodes", "updates", "final_eval", "best_periodic_eval"):
         assert straight[key] == resumed[key], key
     with pytest.raises(RunAlreadyFinished, match="total_episodes=<more than"):
-        train_module.train(cfg, tmp_path / "resumed", resume=True)
+        train(cfg, tmp_path / "resumed", resume=True)
     with pytest.raises(ConfigError, match="total_episodes=20 is below the episode count this run reached"):
-        train_module.train(episode_config(num_envs, total_episodes=20), tmp_path / "resumed", resume=True)
-    longer = train_module.train(episode_config(num_envs, total_episodes=50), tmp_path / "resumed", resume=True)
+        train(episode_config(num_envs, total_episodes=20), tmp_path / "resumed", resume=True)
+    longer = train(episode_config(num_envs, total_episodes=50), tmp_path / "resumed", resume=True)
     assert longer["episodes"] >= 50 and longer["steps"] > straight["steps"]
 
 
@@ -114,8 +117,8 @@ def test_a_step_fraction_schedule_with_an_episode_budget_is_refused():
 
 
 def test_a_sweep_with_an_episode_budget_is_reported(workdir: Path):
-    from dqn_cli.plots import _setting
-    from dqn_cli.report import find_runs, group_runs
+    from dqn_cli.report.plots import _setting
+    from dqn_cli.report.runs import find_runs, group_runs
 
     result = run_cli("dqn-train", ["-m", "seed=0,1", "total_episodes=12", "exploration.unit=episode",
                                    "train_freq_unit=episode", "target.interval_unit=episode", *TINY], workdir)

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import BIN_DIR, only_run_dir, run_cli
+from conftest import only_run_dir, run_cli, run_until, start
 from dqn_cli import tb
-from dqn_cli.report import read_scalars
+from dqn_cli.report.runs import read_scalars
 
 KILL_POINTS = 20
 # A checkpoint (and its replay) every 100 steps: most kills land in or near a checkpoint write.
@@ -22,22 +22,7 @@ RUN = ["total_steps=30000", "eval.stop_when_solved=false", "checkpoint.interval=
        "buffer.capacity=5000", "eval.interval=1000", "eval.episodes=2", "eval.final_episodes=5", "log.progress=off"]
 
 
-def start(args, cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen([str(BIN_DIR / "dqn-train"), *args], cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
 
-
-def run_until(process: subprocess.Popen, condition, timeout: float) -> None:
-    """Let the process run until `condition()` holds (checked every 0.1 s) or it exits."""
-    for _ in range(int(timeout / 0.1)):
-        if condition():
-            return
-        try:
-            process.wait(timeout=0.1)
-            return
-        except subprocess.TimeoutExpired:
-            pass
-    raise AssertionError("condition not reached in time")
 
 
 def newest_step(run_dir_glob) -> int:

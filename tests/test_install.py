@@ -32,7 +32,7 @@ def test_wheel_installs_into_fresh_venv_and_trains_from_unrelated_folder(tmp_pat
 
     elsewhere = tmp_path / "somewhere" / "else"
     elsewhere.mkdir(parents=True)
-    where = subprocess.run([str(python), "-c", "import dqn_cli.cli as c; print(c.__file__); print(c.CONF_DIR)"],
+    where = subprocess.run([str(python), "-c", "import dqn_cli.hydra_errors as c; print(c.__file__); print(c.CONF_DIR)"],
                            cwd=elsewhere, check=True, capture_output=True, text=True).stdout.split()
     assert where[0].startswith(str(site)) and where[1] == str(site / "dqn_cli" / "conf")
 

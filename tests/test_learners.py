@@ -5,6 +5,7 @@ ones, the gate that picks a learner, and the deferred loss statistics against pe
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 import subprocess
 import sys
 
@@ -14,12 +15,13 @@ import torch
 
 import torch.nn.functional as F
 
-from dqn_cli import losses
+from conftest import agent_config
 from dqn_cli.agent import DQNAgent
-from dqn_cli.config import AdamConfig, AdamWConfig, HardTargetConfig, NatureCNNConfig, RMSpropConfig, SGDConfig
+from dqn_cli.config import AdamConfig, AdamWConfig, NatureCNNConfig, RMSpropConfig, SGDConfig
 from dqn_cli.errors import RunDirError
 from dqn_cli.learners import AutogradLearner, CUDAGraphLearner, FastCNNLearner, FastMLPLearner, FlatAdam
 from dqn_cli.learners.fast_mlp import MLPBackprop
+from dqn_cli.learners import update
 from dqn_cli.learners.flat import FlatParameters
 from dqn_cli.metrics import UpdateLog
 from dqn_cli.networks import DuelingQNetwork, MLPQNetwork, NatureCNN, small_image_cnn
@@ -41,9 +43,9 @@ def _twin_agents(activation: str, loss: str, double_q: bool, optimizer=None, max
     """Two agents with the same weights: one learns through FastMLPLearner, one through AutogradLearner."""
     torch.manual_seed(0)
     network = MLPQNetwork(5, 3, [16, 16], activation)
-    make = lambda fast: DQNAgent(copy.deepcopy(network), optimizer or AdamConfig(lr=1e-2),  # noqa: E731
-                                 HardTargetConfig(), 0.9, loss, double_q, CPU, max_grad_value=max_grad_value,
-                                 fast_learner=fast)
+    optimizer = replace(optimizer or AdamConfig(lr=1e-2), max_grad_value=max_grad_value)
+    cfg = agent_config(optimizer=optimizer, loss=loss, double_q=double_q)
+    make = lambda fast: DQNAgent(copy.deepcopy(network), cfg, CPU, fast_learner=fast)  # noqa: E731
     manual, autograd = make(True), make(False)
     assert isinstance(manual.learner, FastMLPLearner) and type(autograd.learner) is AutogradLearner
     with torch.no_grad():  # a target net unlike the online one, so double and vanilla targets differ
@@ -82,8 +84,7 @@ def test_networks_beyond_plain_mlps_learn_through_autograd():
     image = NatureCNN((4, 84, 84), np.uint8, 3, NatureCNNConfig())
     for network in (DuelingQNetwork(5, 3, [16], "relu"), MLPQNetwork(5, 3, [16], "elu"), image):
         assert not MLPBackprop.covers(network)
-    agent = DQNAgent(DuelingQNetwork(5, 3, [16], "relu"), AdamConfig(lr=1e-2), HardTargetConfig(), 0.9, "huber",
-                     False, CPU)
+    agent = DQNAgent(DuelingQNetwork(5, 3, [16], "relu"), agent_config(optimizer=AdamConfig(lr=1e-2)), CPU)
     assert type(agent.learner) is AutogradLearner
     before = agent.online_weights.data.clone()
     agent.learn(_batch(0))
@@ -145,11 +146,11 @@ def test_building_and_stepping_the_default_optimizer_leaves_torch_dynamo_unimpor
     long as importing torch itself, so the default run must not go through it."""
     code = ("import sys, torch\n"
             "from dqn_cli.agent import DQNAgent\n"
-            "from dqn_cli.config import AdamConfig, HardTargetConfig\n"
+            "from dqn_cli.config import AdamConfig, HardTargetConfig, TrainConfig\n"
             "from dqn_cli.networks import MLPQNetwork\n"
             "from dqn_cli.replay import Batch\n"
-            "agent = DQNAgent(MLPQNetwork(5, 3, [8], 'relu'), AdamConfig(), HardTargetConfig(), 0.9, 'huber', False,"
-            " torch.device('cpu'))\n"
+            "cfg = TrainConfig(optimizer=AdamConfig(), target=HardTargetConfig())\n"
+            "agent = DQNAgent(MLPQNetwork(5, 3, [8], 'relu'), cfg, torch.device('cpu'))\n"
             "b = Batch(torch.randn(4, 5), torch.zeros(4, dtype=torch.long), torch.ones(4), torch.randn(4, 5),"
             " torch.zeros(4), None, None)\n"
             "agent.learn(b); agent.learn(b)\n"
@@ -180,7 +181,7 @@ def test_a_torch_whose_fused_kernel_differs_falls_back_to_torch_optims_step():
 
 @pytest.mark.parametrize("cfg", [SGDConfig(lr=0.1, momentum=0.9), RMSpropConfig(lr=1e-3)])
 def test_other_optimizers_step_through_torch_optim(cfg):
-    agent = DQNAgent(MLPQNetwork(5, 3, [8], "relu"), cfg, HardTargetConfig(), 0.9, "huber", False, CPU)
+    agent = DQNAgent(MLPQNetwork(5, 3, [8], "relu"), agent_config(optimizer=cfg), CPU)
     assert isinstance(agent.optimizer, torch.optim.Optimizer)
     before = agent.online_weights.data.clone()
     agent.learn(_batch(0))
@@ -188,7 +189,7 @@ def test_other_optimizers_step_through_torch_optim(cfg):
 
 
 def test_a_checkpoint_with_per_parameter_optimizer_state_is_refused_in_one_line():
-    agent = DQNAgent(MLPQNetwork(5, 3, [8], "relu"), AdamConfig(), HardTargetConfig(), 0.9, "huber", False, CPU)
+    agent = DQNAgent(MLPQNetwork(5, 3, [8], "relu"), agent_config(optimizer=AdamConfig()), CPU)
     agent.learn(_batch(0))
     old_style = torch.optim.Adam(MLPQNetwork(5, 3, [8], "relu").parameters())  # one entry per tensor
     state = {**agent.state_dict(), "optimizer": old_style.state_dict()}
@@ -210,10 +211,10 @@ def test_update_log_reduces_many_updates_to_each_updates_loss_and_mean_q(weighte
 
 
 def test_a_loss_the_fast_learner_does_not_know_falls_back_to_autograd(monkeypatch):
-    monkeypatch.setitem(losses.LOSSES, "l1", F.l1_loss)  # a loss added without a hand-written gradient
+    monkeypatch.setitem(update.LOSSES, "l1", F.l1_loss)  # a loss added without a hand-written gradient
     network = MLPQNetwork(5, 3, [8], "relu")
     assert MLPBackprop.covers(network) and not FastMLPLearner.covers(network, "l1")
-    agent = DQNAgent(network, AdamConfig(lr=1e-2), HardTargetConfig(), 0.9, "l1", False, CPU)
+    agent = DQNAgent(network, agent_config(optimizer=AdamConfig(lr=1e-2), loss="l1"), CPU)
     assert type(agent.learner) is AutogradLearner
     before = agent.online_weights.data.clone()
     result = agent.learn(_batch(0))
@@ -238,8 +239,9 @@ def test_the_small_cnn_learner_takes_the_steps_autograd_takes(shape, dtype, loss
     stride = 1 if dtype == np.bool_ else 2
     cfg = NatureCNNConfig(channels=[16], kernel_sizes=[3], strides=[stride], hidden_size=32)
     network = NatureCNN(shape, dtype, 4, cfg)
-    make = lambda fast: DQNAgent(copy.deepcopy(network), RMSpropConfig(lr=1e-3, alpha=0.95, eps=0.01, centered=True),  # noqa: E731
-                                 HardTargetConfig(), 0.99, loss, double_q, CPU, fast_learner=fast)
+    cfg = agent_config(optimizer=RMSpropConfig(lr=1e-3, alpha=0.95, eps=0.01, centered=True), gamma=0.99, loss=loss,
+                       double_q=double_q)
+    make = lambda fast: DQNAgent(copy.deepcopy(network), cfg, CPU, fast_learner=fast)  # noqa: E731
     manual, autograd = make(True), make(False)
     assert isinstance(manual.learner, FastCNNLearner) and type(autograd.learner) is AutogradLearner
     with torch.no_grad():
@@ -270,28 +272,28 @@ def test_the_small_cnn_learner_covers_one_convolution_and_a_plain_head_only():
 def test_evaluations_use_a_forward_pass_that_gives_the_modules_own_q_values():
     """Periodic and final evaluations score the network as a module would; the MLP learner's pass
     is used for speed because it gives the same bits, the CNN learner's (within 1e-6) is not."""
-    mlp = DQNAgent(MLPQNetwork(5, 3, [16, 16], "relu"), AdamConfig(), HardTargetConfig(), 0.9, "huber", False, CPU)
+    mlp = DQNAgent(MLPQNetwork(5, 3, [16, 16], "relu"), agent_config(optimizer=AdamConfig()), CPU)
     assert mlp.eval_q is mlp.learner.online_q
     with torch.no_grad():
         for size in (1, 10, 100):
             obs = torch.randn(size, 5)
             assert torch.equal(mlp.eval_q(obs), mlp.online(obs))
-    cnn = DQNAgent(NatureCNN((10, 10, 4), np.bool_, 6, small_image_cnn("relu")), RMSpropConfig(lr=1e-3),
-                   HardTargetConfig(), 0.9, "huber", False, CPU)
+    cnn = DQNAgent(NatureCNN((10, 10, 4), np.bool_, 6, small_image_cnn("relu")),
+                   agent_config(optimizer=RMSpropConfig(lr=1e-3)), CPU)
     assert isinstance(cnn.learner, FastCNNLearner) and cnn.eval_q is cnn.online
 
 
 def test_cuda_graph_changes_nothing_on_the_cpu():
     torch.manual_seed(0)
-    agent = DQNAgent(MLPQNetwork(5, 3, [16, 16], "relu"), AdamConfig(), HardTargetConfig(), 0.9, "huber", False,
-                     CPU, cuda_graph=True)
+    agent = DQNAgent(MLPQNetwork(5, 3, [16, 16], "relu"), agent_config(optimizer=AdamConfig(), cuda_graph=True), CPU)
     assert type(agent.learner) is FastMLPLearner
 
 
-def _graph_twins(network: torch.nn.Module, optimizer=None, **learning):
+def _graph_twins(network: torch.nn.Module, optimizer=None):
     cuda = torch.device("cuda")
-    make = lambda graph: DQNAgent(copy.deepcopy(network), optimizer or AdamConfig(lr=1e-3),  # noqa: E731
-                                  HardTargetConfig(), 0.99, "huber", False, cuda, cuda_graph=graph, **learning)
+    optimizer = optimizer or AdamConfig(lr=1e-3)
+    make = lambda graph: DQNAgent(copy.deepcopy(network),  # noqa: E731
+                                  agent_config(optimizer=optimizer, gamma=0.99, cuda_graph=graph), cuda)
     graphed, eager = make(True), make(False)
     assert isinstance(graphed.learner, CUDAGraphLearner) and not isinstance(eager.learner, CUDAGraphLearner)
     return graphed, eager
@@ -315,9 +317,8 @@ def test_a_cuda_graph_takes_the_steps_the_eager_update_takes(case):
         graphed, eager = _graph_twins(NatureCNN((4, 84, 84), np.uint8, 6, NatureCNNConfig()))
         shape, fields = (4, 84, 84), {}
     else:
-        optimizer = AdamWConfig(lr=1e-2) if case == "mlp_adamw" else AdamConfig(lr=1e-2)
-        graphed, eager = _graph_twins(MLPQNetwork(5, 3, [16, 16], "relu"), optimizer,
-                                      max_grad_norm=None if case == "mlp_adamw" else 0.5)
+        optimizer = AdamWConfig(lr=1e-2) if case == "mlp_adamw" else AdamConfig(lr=1e-2, max_grad_norm=0.5)
+        graphed, eager = _graph_twins(MLPQNetwork(5, 3, [16, 16], "relu"), optimizer)
         shape, fields = (5,), {} if case == "mlp_adamw" else {"weights": True, "discounts": True}
     same = torch.equal if case != "nature_cnn" else lambda a, b: torch.allclose(a, b, rtol=1e-4, atol=1e-6)
     for step in range(12):

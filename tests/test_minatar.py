@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from conftest import TINY, run_cli
-from test_config import compose_typed
+from conftest import compose_typed
 from dqn_cli.config import EnvConfig, NatureCNNConfig
 from dqn_cli.envs import import_env_module, make_env
 from dqn_cli.errors import ConfigError
@@ -129,7 +129,7 @@ def test_a_games_state_is_captured_and_restored_exactly(game: str):
 
 def test_a_minatar_run_resumes_exactly(tmp_path: Path):
     from dqn_cli.errors import TrainingInterrupted
-    from dqn_cli.loop import train
+    from dqn_cli.run.train import train
 
     cfg = compose_typed(["experiment=minatar", *TINY, "buffer.capacity=1000", "checkpoint.interval=100"])
     straight = train(cfg, tmp_path / "straight")

@@ -11,9 +11,8 @@ import torch
 from dqn_cli.replay import NStepAccumulator, NStepReplay, PrioritizedReplayBuffer, ReplayBuffer
 from dqn_cli.config import EnvConfig, PrioritizedBufferConfig, UniformBufferConfig
 from dqn_cli.errors import TrainingInterrupted
-from dqn_cli.losses import td_targets
-from dqn_cli.loop import train
-from test_loop import tiny_config
+from dqn_cli.run.train import train
+from conftest import tiny_config
 
 
 def run_episode(accumulator, rewards, terminated_at_end: bool):
@@ -63,12 +62,6 @@ def test_n_step_replay_stores_through_the_same_add_as_every_replay():
     assert len(replay) == 3 and stored.actions[:3].tolist() == [0, 1, 2]
     assert stored.rewards[:3].tolist() == [1.5, 1.5, 1.0] and stored.discounts[:3].tolist() == [0.25, 0.25, 0.5]
     assert stored.terminated[:3].tolist() == [0.0, 0.0, 0.0] and replay.pending_state() == [[]]
-
-
-def test_td_targets_use_each_rows_discount():
-    targets = td_targets(torch.tensor([1.0, 1.0]), torch.tensor([0.0, 1.0]), torch.tensor([0.25, 0.5]),
-                         torch.tensor([[4.0], [4.0]]))
-    assert targets.tolist() == [2.0, 1.0]
 
 
 def test_buffers_return_discounts_only_for_n_step():

@@ -8,7 +8,7 @@ import torch
 
 from dqn_cli.replay import Batch, PrioritizedReplayBuffer, SumTree
 from dqn_cli.learners import LearnResult
-from dqn_cli.losses import td_loss
+from dqn_cli.learners.update import td_loss
 
 
 def test_sum_tree_sums_and_finds_like_a_cumulative_sum():
@@ -78,4 +78,4 @@ def test_importance_weights_and_beta_annealing():
 
 def test_weighted_loss_scales_each_sample():
     q, target = torch.zeros(2), torch.tensor([1.0, 2.0])
-    assert td_loss(q, target, "mse", torch.tensor([1.0, 0.0])).item() == pytest.approx(0.5)
+    assert td_loss(q, target, "mse", torch.tensor([1.0, 0.0])).mean().item() == pytest.approx(0.5)

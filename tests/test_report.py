@@ -11,8 +11,9 @@ import pytest
 
 from conftest import TINY, run_cli
 from dqn_cli.checkpoint import RunDirLock
-from dqn_cli.plots import held_when_solved
-from dqn_cli.report import Run, bootstrap_ci, iqm, moving_average
+from dqn_cli.report.plots import held_when_solved
+from dqn_cli.report.runs import Run
+from dqn_cli.report.stats import bootstrap_ci, iqm, moving_average
 
 
 def test_iqm_trims_a_quarter_at_each_end():
@@ -98,7 +99,7 @@ def test_report_on_a_missing_folder_is_one_line(tmp_path: Path):
 
 
 def test_probability_of_improvement_counts_pairs_and_half_ties():
-    from dqn_cli.report import probability_of_improvement
+    from dqn_cli.report.stats import probability_of_improvement
 
     assert probability_of_improvement([3, 4], [1, 2]) == 1.0
     assert probability_of_improvement([1, 2], [3, 4]) == 0.0
@@ -106,7 +107,7 @@ def test_probability_of_improvement_counts_pairs_and_half_ties():
 
 
 def test_performance_profile_is_the_fraction_above_each_threshold():
-    from dqn_cli.report import performance_profile
+    from dqn_cli.report.stats import performance_profile
 
     assert performance_profile([10, 20, 30, 40], np.array([0, 15, 35, 40])).tolist() == [1.0, 0.75, 0.25, 0.0]
 
@@ -141,8 +142,8 @@ def test_one_configuration_is_labelled_by_its_env_and_preset(workdir: Path):
 
 
 def test_plot_titles_name_the_env_the_budget_and_the_seeds(sweep: Path):
-    from dqn_cli.plots import _setting
-    from dqn_cli.report import find_runs, group_runs
+    from dqn_cli.report.plots import _setting
+    from dqn_cli.report.runs import find_runs, group_runs
 
     assert _setting(group_runs(find_runs([sweep]))) == "CartPole-v1, 600 steps, 2 seeds"
 

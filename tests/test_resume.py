@@ -12,28 +12,10 @@ import torch
 
 from dqn_cli import tb
 from dqn_cli.checkpoint import load_checkpoint
-from dqn_cli.config import CheckpointConfig, EnvConfig, EvalConfig, LinearExplorationConfig, LogConfig, SoftTargetConfig
 from dqn_cli.errors import RunDirError, TrainingDiverged, TrainingInterrupted
-from dqn_cli.report import read_scalars
-from dqn_cli.loop import train
-from test_determinism import TIMING_KEYS
-from test_loop import tiny_config
-
-N = 900
-
-
-def cartpole_config(**overrides):
-    cfg = tiny_config(env=EnvConfig(id="CartPole-v1", num_envs=2), total_steps=2 * N, learning_starts=200,
-                      target=SoftTargetConfig(tau=0.05, interval=2),
-                      exploration=LinearExplorationConfig(fraction=0.5),
-                      eval=EvalConfig(interval=300, episodes=2, final_episodes=3),
-                      checkpoint=CheckpointConfig(interval=300, keep=2),
-                      log=LogConfig(progress="off", train_interval=100))
-    return replace(cfg, **overrides)
-
-
-def scores(summary: dict) -> dict:
-    return {k: v for k, v in summary.items() if k not in TIMING_KEYS}
+from dqn_cli.report.runs import read_scalars
+from dqn_cli.run.train import train
+from conftest import N, cartpole_config, scores
 
 
 @pytest.fixture(scope="module")

@@ -17,9 +17,9 @@ import torch
 
 from conftest import TINY, only_run_dir, run_cli
 from dqn_cli.checkpoint import RunDirLock, atomic_write_bytes, prune_periodic, remove_stale_temp_files
-from dqn_cli.cli import claim_new_run_dir
+from dqn_cli.compose import claim_new_run_dir
 from dqn_cli.errors import RunDirError, TrainingInterrupted
-from test_faults import run_until, start
+from conftest import run_until, start
 
 SHORT = ["total_steps=1200", "learning_starts=100", "checkpoint.interval=300", "eval.interval=600",
          "eval.episodes=2", "eval.final_episodes=3", "log.progress=off", "log.train_interval=100", "env.num_envs=1"]

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from dqn_cli import loop as train_module
+from dqn_cli.run import evaluator as evaluator_module
+from dqn_cli.run.train import train
 from dqn_cli.config import EnvConfig, EvalConfig
 from dqn_cli.errors import RunAlreadyFinished
 from dqn_cli.evaluate import EvalResult
-from test_loop import tiny_config
+from conftest import tiny_config
 
 
 def solving_config(threshold, stop: bool = True):
@@ -29,7 +30,7 @@ def last_checkpoint_step(run_dir: Path) -> int:
 
 
 def test_training_stops_at_the_first_evaluation_that_solves(tmp_path: Path):
-    summary = train_module.train(solving_config(3.0), tmp_path / "run")
+    summary = train(solving_config(3.0), tmp_path / "run")
     assert summary["steps"] == 20 and summary["stopped_when_solved"] == 20
     assert last_checkpoint_step(tmp_path / "run") == 20
     assert summary["final_eval"]["last"] == summary["final_eval"]["best"]
@@ -37,18 +38,18 @@ def test_training_stops_at_the_first_evaluation_that_solves(tmp_path: Path):
 
 @pytest.mark.parametrize("threshold, stop", [(100.0, True), (None, True), (3.0, False)])
 def test_without_a_reachable_threshold_or_with_the_option_off_the_whole_budget_trains(tmp_path, threshold, stop):
-    summary = train_module.train(solving_config(threshold, stop), tmp_path / "run")
+    summary = train(solving_config(threshold, stop), tmp_path / "run")
     assert summary["steps"] == 60 and summary["stopped_when_solved"] is None
     assert last_checkpoint_step(tmp_path / "run") == 60
 
 
 def test_a_run_that_stopped_when_solved_is_finished_unless_told_to_train_on(tmp_path: Path):
     cfg = solving_config(3.0)
-    train_module.train(cfg, tmp_path / "run")
+    train(cfg, tmp_path / "run")
     with pytest.raises(RunAlreadyFinished, match="pass eval.stop_when_solved=false with resume="):
-        train_module.train(cfg, tmp_path / "run", resume=True)
+        train(cfg, tmp_path / "run", resume=True)
     train_on = replace(cfg, eval=replace(cfg.eval, stop_when_solved=False))
-    summary = train_module.train(train_on, tmp_path / "run", resume=True)
+    summary = train(train_on, tmp_path / "run", resume=True)
     assert summary["steps"] == 60 and summary["stopped_when_solved"] is None
 
 
@@ -61,9 +62,9 @@ def test_a_lucky_evaluation_does_not_stop_training_unless_a_longer_one_confirms_
         played.append(episodes)
         return EvalResult(np.full(episodes, 10.0 if episodes == 1 else 2.0), np.ones(episodes, dtype=np.int64))
 
-    monkeypatch.setattr(train_module, "evaluate", few_lucky_episodes)
+    monkeypatch.setattr(evaluator_module, "evaluate", few_lucky_episodes)
     cfg = solving_config(3.0)
     cfg = replace(cfg, eval=replace(cfg.eval, final_episodes=5))
-    summary = train_module.train(cfg, tmp_path / "run")
+    summary = train(cfg, tmp_path / "run")
     assert summary["steps"] == 60 and summary["stopped_when_solved"] is None
     assert played.count(5) >= 4  # each periodic evaluation at 20, 40, 60 was checked, then the final ones

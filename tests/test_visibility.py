@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from conftest import TINY, only_run_dir, run_cli
-from dqn_cli.cli import register_schemas, typed_config
+from dqn_cli.compose import register_schemas, typed_config
 from dqn_cli.config import EnvConfig, EvalConfig
 from dqn_cli.hydra_errors import CONF_DIR
-from dqn_cli.loop import EvaluationProgress
+from dqn_cli.run.evaluator import EvaluationProgress
 
 
 def tiny(*changes: str) -> list:

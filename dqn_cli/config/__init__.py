@@ -2,8 +2,8 @@
 
 The YAML files under conf/ extend these schemas (Hydra's "schema" pattern), so a misspelled key,
 a value of the wrong type or an unknown choice is refused while composing. Each range check sits
-next to its field, in `__post_init__`, so a config that exists is a valid one. Below cli.py,
-code only ever sees these dataclasses.
+next to its field, in `__post_init__`, so a config that exists is a valid one. Below compose.py,
+code only ever sees these dataclasses. Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from dqn_cli.config.groups import (
     AdamWConfig,
     AtariConfig,
     AutoNetworkConfig,
+    BufferConfig,
     ConstantExplorationConfig,
     DuelingConfig,
     EnvConfig,
@@ -43,7 +44,7 @@ from dqn_cli.config.train import CheckpointConfig, EvalArgs, EvalConfig, LogConf
 from dqn_cli.errors import ConfigError
 
 __all__ = [
-    "Activation", "AdamConfig", "AdamWConfig", "AtariConfig", "AutoNetworkConfig", "CheckpointConfig",
+    "Activation", "AdamConfig", "AdamWConfig", "AtariConfig", "AutoNetworkConfig", "BufferConfig", "CheckpointConfig",
     "CheckpointName", "Choice", "ConstantExplorationConfig", "DEVICES", "DuelingConfig", "EnvConfig",
     "EvalArgs", "EvalConfig", "ExplorationConfig", "ExponentialExplorationConfig", "HardTargetConfig",
     "LinearExplorationConfig", "LogConfig", "Loss", "MLPConfig", "NatureCNNConfig", "NetworkConfig",

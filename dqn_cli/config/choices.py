@@ -1,15 +1,20 @@
-"""Closed choices as Enums derived from their implementations, and the range-check helpers the
-schemas call from `__post_init__`."""
+"""Closed choices as Enums, and the range-check helpers the schemas call from `__post_init__`.
+
+The choice names live here, not in the modules that implement them, so the config (and every help
+page built from it) loads without torch. Each implementation keeps a table keyed by these names
+(losses in learners/update.py, activations in networks.py); a test checks the two agree."""
 
 from __future__ import annotations
 
 from enum import Enum
 from typing import Any
 
-from dqn_cli.activations import ACTIVATIONS
-from dqn_cli.console import PROGRESS_MODES
 from dqn_cli.errors import ConfigError
-from dqn_cli.losses import LOSSES
+
+LOSS_NAMES = ("huber", "mse")
+ACTIVATION_NAMES = ("relu", "tanh", "elu", "gelu", "silu")
+# auto: a bar on a terminal, log lines otherwise
+PROGRESS_MODES = ("auto", "bar", "lines", "off")
 
 class Choice(str, Enum):
     """A closed choice whose members are the names of the implementations: compares, hashes and
@@ -22,8 +27,8 @@ class Choice(str, Enum):
         return format(self.value, spec)
 
 
-Loss = Choice("Loss", {name: name for name in LOSSES})
-Activation = Choice("Activation", {name: name for name in ACTIVATIONS})
+Loss = Choice("Loss", {name: name for name in LOSS_NAMES})
+Activation = Choice("Activation", {name: name for name in ACTIVATION_NAMES})
 ProgressMode = Choice("ProgressMode", {name: name for name in PROGRESS_MODES})
 # What a schedule counts: env steps (summed over parallel envs) or finished episodes (each env's own).
 Unit = Choice("Unit", {"step": "step", "episode": "episode"})

@@ -82,6 +82,11 @@ class NetworkConfig:
     """The nonlinearity after each hidden layer."""
 
 
+def _check_hidden_sizes(hidden_sizes: List[int]) -> None:
+    require(len(hidden_sizes) > 0 and min(hidden_sizes) > 0, "network.hidden_sizes", list(hidden_sizes),
+            "a non-empty list of positive widths")
+
+
 @dataclass
 class MLPConfig(NetworkConfig):
     name: str = "mlp"
@@ -89,8 +94,7 @@ class MLPConfig(NetworkConfig):
     """Width of each hidden layer."""
 
     def __post_init__(self):
-        require(len(self.hidden_sizes) > 0 and min(self.hidden_sizes) > 0, "network.hidden_sizes",
-                list(self.hidden_sizes), "a non-empty list of positive widths")
+        _check_hidden_sizes(self.hidden_sizes)
 
 
 @dataclass
@@ -101,9 +105,15 @@ class DuelingConfig(MLPConfig):
 
 
 @dataclass
-class AutoNetworkConfig(MLPConfig):
-    """The default: an MLP (these widths) for vector observations, nature_cnn for images."""
+class AutoNetworkConfig(NetworkConfig):
+    """The default: an MLP for vector observations, a CNN for images (nature_cnn, or a smaller one
+    for images too small for it)."""
     name: str = "auto"
+    hidden_sizes: List[int] = field(default_factory=lambda: [128, 128])
+    """Width of each hidden layer of the MLP (vector observations)."""
+
+    def __post_init__(self):
+        _check_hidden_sizes(self.hidden_sizes)
 
 
 @dataclass
@@ -132,8 +142,8 @@ class NatureCNNConfig(NetworkConfig):
 
 
 @dataclass
-class UniformBufferConfig:
-    name: str = "uniform"
+class BufferConfig:
+    name: str = MISSING
     capacity: int = 100_000
     """Transitions kept; the oldest are overwritten first."""
     n_step: int = 1
@@ -144,7 +154,13 @@ class UniformBufferConfig:
 
 
 @dataclass
-class PrioritizedBufferConfig(UniformBufferConfig):
+class UniformBufferConfig(BufferConfig):
+    """Every stored transition equally likely to be sampled."""
+    name: str = "uniform"
+
+
+@dataclass
+class PrioritizedBufferConfig(BufferConfig):
     name: str = "prioritized"
     alpha: float = 0.6
     """How much priorities count: P(i) ~ priority^alpha (0 = uniform)."""

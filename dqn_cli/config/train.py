@@ -11,7 +11,7 @@ from omegaconf import MISSING
 from dqn_cli.config.choices import (DEVICES, CheckpointName, Loss, ProgressMode, Unit, require,
                                     require_null_or_positive, require_positive)
 from dqn_cli.config.groups import (EnvConfig, ExplorationConfig, LinearExplorationConfig, NetworkConfig,
-                                   OptimizerConfig, TargetConfig, TrackerConfig, UniformBufferConfig)
+                                   OptimizerConfig, TargetConfig, TrackerConfig, BufferConfig)
 from dqn_cli.errors import ConfigError
 
 
@@ -85,7 +85,7 @@ class TrainConfig:
     """The environment (config group env)."""
     network: NetworkConfig = MISSING
     """The Q-network (config group network)."""
-    buffer: UniformBufferConfig = MISSING
+    buffer: BufferConfig = MISSING
     """The replay buffer (config group buffer)."""
     target: TargetConfig = MISSING
     """The target-network update (config group target)."""

@@ -1,10 +1,12 @@
-"""Learners: how a batch becomes a gradient step. AutogradLearner is the plain update everyone
-reads; FastMLPLearner and FastCNNLearner compute the same update faster for the networks and
-losses they cover; CUDAGraphLearner replays any of them as one CUDA graph on a GPU."""
+"""Learners: how a batch becomes a gradient step. The update itself is learners/update.py, on one
+screen; AutogradLearner runs it through autograd, for any network. FastMLPLearner and FastCNNLearner
+compute the same gradient faster for the networks and losses their gates cover (a default CartPole
+run takes FastMLPLearner, MinAtar's one-convolution CNN FastCNNLearner); CUDAGraphLearner replays
+any of them as one CUDA graph on a GPU. `build_learner` picks."""
 
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Union
 
 import torch
 from torch import nn
@@ -12,14 +14,15 @@ from torch import nn
 from dqn_cli.config import AdamConfig, AdamWConfig, OptimizerConfig, RMSpropConfig, SGDConfig
 from dqn_cli.learners.adam import FlatAdam, Optimizer
 from dqn_cli.learners.autograd import AutogradLearner
-from dqn_cli.learners.base import Learner, LearnResult
+from dqn_cli.learners.base import Learner
 from dqn_cli.learners.cuda_graph import CUDAGraphLearner
 from dqn_cli.learners.fast_cnn import FastCNNLearner
 from dqn_cli.learners.fast_mlp import FastMLPLearner
 from dqn_cli.learners.flat import FlatParameters
+from dqn_cli.learners.update import LearnResult, UpdateSettings
 
 __all__ = ["AutogradLearner", "CUDAGraphLearner", "FastCNNLearner", "FastMLPLearner", "FlatAdam", "FlatParameters",
-           "Learner", "LearnResult", "Optimizer", "build_learner", "build_optimizer"]
+           "Learner", "LearnResult", "Optimizer", "UpdateSettings", "build_learner", "build_optimizer"]
 
 
 def build_optimizer(cfg: OptimizerConfig, param: torch.Tensor) -> Optimizer:
@@ -37,17 +40,16 @@ def build_optimizer(cfg: OptimizerConfig, param: torch.Tensor) -> Optimizer:
 
 
 def build_learner(online: nn.Module, target: nn.Module, weights: FlatParameters, optimizer: Optimizer,
-                  gamma: float, loss: str, double_q: bool, max_grad_norm: Optional[float] = None,
-                  max_grad_value: Optional[float] = None, compile_forward: bool = False,
-                  fast: bool = True, cuda_graph: bool = False) -> Union[Learner, CUDAGraphLearner]:
+                  settings: UpdateSettings, *, compile_forward: bool = False, fast: bool = True,
+                  cuda_graph: bool = False) -> Union[Learner, CUDAGraphLearner]:
     """A fast learner where its gate lets it (and neither `fast=False` nor compilation asks for
     autograd), AutogradLearner otherwise; `compile_forward` compiles autograd's forward passes,
     `cuda_graph` replays the update as a CUDA graph when the weights are on a GPU."""
-    common = (weights, optimizer, gamma, loss, double_q, max_grad_norm, max_grad_value)
-    learner = next((fast_learner(online, target, *common) for fast_learner in (FastMLPLearner, FastCNNLearner)
-                    if fast and not compile_forward and fast_learner.covers(online, loss)), None)
+    learner = next((fast_learner(online, target, weights, optimizer, settings)
+                    for fast_learner in (FastMLPLearner, FastCNNLearner)
+                    if fast and not compile_forward and fast_learner.covers(online, settings.loss)), None)
     if learner is None:
         if compile_forward:
             online, target = torch.compile(online, dynamic=False), torch.compile(target, dynamic=False)
-        learner = AutogradLearner(online, target, *common)
+        learner = AutogradLearner(online, target, weights, optimizer, settings)
     return CUDAGraphLearner(learner) if cuda_graph and weights.data.is_cuda else learner

@@ -16,7 +16,7 @@ class FlatAdam:
     layout, so checkpoints load into either. torch.optim imports torch._dynamo when an optimizer
     is built and on its first step, which would be half of a CartPole run's start-up."""
 
-    def __init__(self, param: torch.Tensor, lr: float, betas: Tuple[float, float], eps: float,
+    def __init__(self, param: torch.Tensor, *, lr: float, betas: Tuple[float, float], eps: float,
                  weight_decay: float, amsgrad: bool, decoupled_weight_decay: bool):
         self.param = param
         self.group = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay,

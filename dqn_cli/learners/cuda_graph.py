@@ -7,7 +7,8 @@ from typing import List, Optional
 import torch
 
 from dqn_cli.learners.adam import FlatAdam
-from dqn_cli.learners.base import Learner, LearnResult
+from dqn_cli.learners.base import Learner
+from dqn_cli.learners.update import LearnResult
 from dqn_cli.replay import Batch
 
 _WARMUP_UPDATES = 3  # eager updates on a side stream before recording, as torch's CUDA-graph guide asks

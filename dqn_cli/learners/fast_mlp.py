@@ -1,5 +1,5 @@
-"""The fast learner for plain MLP Q-networks: the same update as AutogradLearner, computed without
-autograd's bookkeeping.
+"""The fast learner for plain MLP Q-networks: the update of learners/update.py, computed without
+autograd's bookkeeping. A default `dqn-train` (CartPole, an MLP, Huber loss) learns through it.
 
 For a CartPole-size network most of an autograd update is bookkeeping (graph nodes, saved
 tensors, one dispatch per node) and torch.optim's per-step Python, not arithmetic. Here the
@@ -16,11 +16,11 @@ from typing import List, Optional
 import torch
 from torch import nn
 
-from dqn_cli.learners.base import Learner, LearnResult
 from dqn_cli.learners.adam import Optimizer
+from dqn_cli.learners.base import Learner
 from dqn_cli.learners.flat import FlatParameters
+from dqn_cli.learners.update import LearnResult, UpdateSettings
 from dqn_cli.networks import MLPQNetwork
-from dqn_cli.replay import Batch
 
 # activation -> (in-place forward, backward from the activation's *output*), as autograd computes them
 _ACTIVATIONS = {
@@ -28,7 +28,8 @@ _ACTIVATIONS = {
     "tanh": (torch.Tensor.tanh_, torch.ops.aten.tanh_backward),
 }
 
-# loss -> d loss / d (q - target) per sample, in place on the TD error, as autograd computes it
+# loss -> d loss / d (q - target) per sample (of update.LOSSES), in place on the TD error, as autograd
+# computes it
 _LOSS_GRADIENTS = {
     "huber": lambda error: error.clamp_(-1.0, 1.0),
     "mse": lambda error: error.mul_(2.0),
@@ -37,7 +38,7 @@ _LOSS_GRADIENTS = {
 
 def td_loss_grad(q_taken: torch.Tensor, targets: torch.Tensor, kind: str,
                  weights: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """d td_loss / d q_taken, per sample."""
+    """d mean(update.td_loss) / d q_taken, per sample."""
     per_sample = _LOSS_GRADIENTS[kind](q_taken - targets)
     # d mean / d per-sample loss, then the chain rule, in autograd's order (same rounding)
     scale = 1.0 / len(q_taken) if weights is None else weights * (1.0 / len(q_taken))
@@ -86,12 +87,10 @@ class BackpropLearner(Learner):
 
     BACKPROP: type
 
-    def __init__(self, online: nn.Module, target: nn.Module, weights: FlatParameters,
-                 optimizer: Optimizer, gamma: float, loss: str, double_q: bool,
-                 max_grad_norm: Optional[float] = None, max_grad_value: Optional[float] = None):
+    def __init__(self, online: nn.Module, target: nn.Module, weights: FlatParameters, optimizer: Optimizer,
+                 settings: UpdateSettings):
         self.backprop = self.BACKPROP(online)
-        super().__init__(self.backprop.forward, self.BACKPROP(target).forward, weights, optimizer, gamma, loss,
-                         double_q, max_grad_norm, max_grad_value)
+        super().__init__(self.backprop.forward, self.BACKPROP(target).forward, weights, optimizer, settings)
 
     @classmethod
     def covers(cls, network: nn.Module, loss: str) -> bool:
@@ -99,17 +98,17 @@ class BackpropLearner(Learner):
         return cls.BACKPROP.covers(network) and loss in _LOSS_GRADIENTS
 
     @torch.no_grad()
-    def learn(self, batch: Batch) -> LearnResult:
-        targets = self.td_targets(batch)
-        actions = batch.actions.unsqueeze(1)
+    def fit(self, obs: torch.Tensor, actions: torch.Tensor, targets: torch.Tensor,
+            weights: Optional[torch.Tensor] = None) -> LearnResult:
+        actions = actions.unsqueeze(1)
         saved: list = []
-        q_values = self.backprop.forward(batch.obs, saved)
+        q_values = self.backprop.forward(obs, saved)
         q_taken = q_values.gather(1, actions).squeeze(1)
-        grad_taken = td_loss_grad(q_taken, targets, self.loss, batch.weights)
+        grad_taken = td_loss_grad(q_taken, targets, self.settings.loss, weights)
         self.backprop.backward(saved, torch.zeros_like(q_values).scatter_(1, actions, grad_taken.unsqueeze(1)))
         self.clip_gradients()
         self.optimizer.step()
-        return LearnResult(q_taken, targets, batch.weights, self.loss)
+        return LearnResult(q_taken, targets, weights, self.settings.loss)
 
 
 class FastMLPLearner(BackpropLearner):

@@ -7,43 +7,56 @@ Batch, and prioritized replay's two hooks, `anneal` and `update_priorities` (no-
 from __future__ import annotations
 
 import os
-from dataclasses import replace
-from typing import Sequence, Union
+from typing import Callable, Dict, Optional, Union
 
-import numpy as np
+import gymnasium as gym
 import torch
 
-from dqn_cli.config import PrioritizedBufferConfig, UniformBufferConfig
+from dqn_cli.config import PrioritizedBufferConfig, TrainConfig
 from dqn_cli.errors import ConfigError
 from dqn_cli.replay.n_step import NStepAccumulator, NStepReplay
 from dqn_cli.replay.prioritized import NonFinitePriority, PrioritizedReplayBuffer, SumTree
-from dqn_cli.replay.uniform import Batch, ReplayBuffer
+from dqn_cli.replay.buffer import Batch, ReplayBuffer
 
 Replay = Union[ReplayBuffer, NStepReplay]
 
 __all__ = ["Batch", "NStepAccumulator", "NStepReplay", "NonFinitePriority", "PrioritizedReplayBuffer", "Replay",
-           "ReplayBuffer", "SumTree", "build_replay",
+           "REPLAYS", "ReplayBuffer", "SumTree", "build_replay",
            "check_replay_fits_in_memory"]
 
 
-def check_replay_fits_in_memory(cfg: UniformBufferConfig, *args) -> None:
+def check_replay_fits_in_memory(cfg: TrainConfig, obs_space: gym.spaces.Box, device: torch.device) -> None:
     """Refuse, in one line, a buffer.capacity larger than this machine's memory, before allocating it
-    (build_replay's arguments; the size per transition is measured on a small replay of the same kind)."""
-    probe = build_replay(replace(cfg, capacity=min(cfg.capacity, 4096)), *args)
-    needed = probe.bytes_per_transition * cfg.capacity
+    (the size per transition is measured on a small replay of the same kind)."""
+    capacity = cfg.buffer.capacity
+    probe = build_replay(cfg, obs_space, device, capacity=min(capacity, 4096))
+    needed = probe.bytes_per_transition * capacity
     total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     if needed > total:
-        raise ConfigError(f"buffer.capacity={cfg.capacity} needs about {needed / 2**30:,.1f} GiB of memory "
+        raise ConfigError(f"buffer.capacity={capacity} needs about {needed / 2**30:,.1f} GiB of memory "
                           f"({probe.bytes_per_transition:,.0f} bytes per transition), but this machine has "
                           f"{total / 2**30:,.1f} GiB; choose a smaller buffer.capacity")
 
 
-def build_replay(cfg: UniformBufferConfig, gamma: float, obs_shape: Sequence[int], obs_dtype: np.dtype, seed: int,
-                 device: torch.device, frame_stack: int = 1, num_envs: int = 1) -> Replay:
-    """The replay a `buffer` config describes, wrapped for n-step returns when buffer.n_step > 1."""
-    common = (cfg.capacity, obs_shape, obs_dtype, seed, device, cfg.n_step, frame_stack, num_envs)
-    if isinstance(cfg, PrioritizedBufferConfig):
-        replay = PrioritizedReplayBuffer(*common, cfg.alpha, cfg.beta_start, cfg.eps)
-    else:
-        replay = ReplayBuffer(*common)
-    return NStepReplay(replay, cfg.n_step, gamma, num_envs) if cfg.n_step > 1 else replay
+def build_replay(cfg: TrainConfig, obs_space: gym.spaces.Box, device: torch.device,
+                 capacity: Optional[int] = None) -> Replay:
+    """The replay cfg.buffer describes (seeded by cfg.seed, sized for cfg.env's copies and stacked
+    frames), wrapped for n-step returns when buffer.n_step > 1; `capacity` overrides buffer.capacity."""
+    buffer, env = cfg.buffer, cfg.env
+    shape = (buffer.capacity if capacity is None else capacity, obs_space.shape, obs_space.dtype)
+    common = {"seed": cfg.seed, "device": device, "n_step": buffer.n_step, "frame_stack": env.frame_stack,
+              "num_envs": env.num_envs}
+    replay = REPLAYS[buffer.name](buffer, *shape, **common)
+    return NStepReplay(replay, buffer.n_step, cfg.gamma, env.num_envs) if buffer.n_step > 1 else replay
+
+
+def _prioritized(cfg: PrioritizedBufferConfig, *shape, **common) -> PrioritizedReplayBuffer:
+    return PrioritizedReplayBuffer(*shape, **common, alpha=cfg.alpha, beta_start=cfg.beta_start, eps=cfg.eps)
+
+
+# buffer config name -> replay(cfg, capacity, obs_shape, obs_dtype, seed=, device=, n_step=, frame_stack=,
+# num_envs=); docs/extending.md adds one
+REPLAYS: Dict[str, Callable[..., ReplayBuffer]] = {
+    "uniform": lambda cfg, *shape, **common: ReplayBuffer(*shape, **common),
+    "prioritized": _prioritized,
+}

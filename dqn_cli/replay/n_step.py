@@ -6,7 +6,7 @@ from typing import Optional
 
 import numpy as np
 
-from dqn_cli.replay.uniform import Batch, HasTDErrors, ReplayBuffer
+from dqn_cli.replay.buffer import Batch, HasTDErrors, ReplayBuffer
 
 
 class NStepAccumulator:

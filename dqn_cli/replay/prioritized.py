@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from dqn_cli.replay.uniform import Batch, HasTDErrors, ReplayBuffer
+from dqn_cli.replay.buffer import Batch, HasTDErrors, ReplayBuffer
 
 
 class NonFinitePriority(ValueError):
@@ -56,10 +56,11 @@ class PrioritizedReplayBuffer(ReplayBuffer):
     """P(i) ~ p_i^alpha with p_i = |TD error| + eps, new transitions at the highest priority seen,
     importance-sampling weights (N * P(i))^-beta / max, beta annealed from `beta_start` to 1."""
 
-    def __init__(self, capacity: int, obs_shape: Sequence[int], obs_dtype: np.dtype, seed: int,
+    def __init__(self, capacity: int, obs_shape: Sequence[int], obs_dtype: np.dtype, *, seed: int,
                  device: torch.device = torch.device("cpu"), n_step: int = 1, frame_stack: int = 1,
                  num_envs: int = 1, alpha: float = 0.6, beta_start: float = 0.4, eps: float = 1e-6):
-        super().__init__(capacity, obs_shape, obs_dtype, seed, device, n_step, frame_stack, num_envs)
+        super().__init__(capacity, obs_shape, obs_dtype, seed=seed, device=device, n_step=n_step,
+                         frame_stack=frame_stack, num_envs=num_envs)
         self.alpha, self.beta_start, self.beta, self.eps = alpha, beta_start, beta_start, eps
         self.tree = SumTree(capacity)
         self.max_priority = 1.0  # the highest |TD error| + eps seen, before ^alpha

@@ -9,23 +9,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Callable, Dict, Optional, Sequence
 
 from dqn_cli.config import MLflowTrackerConfig, TrackerConfig, WandbTrackerConfig
-from dqn_cli.errors import ConfigError
-
-
-class Tracker:
-    """The interface, and tracker=none: every call does nothing."""
-
-    def scalar(self, tag: str, value: float, step: int) -> None:
-        pass
-
-    def final(self, metrics: Dict[str, float]) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
+from dqn_cli.trackers.base import TrackedRun, Tracker
 
 
 def run_name(env_id: str, seed: int, overrides: Sequence[str]) -> str:
@@ -35,28 +22,30 @@ def run_name(env_id: str, seed: int, overrides: Sequence[str]) -> str:
     return " ".join([env_id, f"seed={seed}", *rest])
 
 
-def import_library(name: str, extra: str):
-    try:
-        return __import__(name)
-    except ImportError:
-        raise ConfigError(f"tracker={extra} needs the {name} package, which is not installed; "
-                          f'pip install "dqn-cli[{extra}]"') from None
+def _mlflow(cfg: MLflowTrackerConfig, run: TrackedRun) -> Tracker:
+    from dqn_cli.trackers.mlflow_tracker import MLflowTracker
+
+    return MLflowTracker(cfg, run)
+
+
+def _wandb(cfg: WandbTrackerConfig, run: TrackedRun) -> Tracker:
+    from dqn_cli.trackers.wandb_tracker import WandbTracker
+
+    return WandbTracker(cfg, run)
+
+
+# tracker config name -> tracker(cfg, run); each library is imported only when its tracker is asked for.
+# docs/extending.md adds one.
+TRACKERS: Dict[str, Callable[[TrackerConfig, TrackedRun], Tracker]] = {"mlflow": _mlflow, "wandb": _wandb}
 
 
 def build_tracker(cfg: TrackerConfig, run_dir: Path, name: str, group: Optional[str],
                   params: Dict[str, Any]) -> Tracker:
     """The tracker a `tracker` config asks for, started (or continued, on resume) for this run."""
-    if not isinstance(cfg, (MLflowTrackerConfig, WandbTrackerConfig)):
-        return Tracker()
+    if cfg.name not in TRACKERS:
+        return Tracker()  # tracker=none
     saved = run_dir / "tracker.json"
     previous = json.loads(saved.read_text()).get(cfg.name) if saved.is_file() else None
-    if isinstance(cfg, MLflowTrackerConfig):
-        from dqn_cli.trackers.mlflow_tracker import MLflowTracker
-
-        tracker = MLflowTracker(cfg, name, group, params, previous)
-    else:
-        from dqn_cli.trackers.wandb_tracker import WandbTracker
-
-        tracker = WandbTracker(cfg, run_dir, name, group, params, previous)
+    tracker = TRACKERS[cfg.name](cfg, TrackedRun(run_dir, name, group, params, previous))
     saved.write_text(json.dumps({cfg.name: tracker.run_id}) + "\n")
     return tracker

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, Optional
+from typing import Dict
 
 from dqn_cli.config import MLflowTrackerConfig
-from dqn_cli.trackers import Tracker, import_library
+from dqn_cli.trackers.base import TrackedRun, Tracker, import_library
 
 BATCH = 500  # metrics sent per call: one database write per point would slow a small run down
 
 
 class MLflowTracker(Tracker):
-    def __init__(self, cfg: MLflowTrackerConfig, name: str, group: Optional[str], params: Dict[str, Any],
-                 run_id: Optional[str]):
+    def __init__(self, cfg: MLflowTrackerConfig, run: TrackedRun):
+        name, group, params, run_id = run.name, run.group, run.params, run.previous_id
         mlflow = import_library("mlflow", "mlflow")
         self.client, self.metric = mlflow.MlflowClient(tracking_uri=cfg.tracking_uri), mlflow.entities.Metric
         if run_id is None:

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Dict
 
 from dqn_cli.config import WandbTrackerConfig
-from dqn_cli.trackers import Tracker, import_library
+from dqn_cli.trackers.base import TrackedRun, Tracker, import_library
 
 
 class WandbTracker(Tracker):
-    def __init__(self, cfg: WandbTrackerConfig, run_dir: Path, name: str, group: Optional[str],
-                 params: Dict[str, Any], run_id: Optional[str]):
+    def __init__(self, cfg: WandbTrackerConfig, run: TrackedRun):
         wandb = import_library("wandb", "wandb")
-        self.run = wandb.init(project=cfg.project, entity=cfg.entity, mode=cfg.mode, name=name, group=group,
-                              config=params, dir=str(run_dir), id=run_id, resume="allow" if run_id else None,
+        run_id = run.previous_id
+        self.run = wandb.init(project=cfg.project, entity=cfg.entity, mode=cfg.mode, name=run.name, group=run.group,
+                              config=run.params, dir=str(run.run_dir), id=run_id, resume="allow" if run_id else None,
                               reinit="create_new")
         self.run_id = self.run.id
 

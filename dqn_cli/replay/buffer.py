@@ -39,7 +39,7 @@ class ReplayBuffer:
     calls them whatever the replay.
     """
 
-    def __init__(self, capacity: int, obs_shape: Sequence[int], obs_dtype: np.dtype, seed: int,
+    def __init__(self, capacity: int, obs_shape: Sequence[int], obs_dtype: np.dtype, *, seed: int,
                  device: torch.device = torch.device("cpu"), n_step: int = 1, frame_stack: int = 1,
                  num_envs: int = 1):
         self.capacity = capacity

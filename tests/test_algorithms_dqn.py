@@ -1,58 +1,19 @@
-"""Tier 1, the loop itself: counters and stored transitions do what the settings' names say."""
+"""algorithms/dqn.py, the loop itself: counters, epsilon's clock and stored transitions do what the
+settings' names say."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 import pytest
 
-from dqn_cli import loop as train_module
+from conftest import tiny_config
+from dqn_cli.agent import DQNAgent
+from dqn_cli.config import EnvConfig, HardTargetConfig, LinearExplorationConfig, TrainConfig
+from dqn_cli.exploration import linear_epsilon
 from dqn_cli.replay import ReplayBuffer
-from dqn_cli.config import (
-    EnvConfig,
-    EvalConfig,
-    HardTargetConfig,
-    LinearExplorationConfig,
-    LogConfig,
-    MLPConfig,
-    SGDConfig,
-    TrainConfig,
-    UniformBufferConfig,
-)
-
-
-class CountingEnv(gym.Env):
-    """obs = [t]; action 1 at t == 2 terminates at t == 3; otherwise a 4-step time limit truncates."""
-
-    observation_space = gym.spaces.Box(0, 10, (1,), np.float32)
-    action_space = gym.spaces.Discrete(2)
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.t = 0
-        return np.array([0.0], np.float32), {}
-
-    def step(self, action):
-        terminated = self.t == 2 and action == 1
-        self.t += 1
-        return np.array([self.t], np.float32), 1.0, bool(terminated), False, {}
-
-
-gym.register("CountingEnv-v0", entry_point=CountingEnv, max_episode_steps=4)
-
-
-def tiny_config(**overrides) -> TrainConfig:
-    cfg = TrainConfig(
-        env=EnvConfig(id="CountingEnv-v0", num_envs=1), network=MLPConfig(hidden_sizes=[8]),
-        buffer=UniformBufferConfig(capacity=1000), target=HardTargetConfig(interval=7),
-        optimizer=SGDConfig(lr=0.01), exploration=LinearExplorationConfig(),
-        total_steps=60, learning_starts=20, batch_size=4, train_freq=3, gradient_steps=2,
-        eval=EvalConfig(interval=0, episodes=1, final_episodes=1), log=LogConfig(progress="off"),
-    )
-    return replace(cfg, **overrides)
+from dqn_cli.run.train import train
 
 
 def expected_event_count(cfg: TrainConfig, interval: int) -> int:
@@ -72,15 +33,15 @@ def test_learning_starts_train_freq_gradient_steps_and_target_interval(tmp_path:
     cfg = tiny_config(env=EnvConfig(id="CountingEnv-v0", num_envs=num_envs),
                       target=HardTargetConfig(interval=target_interval))
     target_updates = []
-    monkeypatch.setattr(train_module.DQNAgent, "update_target", lambda self, times=1: target_updates.append(times))
-    summary = train_module.train(cfg, tmp_path)
+    monkeypatch.setattr(DQNAgent, "update_target", lambda self, times=1: target_updates.append(times))
+    summary = train(cfg, tmp_path)
     assert summary["updates"] == expected_event_count(cfg, cfg.train_freq) * cfg.gradient_steps
     assert sum(target_updates) == expected_event_count(cfg, cfg.target.interval)
     assert summary["steps"] >= cfg.total_steps
 
 
 def test_no_update_before_learning_starts(tmp_path: Path):
-    summary = train_module.train(tiny_config(learning_starts=1000, total_steps=60), tmp_path)
+    summary = train(tiny_config(learning_starts=1000, total_steps=60), tmp_path)
     assert summary["updates"] == 0
 
 
@@ -96,7 +57,7 @@ def test_stored_transitions_bootstrap_through_truncation_only(tmp_path: Path, mo
     monkeypatch.setattr(ReplayBuffer, "add", spy)
     cfg = tiny_config(env=EnvConfig(id="CountingEnv-v0", num_envs=3, reward_scale=0.5, reward_clip=0.4),
                       total_steps=300)
-    train_module.train(cfg, tmp_path)
+    train(cfg, tmp_path)
     obs, actions, rewards, next_obs, terminated = (np.concatenate(x) for x in zip(*stored))
     # next_obs is the state the env really reached, also at episode ends (never the reset state)
     assert np.array_equal(next_obs[:, 0], obs[:, 0] + 1)
@@ -113,9 +74,22 @@ def test_subnormal_floats_count_as_zero_while_training_only(tmp_path: Path, monk
     import torch
 
     seen = []
-    original_learn = train_module.DQNAgent.learn
-    monkeypatch.setattr(train_module.DQNAgent, "learn",
+    original_learn = DQNAgent.learn
+    monkeypatch.setattr(DQNAgent, "learn",
                         lambda self, batch: (seen.append(float(torch.tensor(1e-39) * 1.0)), original_learn(self, batch))[1])
-    train_module.train(tiny_config(), tmp_path)
+    train(tiny_config(), tmp_path)
     assert seen and set(seen) == {0.0}
     assert float(torch.tensor(1e-39) * 1.0) > 0.0  # the process gets its default back
+
+
+def test_epsilon_follows_env_steps_not_gradient_updates(tmp_path: Path, monkeypatch):
+    """exploration.unit=step: epsilon at each act is the schedule at that env step. With train_freq=3
+    and gradient_steps=2 the update count runs at 2/3 of the step count, so the clocks differ."""
+    seen = []
+    original_act = DQNAgent.act
+    monkeypatch.setattr(DQNAgent, "act", lambda self, obs, epsilon, rng, n: (seen.append(epsilon),
+                                                                                original_act(self, obs, epsilon, rng, n))[1])
+    cfg = tiny_config(exploration=LinearExplorationConfig(start=1.0, end=0.0, steps=100), total_steps=80)
+    train(cfg, tmp_path)
+    steps = range(cfg.learning_starts, cfg.total_steps)  # one env: acts at steps 20, 21, ..., 79
+    assert seen == pytest.approx([linear_epsilon(step, 1.0, 0.0, 100) for step in steps])

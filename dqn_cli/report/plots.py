@@ -9,8 +9,9 @@ from typing import List
 import numpy as np
 
 from dqn_cli.checkpoint import atomic_write_bytes
-from dqn_cli.report import (MOVING_AVERAGE, Group, Run, bootstrap_ci, bootstrap_interval, moving_average,
-                            performance_profile, probability_of_improvement, read_scalars)
+from dqn_cli.report.runs import Group, Run, read_scalars
+from dqn_cli.report.stats import (MOVING_AVERAGE, bootstrap_ci, bootstrap_interval, moving_average, performance_profile,
+                                  probability_of_improvement)
 
 
 def _setting(groups: List[Group]) -> str:

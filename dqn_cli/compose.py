@@ -1,0 +1,139 @@
+"""Where Hydra stops: schemas and resolvers registered, the composed config typed (or a resumed
+run's own config with new overrides on top), and the run dir claimed. The CLI and the Python API
+both compose through here; below it, code sees TrainConfig and Paths only."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import itertools
+import os
+import shutil
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+from dqn_cli import config as config_module
+from dqn_cli.errors import ConfigError
+from dqn_cli.hydra_errors import explain_hydra_error
+
+# Folders above a new run dir that this process created (outputs/, outputs/runs/), deepest last:
+# a run refused before it trained removes them again if they are still empty.
+_created_parents: List[Path] = []
+
+
+@functools.lru_cache(maxsize=None)  # Hydra may resolve the run dir more than once: one answer per process
+def claim_new_run_dir(name: str) -> str:
+    """`name`, or `name_2`, `name_3`, ... : the first that this process creates itself, so two runs
+    started in the same second never share a dir."""
+    missing = [parent for parent in Path(name).parents if not parent.exists()]
+    Path(name).parent.mkdir(parents=True, exist_ok=True)
+    _created_parents.extend(reversed(missing))
+    for attempt in itertools.count(1):
+        candidate = name if attempt == 1 else f"{name}_{attempt}"
+        try:
+            os.mkdir(candidate)
+            return candidate
+        except FileExistsError:
+            continue
+
+
+def _run_dir(resume: Optional[str], fresh: str) -> str:
+    """Hydra's run dir: a new one, or the resumed run's own dir, which must be a dqn-train run dir
+    (checked before Hydra writes anything into it)."""
+    if not resume:
+        return claim_new_run_dir(fresh)
+    if not os.path.isdir(resume):
+        raise ConfigError(f"resume={resume}: no such run dir; pass the dir of an earlier run, e.g. "
+                          "resume=outputs/runs/<run>")
+    if not os.path.isdir(os.path.join(resume, "checkpoints")):
+        raise ConfigError(f"resume={resume}: not a dqn-train run dir (no checkpoints/ in it)")
+    return resume
+
+
+def _train_help() -> str:
+    from dqn_cli.help import train_help
+
+    return train_help().replace("$", "$$")  # Hydra fills the help in as a string.Template
+
+
+def register_schemas() -> None:
+    """Store every schema in Hydra's ConfigStore (the YAML options extend them by name), and the
+    resolvers conf/config.yaml uses."""
+    from hydra.core.config_store import ConfigStore
+    from omegaconf import OmegaConf
+
+    # resume=<dir> runs in that dir; its own .hydra/ (the original overrides) is kept untouched.
+    OmegaConf.register_new_resolver("dqn_run_dir", _run_dir, replace=True)
+    OmegaConf.register_new_resolver("dqn_hydra_subdir", lambda resume, now: f".hydra-resume/{now}" if resume
+                                    else ".hydra", replace=True)
+    OmegaConf.register_new_resolver("dqn_help", _train_help, replace=True)
+
+    store = ConfigStore.instance()
+    store.store(name="train_schema", node=config_module.TrainConfig)
+    store.store(group="env", name="env_schema", node=config_module.EnvConfig)
+    for group, options in config_module.GROUP_SCHEMAS.items():
+        for option, schema in options.items():
+            store.store(group=group, name=f"{option}_schema", node=schema)
+
+
+def typed_config(cfg) -> config_module.TrainConfig:
+    """Hydra's composed config as a TrainConfig (the schemas' range checks run here)."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        return OmegaConf.to_object(cfg)
+    except OmegaConfBaseException as error:  # e.g. a mandatory value (???) left unset
+        raise ConfigError(explain_hydra_error(error)) from None
+
+
+def config_for_run(composed, overrides: Sequence[str]) -> config_module.TrainConfig:
+    """The config a run trains with: the composed one, typed; with resume=<dir>, the resumed run's
+    own config with these overrides on top."""
+    typed = typed_config(composed)
+    if typed.resume is not None:
+        typed = resumed_config(Path(typed.resume), list(overrides))
+    return typed
+
+
+def resumed_config(run_dir: Path, new_overrides: List[str]) -> config_module.TrainConfig:
+    """The config saved in the run's newest checkpoint, with this command's overrides on top: a
+    group choice (target=soft) takes that option's values, a key=value sets one value."""
+    from hydra import compose
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    from dqn_cli.checkpoint import find_resumable
+
+    saved = find_resumable(run_dir / "checkpoints").state["config"]
+    overrides = [o for o in OverridesParser.create().parse_overrides(new_overrides)
+                 if o.key_or_group != "resume" and not o.key_or_group.startswith("hydra")]  # Hydra's own
+    for override in overrides:
+        if override.key_or_group in ("experiment", "variant", "sweep") or override.is_delete():
+            raise ConfigError(f"resume: {override.input_line} cannot be applied to a run that exists; "
+                              "set its keys one by one")
+    groups = [o for o in overrides if o.key_or_group in config_module.GROUP_SCHEMAS or o.key_or_group == "env"]
+    if groups:
+        composed = OmegaConf.to_container(compose(config_name="config", overrides=[o.input_line for o in groups]))
+        saved = {**saved, **{o.key_or_group: composed[o.key_or_group] for o in groups}}
+    try:
+        merged = OmegaConf.structured(config_module.from_dict(saved))
+        for override in overrides:
+            if override not in groups:
+                OmegaConf.update(merged, override.key_or_group, override.value(), force_add=override.is_add())
+        typed = OmegaConf.to_object(merged)
+    except OmegaConfBaseException as error:
+        raise ConfigError(explain_hydra_error(error)) from None
+    typed.resume = str(run_dir)
+    return typed
+
+
+def remove_if_only_bookkeeping(run_dir: Path, bookkeeping: set) -> None:
+    """A run refused before it trained leaves no directory behind (only Hydra's own files were there),
+    nor the empty folders above it that this process made."""
+    if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= bookkeeping:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        for parent in reversed(_created_parents):
+            with contextlib.suppress(OSError):  # not empty: another run uses it
+                parent.rmdir()

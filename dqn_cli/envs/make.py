@@ -1,0 +1,129 @@
+"""Making one environment: importing the package that registers it, gymnasium.make with the checks
+a user needs to hear about in one line, Atari's preprocessing, and the seed ranges of a run."""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import functools
+import importlib
+import warnings
+from typing import Optional
+
+import gymnasium as gym
+
+from dqn_cli.config import EnvConfig
+from dqn_cli.envs.atari import ALE_MAKE_KWARGS, wrap_atari
+from dqn_cli.errors import ConfigError
+
+# Train, periodic-eval and final-eval episodes draw from disjoint seed ranges derived from the
+# run seed, so the final score is measured on episodes that never picked the best checkpoint.
+TRAIN_SEED_OFFSET = 0
+EVAL_SEED_OFFSET = 1_000_000
+FINAL_EVAL_SEED_OFFSET = 2_000_000
+
+
+# Packages whose envs need an extra of ours: the install line a missing one gets.
+_EXTRAS = {"ale_py": "atari", "minatar": "minatar"}
+
+
+def import_env_module(name: Optional[str]) -> None:
+    """Import the package that registers a third-party env (env.import_module=my_envs), and with
+    `module:function` also call that function once, for packages that register on request
+    (env.import_module=minatar.gym:register_envs)."""
+    if not name:
+        return
+    module_name, _, function = name.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        extra = _EXTRAS.get(module_name.split(".")[0])
+        install = f'pip install "dqn-cli[{extra}]"' if extra else "install the package that provides it"
+        raise ConfigError(f"env.import_module={name!r} cannot be imported ({error}); {install} "
+                          "in this environment") from None
+    except Exception as error:  # the module itself is broken: a syntax error, an error at import time
+        raise ConfigError(f"env.import_module={name!r} failed while importing: {_one_line(error)}; "
+                          "fix that module") from None
+    if function:
+        if not callable(getattr(module, function, None)):
+            raise ConfigError(f"env.import_module={name!r}: {module_name} has no function {function!r}; use "
+                              "module:function with a function that registers the envs")
+        _call_once(module_name, function)
+
+
+@functools.lru_cache(maxsize=None)
+def _call_once(module_name: str, function: str) -> None:
+    """Registering twice makes Gymnasium warn about overridden ids, so each process calls it once."""
+    try:
+        getattr(importlib.import_module(module_name), function)()
+    except Exception as error:
+        raise ConfigError(f"env.import_module='{module_name}:{function}' failed when called: "
+                          f"{_one_line(error)}") from None
+
+
+def _one_line(error: Exception) -> str:
+    where = f" (line {error.lineno})" if isinstance(error, SyntaxError) and error.lineno else ""
+    return f"{type(error).__name__}{where}: {str(error).splitlines()[0] if str(error) else 'no message'}"
+
+
+_NOT_ATARI = ("env.atari is set but env.id={id!r} is not an ALE (Atari) game; use env=pong / env=breakout, "
+              "or env.atari=null for other envs")
+
+
+@contextlib.contextmanager
+def older_versions_meant():
+    """An older version asked for by name (CartPole-v0, MinAtar's full action set) is meant: no warning."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*is out of date\. You should consider upgrading")
+        yield
+
+
+def make_env(cfg: EnvConfig, render_mode: Optional[str] = None, training: bool = False) -> gym.Env:
+    """One environment, with the checks a user needs to hear about in one line.
+
+    `training` adds what only the learner sees (Atari's episodic life); evaluation envs play whole games.
+    """
+    import_env_module(cfg.import_module)
+    kwargs = {**(ALE_MAKE_KWARGS if cfg.atari is not None else {}), **cfg.make_kwargs}
+    if cfg.max_episode_steps is not None and cfg.atari is None:  # Atari's counts agent steps, not frames
+        kwargs["max_episode_steps"] = cfg.max_episode_steps
+    if render_mode is not None:
+        kwargs["render_mode"] = render_mode
+    try:
+        with older_versions_meant():
+            env = gym.make(cfg.id, **kwargs)
+    except gym.error.Error as error:
+        if isinstance(error, (gym.error.NameNotFound, gym.error.NamespaceNotFound,
+                              gym.error.VersionNotFound, gym.error.UnregisteredEnv)):
+            close = difflib.get_close_matches(cfg.id, list(gym.registry), n=3, cutoff=0.5)
+            hint = f"; did you mean {', '.join(close)}?" if close else "; pick one from gymnasium.pprint_registry()"
+            raise ConfigError(f"env.id={cfg.id!r} is not a registered gymnasium environment{hint}") from None
+        raise ConfigError(f"env.id={cfg.id!r} could not be made: {error}") from None
+    except TypeError as error:
+        if cfg.atari is not None:  # ALE's frameskip / obs_type arguments refused: not an Atari game
+            raise ConfigError(_NOT_ATARI.format(id=cfg.id)) from None
+        raise ConfigError(f"env.make_kwargs={cfg.make_kwargs!r} not accepted by {cfg.id}: {error}") from None
+    if cfg.atari is not None:
+        if not hasattr(env.unwrapped, "ale"):
+            raise ConfigError(_NOT_ATARI.format(id=cfg.id))
+        env = wrap_atari(env, cfg.atari, training, cfg.max_episode_steps)
+    if cfg.frame_stack > 1:
+        env = gym.wrappers.FrameStackObservation(env, cfg.frame_stack)
+    check_spaces(env, cfg.id)
+    return env
+
+
+def check_spaces(env: gym.Env, env_id: str) -> None:
+    if not isinstance(env.action_space, gym.spaces.Discrete):
+        raise ConfigError(
+            f"env.id={env_id!r} has a {type(env.action_space).__name__} action space; "
+            "DQN needs a Discrete one (e.g. CartPole-v1, LunarLander-v3)")
+    space = env.observation_space
+    if not isinstance(space, gym.spaces.Box):
+        raise ConfigError(
+            f"env.id={env_id!r} has a {type(space).__name__} observation space; "
+            "dqn-cli supports Box observations (vectors or images)")
+    if len(space.shape) not in (1, 2, 3):
+        raise ConfigError(
+            f"env.id={env_id!r} has observations of shape {space.shape}; dqn-cli supports vectors (1 axis) and "
+            "images (2 or 3 axes), use a gymnasium observation wrapper to flatten others")

@@ -1,0 +1,74 @@
+"""Run: one training run's parts, built fresh or from a checkpoint."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Optional, Sequence
+
+import torch
+from omegaconf import OmegaConf
+
+from dqn_cli.algorithms.dqn import DQN
+from dqn_cli.config import TrainConfig, flatten
+from dqn_cli.envs import TRAIN_SEED_OFFSET, make_vector_env
+from dqn_cli.metrics import Metrics
+from dqn_cli.networks import build_q_network
+from dqn_cli.run.checkpointer import Checkpointer, find_resume_point
+from dqn_cli.run.evaluator import Evaluator
+from dqn_cli.run.parts import RunClock
+from dqn_cli.runtime import device_for, seconds_since_launch, seed_everything, torch_threads
+from dqn_cli.state import TrainingState
+from dqn_cli.trackers import build_tracker, run_name
+
+log = logging.getLogger("dqn_cli")
+
+
+def warn_about_settings(cfg: TrainConfig) -> None:
+    """Settings that are valid but probably not what was meant."""
+    if cfg.total_episodes is not None:
+        return  # how many steps the episodes take is not known ahead
+    if cfg.learning_starts >= cfg.total_steps:
+        log.warning(f"learning_starts ({cfg.learning_starts:,}) >= total_steps ({cfg.total_steps:,}): no update will "
+                    "happen; lower learning_starts or raise total_steps")
+    if cfg.eval.interval > cfg.total_steps:
+        log.warning(f"eval.interval ({cfg.eval.interval:,}) > total_steps ({cfg.total_steps:,}): only the "
+                    "end-of-training evaluation will pick best.pt")
+
+
+class Run:
+    """The parts a training loop works with (run/parts.py's TrainingRun): envs, counters, metrics,
+    the checkpointer, the evaluator, and the algorithm's own parts. Built in the order that keeps
+    every random number where a fresh or resumed run expects it."""
+
+    def __init__(self, cfg: TrainConfig, run_dir: Path, resume: bool, overrides: Sequence[str] = (),
+                 sweep: Optional[str] = None):
+        self.clock = RunClock()
+        self.cfg, self.run_dir = cfg, run_dir
+        self.rng = seed_everything(cfg.seed)
+        resumed = find_resume_point(run_dir, cfg, resume)  # before anything is written
+
+        self.envs = make_vector_env(cfg.env, cfg.seed)
+        obs, _ = self.envs.reset(seed=[cfg.seed + TRAIN_SEED_OFFSET + i for i in range(cfg.env.num_envs)])
+        obs_space, self.n_actions = self.envs.single_observation_space, int(self.envs.single_action_space.n)
+        q_network = build_q_network(cfg.network, obs_space.shape, obs_space.dtype, self.n_actions)
+        self.device = device_for(cfg.device, q_network)
+        torch.set_num_threads(torch_threads(cfg.torch_threads, self.device, q_network))
+        self.algorithm = DQN(q_network, cfg, obs_space, self.device)
+        self.state = TrainingState.start(obs)
+        self.checkpoints = Checkpointer(self)
+        if resumed is not None:
+            self.checkpoints.load_state_dict(resumed.state, resumed.replay)
+            log.info(f"resumed from {resumed.path} at step {self.state.step:,}"
+                     + ("" if resumed.replay is not None else " (no saved replay: the buffer starts empty)"))
+
+        config_dict = self.checkpoints.config_dict
+        tracker = build_tracker(cfg.tracker, run_dir, run_name(cfg.env.id, cfg.seed, overrides), sweep,
+                                flatten(config_dict))
+        self.metrics = Metrics(run_dir, cfg, self.state.counts, resumed is not None, tracker)
+        self.metrics.writer.config_text(OmegaConf.to_yaml(config_dict))
+        self.evaluator = Evaluator(self, self.checkpoints)
+        warn_about_settings(cfg)
+        log.info(f"{cfg.env.id} x{cfg.env.num_envs} | {sum(p.numel() for p in q_network.parameters()):,} parameters "
+                 f"on {self.device} | {self.algorithm.describe()}")
+        self.clock.loop_starts(self.state.step, seconds_since_launch())  # launch -> first env step

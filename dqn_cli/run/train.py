@@ -1,0 +1,50 @@
+"""train(cfg, run_dir) -> summary: one run from set-up to summary.json, around an algorithm's loop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Dict, Optional, Sequence
+
+from dqn_cli.algorithms.dqn import run_loop
+from dqn_cli.checkpoint import RunDirLock, kept_checkpoint
+from dqn_cli.config import TrainConfig
+from dqn_cli.errors import TrainingDiverged, TrainingInterrupted
+from dqn_cli.replay import NonFinitePriority
+from dqn_cli.run.assembly import Run
+from dqn_cli.runtime import StopOnSignal, subnormals_flushed
+
+
+def train(cfg: TrainConfig, run_dir: Path, resume: bool = False,
+          should_stop: Optional[Callable[[int], bool]] = None, overrides: Sequence[str] = (),
+          sweep: Optional[str] = None) -> Dict[str, Any]:
+    """Train as `cfg` says, writing checkpoints, TensorBoard events and summary.json to run_dir.
+
+    resume=True continues from the newest readable periodic checkpoint in run_dir (exactly, for
+    envs whose state can be copied). `should_stop(step)` is asked after every step; by default
+    SIGINT/SIGTERM/SIGHUP make it true, and the loop then checkpoints and raises TrainingInterrupted.
+    `overrides` (the command line's) lead the run's HPARAMS entry and name its tracker run;
+    `sweep` (the sweep dir's name) groups tracker runs.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    # Signals are caught from the start, so a SIGTERM during set-up also ends in a clean stop.
+    with StopOnSignal() as stop_on_signal, RunDirLock(run_dir), subnormals_flushed():
+        should_stop = should_stop or stop_on_signal
+        run = Run(cfg, run_dir, resume, overrides, sweep)
+        try:
+            try:
+                run_loop(run, should_stop)
+            except NonFinitePriority as error:
+                raise TrainingDiverged(f"{error}; {kept_checkpoint(run.checkpoints.dir)} (try a lower "
+                                       "optimizer.lr)") from None
+            except TrainingInterrupted as stop:
+                raise TrainingInterrupted(stop.step, run_dir, stop_on_signal.signal_name) from None
+            finally:
+                run.metrics.close_progress(run.state.count(cfg.budget_unit))
+                run.envs.close()
+            summary = run.evaluator.finish(stop=lambda: should_stop(run.state.step), overrides=list(overrides))
+        finally:
+            run.metrics.close()  # the tracker's run ends with this process, however it ends
+        if summary.get("partial"):
+            raise TrainingInterrupted(run.state.step, run_dir, stop_on_signal.signal_name,
+                                      during="summary.json holds the final evaluation so far, marked partial")
+        return summary

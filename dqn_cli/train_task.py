@@ -1,0 +1,124 @@
+"""What dqn-train runs inside Hydra: the task of one run (or of one sweep job), and the callback
+that closes a sweep with its report."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import sys
+import traceback
+from pathlib import Path
+from typing import Optional
+
+from dqn_cli.compose import config_for_run, remove_if_only_bookkeeping
+from dqn_cli.console import fail, say
+from dqn_cli.errors import RunAlreadyFinished, TrainingInterrupted, UserError
+from dqn_cli.startup import start_up_done
+
+log = logging.getLogger("dqn_cli")
+
+
+class TrainTask:
+    """dqn-train's Hydra task. Hydra's main returns nothing, so a single run's user error or stop
+    is kept here (`error`) and reported after Hydra returns, without its job-failure dump. In a
+    sweep, a failed job writes error.txt and the launcher goes on."""
+
+    def __init__(self):
+        self.error: Optional[BaseException] = None
+
+    def __call__(self, cfg) -> float:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        start_up_done()
+        hydra_cfg = HydraConfig.get()
+        run_dir = Path(hydra_cfg.runtime.output_dir)
+        in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
+        try:
+            summary = self._train(cfg, hydra_cfg, run_dir, in_sweep)
+        except (UserError, TrainingInterrupted, RunAlreadyFinished) as error:
+            if in_sweep:
+                return self._record_failed_job(run_dir, str(error))
+            self.error = error
+            if not isinstance(error, TrainingInterrupted):
+                self._leave_nothing_behind(cfg, hydra_cfg, run_dir)
+            return float("nan")
+        except Exception:
+            if in_sweep:
+                return self._record_failed_job(run_dir, traceback.format_exc())
+            self.error = sys.exc_info()[1]  # re-raised after Hydra returns, without its job-failure line
+            return float("nan")
+        best, last = summary["final_eval"]["best"], summary["final_eval"]["last"]
+        log.info(f"run dir: {run_dir} | best.pt {best['mean']:.1f} ± {best['std']:.1f}, "
+                 f"last.pt {last['mean']:.1f} ± {last['std']:.1f} over {best['episodes']} greedy episodes "
+                 f"| {summary['steps']} steps in {summary['wall_time_s']:.1f} s")  # console and train.log
+        return best["mean"]
+
+    @staticmethod
+    def _train(cfg, hydra_cfg, run_dir: Path, in_sweep: bool) -> dict:
+        import torch
+
+        from dqn_cli.run.train import train
+        from dqn_cli.runtime import job_device
+
+        typed = config_for_run(cfg, list(hydra_cfg.overrides.task))
+        resume = typed.resume is not None
+        if in_sweep:
+            typed.device = job_device(typed.device, hydra_cfg.job.num, torch.cuda.device_count())
+            # A requeued (SLURM/submitit) or re-run job finds its own unfinished checkpoints: continue them.
+            if list(run_dir.glob("checkpoints/step_*.pt")) and not (run_dir / "summary.json").is_file():
+                log.info(f"{run_dir} holds an unfinished run of this job: resuming it")
+                (run_dir / "error.txt").unlink(missing_ok=True)
+                resume = True
+        return train(typed, run_dir, resume=resume, overrides=list(hydra_cfg.overrides.task),
+                     sweep=Path(hydra_cfg.sweep.dir).name if in_sweep else None)
+
+    @staticmethod
+    def _leave_nothing_behind(cfg, hydra_cfg, run_dir: Path) -> None:
+        """A refused run removes what Hydra wrote for it: a new run dir, or a resume's .hydra-resume/<time>."""
+        if cfg.get("resume"):
+            shutil.rmtree(run_dir / hydra_cfg.output_subdir, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                (run_dir / hydra_cfg.output_subdir).parent.rmdir()  # .hydra-resume, if nothing else is in it
+        else:
+            remove_if_only_bookkeeping(run_dir, {".hydra", "train.log", ".lock"})
+
+    @staticmethod
+    def _record_failed_job(run_dir: Path, message: str) -> float:
+        """One failed job must not end the sweep: say why in its error.txt and let the launcher go on."""
+        (run_dir / "error.txt").write_text(message + "\n")
+        log.error(f"job failed ({run_dir}): {message.strip().splitlines()[0] if message.strip() else 'no message'}")
+        return float("nan")
+
+
+try:
+    from hydra.experimental.callback import Callback as _HydraCallback
+except ImportError:  # pragma: no cover - hydra is a hard dependency
+    _HydraCallback = object
+
+
+class SweepStatusCallback(_HydraCallback):
+    """At the start of a multirun, end the launching process's start-up (it may run no job itself).
+    At its end: say how many jobs finished, write the report, and exit non-zero if any job failed
+    (Hydra swallows a callback's exceptions, not its exit)."""
+
+    def on_multirun_start(self, config, **kwargs) -> None:
+        start_up_done()
+
+    def on_multirun_end(self, config, **kwargs) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        failed = sorted(str(p.parent.relative_to(sweep_dir)) for p in sweep_dir.glob("**/error.txt"))
+        done = sorted(str(p.parent.relative_to(sweep_dir)) for p in sweep_dir.glob("**/summary.json"))
+        say(f"sweep dir: {sweep_dir} | {len(done)} job(s) finished, {len(failed)} failed")
+        if done:
+            try:
+                from dqn_cli.report.writer import write_report
+
+                write_report([sweep_dir])
+                say(f"report: {sweep_dir / 'report.md'}")
+            except Exception as error:  # a report problem must not hide the sweep's own outcome
+                print(f"report: not written ({error})", file=sys.stderr)
+        if failed:
+            fail("dqn-train", f"{len(failed)} sweep job(s) failed: {', '.join(failed)} "
+                               "(see error.txt in each; the other jobs' results are kept)")
