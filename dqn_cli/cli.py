@@ -17,6 +17,13 @@ from dqn_cli.startup import start_up_done
 
 def train_main() -> None:
     """`dqn-train [group=option ...] [key=value ...]` (Hydra command line)."""
+    if any(arg in ("-h", "--help") for arg in sys.argv[1:]):
+        # The page is written from the typed config alone; Hydra would first list every config group
+        # and compose the config, which its template (ours) never shows.
+        from dqn_cli.help import train_help
+
+        say(train_help())
+        return
     from dqn_cli.hydra_app import run_hydra_app
     from dqn_cli.train_task import TrainTask
 
