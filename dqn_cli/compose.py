@@ -93,7 +93,26 @@ def config_for_run(composed, overrides: Sequence[str]) -> config_module.TrainCon
     typed = typed_config(composed)
     if typed.resume is not None:
         typed = resumed_config(Path(typed.resume), list(overrides))
+    refuse_what_the_algorithm_does_not_use(typed, overrides)
     return typed
+
+
+# Keys only DQN reads, and what PQN has instead.
+_DQN_ONLY = {"buffer": "keeps no replay buffer", "target": "has no target network",
+             "double_q": "has no target network", "learning_starts": "learns from its first rollout",
+             **{key: "fits each rollout in algorithm.epochs x algorithm.minibatches instead"
+                for key in ("batch_size", "train_freq", "train_freq_unit", "gradient_steps")}}
+
+
+def refuse_what_the_algorithm_does_not_use(cfg: config_module.TrainConfig, overrides: Sequence[str]) -> None:
+    """A DQN-only key set on the command line with algorithm=pqn would be ignored: say so instead."""
+    if cfg.algorithm.name != "pqn":
+        return
+    for override in overrides:
+        key = override.lstrip("+~").split("=", 1)[0]
+        if key.split(".")[0] in _DQN_ONLY:
+            raise ConfigError(f"{key}: algorithm=pqn {_DQN_ONLY[key.split('.')[0]]}, so {key} would be ignored; "
+                              "drop it, or train with algorithm=dqn")
 
 
 def resumed_config(run_dir: Path, new_overrides: List[str]) -> config_module.TrainConfig:

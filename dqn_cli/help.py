@@ -15,7 +15,7 @@ from omegaconf import MISSING
 from dqn_cli import config as config_module
 from dqn_cli.hydra_errors import group_options
 
-GROUP_DEFAULTS = {"env": "cartpole", "network": "auto", "buffer": "uniform", "target": "hard", "optimizer": "adam",
+GROUP_DEFAULTS = {"algorithm": "dqn", "env": "cartpole", "network": "auto", "buffer": "uniform", "target": "hard", "optimizer": "adam",
                   "exploration": "linear", "tracker": "none"}
 OTHER_GROUPS = {"experiment": "tuned presets and the setups of DQN papers, tutorials and articles",
                 "variant": "DQN extensions for variant studies (+variant=double ...)",

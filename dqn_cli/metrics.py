@@ -94,6 +94,13 @@ class Metrics:
         self.scalar(tb.EPISODE_RETURN, episode.episode_return, episode.step)
         self.scalar(tb.EPISODE_LENGTH, episode.length, episode.step)
 
+    def episodes_ended_together(self, episodes: List[FinishedEpisode]) -> None:
+        """The mean return and length of the episodes that ended in one vector step, as one point at
+        its last env step: with a hundred envs, a point per episode would cost more than the step."""
+        if episodes:
+            self.scalar(tb.EPISODE_RETURN, sum(e.episode_return for e in episodes) / len(episodes), episodes[-1].step)
+            self.scalar(tb.EPISODE_LENGTH, sum(e.length for e in episodes) / len(episodes), episodes[-1].step)
+
     def train_point(self, step: int, epsilon: float, updates: UpdateLog) -> None:
         """Epsilon, speed, and the TD loss and mean Q of the updates since the last point; the loss
         is checked here, not after every update: reading a loss back waits for a GPU."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable, Dict, List, Sequence, Tuple
 
 import numpy as np
@@ -15,12 +16,27 @@ from dqn_cli.errors import ConfigError
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "gelu": nn.GELU, "silu": nn.SiLU}
 
 
-def mlp(in_features: int, hidden_sizes: Sequence[int], activation: str) -> nn.Sequential:
-    """Stack of Linear + activation layers; its output width is hidden_sizes[-1]."""
+class ChannelLayerNorm(nn.LayerNorm):
+    """LayerNorm over the channels at each position of a (batch, channels, height, width) map: what a
+    LayerNorm on the last axis of a channels-last map computes (PQN's network)."""
+
+    def forward(self, maps: torch.Tensor) -> torch.Tensor:
+        return super().forward(maps.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+def norm_layer(norm: str, width: int, channels: bool = False) -> List[nn.Module]:
+    """The normalisation before an activation: none, or LayerNorm over `width` features (channels)."""
+    if str(norm) == "none":
+        return []
+    return [ChannelLayerNorm(width) if channels else nn.LayerNorm(width)]
+
+
+def mlp(in_features: int, hidden_sizes: Sequence[int], activation: str, norm: str = "none") -> nn.Sequential:
+    """Stack of Linear (+ LayerNorm) + activation layers; its output width is hidden_sizes[-1]."""
     layers: List[nn.Module] = []
     width = in_features
     for size in hidden_sizes:
-        layers += [nn.Linear(width, size), ACTIVATIONS[activation]()]
+        layers += [nn.Linear(width, size), *norm_layer(norm, size), ACTIVATIONS[activation]()]
         width = size
     return nn.Sequential(*layers)
 
@@ -32,10 +48,11 @@ def _head(in_features: int, hidden: int, out_features: int, activation: str) -> 
 
 
 class MLPQNetwork(nn.Module):
-    def __init__(self, obs_dim: int, n_actions: int, hidden_sizes: Sequence[int], activation: str):
+    def __init__(self, obs_dim: int, n_actions: int, hidden_sizes: Sequence[int], activation: str,
+                 norm: str = "none"):
         super().__init__()
-        self.activation = str(activation)
-        self.torso = mlp(obs_dim, hidden_sizes, activation)
+        self.activation, self.norm = str(activation), str(norm)
+        self.torso = mlp(obs_dim, hidden_sizes, activation, norm)
         self.head = nn.Linear(hidden_sizes[-1], n_actions)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
@@ -59,9 +76,9 @@ class DuelingQNetwork(nn.Module):
     """Dueling heads over a shared MLP torso."""
 
     def __init__(self, obs_dim: int, n_actions: int, hidden_sizes: Sequence[int], activation: str,
-                 head_hidden_size: int = 0):
+                 head_hidden_size: int = 0, norm: str = "none"):
         super().__init__()
-        self.torso = mlp(obs_dim, hidden_sizes, activation)
+        self.torso = mlp(obs_dim, hidden_sizes, activation, norm)
         self.heads = DuelingHeads(hidden_sizes[-1], n_actions, head_hidden_size, activation)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
@@ -104,19 +121,21 @@ class NatureCNN(nn.Module):
 
     def __init__(self, obs_shape: Sequence[int], obs_dtype, n_actions: int, cfg: NatureCNNConfig):
         super().__init__()
-        self.obs_shape, self.activation = tuple(obs_shape), str(cfg.activation)
+        self.obs_shape, self.activation, self.norm = tuple(obs_shape), str(cfg.activation), str(cfg.norm)
         (in_channels, height, width), self.channels_last = channels_first(obs_shape)
         self.add_channel_axis = len(obs_shape) == 2
         self.scale = 1 / 255 if np.dtype(obs_dtype) == np.uint8 else 1.0
         layers: List[nn.Module] = []
         channels = in_channels
         for out_channels, kernel, stride in zip(cfg.channels, cfg.kernel_sizes, cfg.strides):
-            layers += [nn.Conv2d(channels, out_channels, kernel, stride), ACTIVATIONS[cfg.activation]()]
+            layers += [nn.Conv2d(channels, out_channels, kernel, stride), *norm_layer(cfg.norm, out_channels, True),
+                       ACTIVATIONS[cfg.activation]()]
             channels = out_channels
         self.conv = nn.Sequential(*layers, nn.Flatten())
         with torch.no_grad():
             features = self.conv(torch.zeros(1, in_channels, height, width))
-        self.torso = nn.Sequential(nn.Linear(features.shape[1], cfg.hidden_size), ACTIVATIONS[cfg.activation]())
+        self.torso = nn.Sequential(nn.Linear(features.shape[1], cfg.hidden_size), *norm_layer(cfg.norm, cfg.hidden_size),
+                                   ACTIVATIONS[cfg.activation]())
         self.head = (DuelingHeads(cfg.hidden_size, n_actions, 0, cfg.activation) if cfg.dueling
                      else nn.Linear(cfg.hidden_size, n_actions))
 
@@ -140,20 +159,21 @@ def _cnn(cfg: NatureCNNConfig, obs_shape: Tuple[int, ...], obs_dtype, n_actions:
 
 
 def _mlp(cfg: MLPConfig, obs_shape: Tuple[int, ...], obs_dtype, n_actions: int) -> nn.Module:
-    return MLPQNetwork(int(np.prod(obs_shape)), n_actions, cfg.hidden_sizes, cfg.activation)
+    return MLPQNetwork(int(np.prod(obs_shape)), n_actions, cfg.hidden_sizes, cfg.activation, cfg.norm)
 
 
 def _dueling(cfg: DuelingConfig, obs_shape: Tuple[int, ...], obs_dtype, n_actions: int) -> nn.Module:
-    return DuelingQNetwork(int(np.prod(obs_shape)), n_actions, cfg.hidden_sizes, cfg.activation, cfg.head_hidden_size)
+    return DuelingQNetwork(int(np.prod(obs_shape)), n_actions, cfg.hidden_sizes, cfg.activation, cfg.head_hidden_size,
+                           cfg.norm)
 
 
 def _auto(cfg: AutoNetworkConfig, obs_shape: Tuple[int, ...], obs_dtype, n_actions: int) -> nn.Module:
     """An MLP for vectors; for images the Nature CNN, or a smaller one for images too small for it."""
     if not is_image(obs_shape, obs_dtype):
         return _mlp(cfg, obs_shape, obs_dtype, n_actions)
-    cnn = NatureCNNConfig(activation=cfg.activation)
+    cnn = NatureCNNConfig(activation=cfg.activation, norm=cfg.norm)
     if min(convolution_output(cnn, obs_shape)) < 1:
-        cnn = small_image_cnn(cfg.activation)
+        cnn = replace(small_image_cnn(cfg.activation), norm=cfg.norm)
     return _cnn(cnn, obs_shape, obs_dtype, n_actions)
 
 

@@ -17,9 +17,10 @@ import torch.nn.functional as F
 
 from conftest import agent_config
 from dqn_cli.agent import DQNAgent
-from dqn_cli.config import AdamConfig, AdamWConfig, NatureCNNConfig, RMSpropConfig, SGDConfig
+from dqn_cli.config import AdamConfig, AdamWConfig, NatureCNNConfig, RAdamConfig, RMSpropConfig, SGDConfig
 from dqn_cli.errors import RunDirError
-from dqn_cli.learners import AutogradLearner, CUDAGraphLearner, FastCNNLearner, FastMLPLearner, FlatAdam
+from dqn_cli.learners import (AutogradLearner, CUDAGraphLearner, FastCNNLearner, FastLayerNormCNNLearner,
+                              FastMLPLearner, FlatAdam)
 from dqn_cli.learners.fast_mlp import MLPBackprop
 from dqn_cli.learners import update
 from dqn_cli.learners.flat import FlatParameters
@@ -257,6 +258,33 @@ def test_the_small_cnn_learner_takes_the_steps_autograd_takes(shape, dtype, loss
         assert torch.allclose(by_hand.td_errors, by_autograd.td_errors, rtol=1e-5, atol=1e-6)
     assert torch.allclose(manual.online_weights.data, autograd.online_weights.data, rtol=1e-5, atol=1e-6)
     assert manual.online_weights.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("loss", ["huber", "mse"])
+def test_the_layer_norm_cnn_learner_fits_targets_as_autograd_does(loss):
+    """PQN's MinAtar network (LayerNorm after the convolution and the hidden layer), fit to given
+    targets (Learner.fit, as PQN calls it) with RAdam: the same steps as through autograd."""
+    torch.manual_seed(0)
+    cfg = NatureCNNConfig(channels=[16], kernel_sizes=[3], strides=[1], hidden_size=32, norm="layer")
+    network = NatureCNN((10, 10, 4), np.bool_, 4, cfg)
+    with torch.no_grad():  # LayerNorm starts as the identity affine map: move it, so its gradients matter
+        for module in network.modules():
+            if isinstance(module, torch.nn.LayerNorm):
+                module.weight.uniform_(0.5, 1.5), module.bias.uniform_(-0.2, 0.2)
+    agent_cfg = agent_config(optimizer=RAdamConfig(lr=1e-3, max_grad_norm=10.0), loss=loss)
+    manual, autograd = (DQNAgent(copy.deepcopy(network), agent_cfg, CPU, fast_learner=fast) for fast in (True, False))
+    assert isinstance(manual.learner, FastLayerNormCNNLearner) and type(autograd.learner) is AutogradLearner
+    for step in range(5):
+        batch = _image_batch(step, (10, 10, 4))
+        obs, targets = (batch.obs > 200).float(), torch.randn(len(batch.obs), generator=torch.Generator().manual_seed(step))
+        by_hand = manual.learner.fit(obs, batch.actions, targets)
+        by_autograd = autograd.learner.fit(obs, batch.actions, targets)
+        scale = autograd.online_weights.grad.abs().max()
+        assert torch.allclose(manual.online_weights.grad, autograd.online_weights.grad, rtol=1e-4, atol=1e-6 * scale)
+        assert torch.allclose(by_hand.q_taken, by_autograd.q_taken, rtol=1e-5, atol=1e-6)
+    assert torch.allclose(manual.online_weights.data, autograd.online_weights.data, rtol=1e-5, atol=1e-6)
+    assert not FastCNNLearner.covers(network, loss) and not FastLayerNormCNNLearner.covers(
+        NatureCNN((10, 10, 4), np.bool_, 4, replace(cfg, norm="none")), loss)
 
 
 def test_the_small_cnn_learner_covers_one_convolution_and_a_plain_head_only():

@@ -14,8 +14,6 @@ from omegaconf import OmegaConf
 
 from dqn_cli.config.choices import DEVICES, Activation, CheckpointName, Choice, Loss, ProgressMode, require
 from dqn_cli.config.groups import (
-    AdamConfig,
-    AdamWConfig,
     AtariConfig,
     AutoNetworkConfig,
     BufferConfig,
@@ -26,25 +24,33 @@ from dqn_cli.config.groups import (
     ExponentialExplorationConfig,
     HardTargetConfig,
     LinearExplorationConfig,
+    MLflowTrackerConfig,
     MLPConfig,
     NatureCNNConfig,
     NetworkConfig,
-    OptimizerConfig,
     PrioritizedBufferConfig,
-    RMSpropConfig,
-    SGDConfig,
     SoftTargetConfig,
-    MLflowTrackerConfig,
     TargetConfig,
     TrackerConfig,
     UniformBufferConfig,
     WandbTrackerConfig,
 )
+from dqn_cli.config.learning import (
+    AdamConfig,
+    AdamWConfig,
+    AlgorithmConfig,
+    DQNConfig,
+    OptimizerConfig,
+    PQNConfig,
+    RAdamConfig,
+    RMSpropConfig,
+    SGDConfig,
+)
 from dqn_cli.config.train import CheckpointConfig, EvalArgs, EvalConfig, LogConfig, TrainConfig
 from dqn_cli.errors import ConfigError
 
 __all__ = [
-    "Activation", "AdamConfig", "AdamWConfig", "AtariConfig", "AutoNetworkConfig", "BufferConfig", "CheckpointConfig",
+    "Activation", "AdamConfig", "AdamWConfig", "AlgorithmConfig", "DQNConfig", "PQNConfig", "RAdamConfig", "AtariConfig", "AutoNetworkConfig", "BufferConfig", "CheckpointConfig",
     "CheckpointName", "Choice", "ConstantExplorationConfig", "DEVICES", "DuelingConfig", "EnvConfig",
     "EvalArgs", "EvalConfig", "ExplorationConfig", "ExponentialExplorationConfig", "HardTargetConfig",
     "LinearExplorationConfig", "LogConfig", "Loss", "MLPConfig", "NatureCNNConfig", "NetworkConfig",
@@ -60,10 +66,12 @@ GROUP_SCHEMAS: Dict[str, Dict[str, type]] = {
                 "nature_cnn": NatureCNNConfig, "minatar_cnn": NatureCNNConfig},
     "buffer": {"uniform": UniformBufferConfig, "prioritized": PrioritizedBufferConfig},
     "target": {"hard": HardTargetConfig, "soft": SoftTargetConfig},
-    "optimizer": {"adam": AdamConfig, "adamw": AdamWConfig, "rmsprop": RMSpropConfig, "sgd": SGDConfig},
+    "optimizer": {"adam": AdamConfig, "adamw": AdamWConfig, "radam": RAdamConfig, "rmsprop": RMSpropConfig,
+                  "sgd": SGDConfig},
     "exploration": {"linear": LinearExplorationConfig, "exponential": ExponentialExplorationConfig,
                     "constant": ConstantExplorationConfig},
     "tracker": {"none": TrackerConfig, "mlflow": MLflowTrackerConfig, "wandb": WandbTrackerConfig},
+    "algorithm": {"dqn": DQNConfig, "pqn": PQNConfig},
 }
 
 
@@ -94,7 +102,7 @@ def flatten(data: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
 
 
 # What a resumed run may not change: the shapes its weights, replay and env states were made for.
-RESUME_FIXED_PREFIXES = ("seed", "network.", "env.id", "env.num_envs", "env.make_kwargs", "env.frame_stack", "env.atari",
+RESUME_FIXED_PREFIXES = ("seed", "algorithm.name", "algorithm.rollout_steps", "network.", "env.id", "env.num_envs", "env.make_kwargs", "env.frame_stack", "env.atari",
                          "buffer.capacity")
 
 

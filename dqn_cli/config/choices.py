@@ -13,6 +13,7 @@ from dqn_cli.errors import ConfigError
 
 LOSS_NAMES = ("huber", "mse")
 ACTIVATION_NAMES = ("relu", "tanh", "elu", "gelu", "silu")
+NORM_NAMES = ("none", "layer")
 # auto: a bar on a terminal, log lines otherwise
 PROGRESS_MODES = ("auto", "bar", "lines", "off")
 
@@ -30,6 +31,7 @@ class Choice(str, Enum):
 Loss = Choice("Loss", {name: name for name in LOSS_NAMES})
 Activation = Choice("Activation", {name: name for name in ACTIVATION_NAMES})
 ProgressMode = Choice("ProgressMode", {name: name for name in PROGRESS_MODES})
+Norm = Choice("Norm", {name: name for name in NORM_NAMES})
 # What a schedule counts: env steps (summed over parallel envs) or finished episodes (each env's own).
 Unit = Choice("Unit", {"step": "step", "episode": "episode"})
 DEVICES = ("auto", "cpu", "cuda")

@@ -7,7 +7,8 @@ from typing import Any, Dict, List, Optional
 
 from omegaconf import MISSING
 
-from dqn_cli.config.choices import Activation, Unit, Vectorization, require, require_null_or_positive, require_positive
+from dqn_cli.config.choices import (Activation, Norm, Unit, Vectorization, require, require_null_or_positive,
+                                    require_positive)
 from dqn_cli.errors import ConfigError
 
 
@@ -80,6 +81,9 @@ class NetworkConfig:
     name: str = MISSING
     activation: Activation = Activation.relu
     """The nonlinearity after each hidden layer."""
+    norm: Norm = Norm.none
+    """none | layer: LayerNorm before each hidden activation (over channels after a convolution), as PQN's
+    network has."""
 
 
 def _check_hidden_sizes(hidden_sizes: List[int]) -> None:
@@ -210,88 +214,6 @@ class SoftTargetConfig(TargetConfig):
     def __post_init__(self):
         super().__post_init__()
         require(0.0 < self.tau <= 1.0, "target.tau", self.tau, "0 < tau <= 1")
-
-
-# ---------------------------------------------------------------------------------------------
-# optimizer
-
-
-@dataclass
-class OptimizerConfig:
-    name: str = MISSING
-    lr: float = 1e-3
-    """Learning rate."""
-    weight_decay: float = 0.0
-    """L2 penalty (decoupled for adamw)."""
-    max_grad_norm: Optional[float] = None
-    """Clip the global gradient norm to this value (None: no clipping)."""
-    max_grad_value: Optional[float] = None
-    """Clip every gradient element to [-v, v] (None: no clipping)."""
-
-    def __post_init__(self):
-        require_positive(self, "optimizer.", "lr")
-        require(self.weight_decay >= 0, "optimizer.weight_decay", self.weight_decay, ">= 0")
-        require_null_or_positive(self, "optimizer.", "max_grad_norm", "max_grad_value")
-
-
-@dataclass
-class AdamConfig(OptimizerConfig):
-    name: str = "adam"
-    lr: float = 2.5e-3
-    """Learning rate."""
-    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
-    """Decay rates of the first and second moment estimates."""
-    eps: float = 1e-8
-    """Added to the denominator for numerical stability."""
-    amsgrad: bool = False
-    """Use the maximum of past second moments (AMSGrad)."""
-
-    def __post_init__(self):
-        super().__post_init__()
-        require(self.eps >= 0, "optimizer.eps", self.eps, "a float >= 0")
-        require(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "optimizer.betas", list(self.betas),
-                "two floats in [0, 1)")
-
-
-@dataclass
-class AdamWConfig(AdamConfig):
-    name: str = "adamw"
-    weight_decay: float = 0.01
-    """Decoupled weight decay."""
-
-
-@dataclass
-class RMSpropConfig(OptimizerConfig):
-    name: str = "rmsprop"
-    alpha: float = 0.99
-    """Smoothing constant of the squared-gradient average."""
-    eps: float = 1e-8
-    """Added to the denominator for numerical stability."""
-    momentum: float = 0.0
-    """Momentum factor."""
-    centered: bool = False
-    """Normalise by the gradient's estimated variance (the DQN paper's RMSProp)."""
-
-    def __post_init__(self):
-        super().__post_init__()
-        require(self.alpha >= 0, "optimizer.alpha", self.alpha, "a float >= 0")
-        require(self.eps >= 0, "optimizer.eps", self.eps, "a float >= 0")
-        require(self.momentum >= 0, "optimizer.momentum", self.momentum, "a float >= 0")
-
-
-@dataclass
-class SGDConfig(OptimizerConfig):
-    name: str = "sgd"
-    momentum: float = 0.0
-    """Momentum factor."""
-    nesterov: bool = False
-    """Nesterov momentum (needs momentum > 0)."""
-
-    def __post_init__(self):
-        super().__post_init__()
-        require(self.momentum >= 0, "optimizer.momentum", self.momentum, "a float >= 0")
-        require(not self.nesterov or self.momentum > 0, "optimizer.nesterov", self.nesterov,
-                "true only with optimizer.momentum > 0")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,8 +10,9 @@ from omegaconf import MISSING
 
 from dqn_cli.config.choices import (DEVICES, CheckpointName, Loss, ProgressMode, Unit, require,
                                     require_null_or_positive, require_positive)
-from dqn_cli.config.groups import (EnvConfig, ExplorationConfig, LinearExplorationConfig, NetworkConfig,
-                                   OptimizerConfig, TargetConfig, TrackerConfig, BufferConfig)
+from dqn_cli.config.groups import (BufferConfig, EnvConfig, ExplorationConfig, LinearExplorationConfig, NetworkConfig,
+                                   TargetConfig, TrackerConfig)
+from dqn_cli.config.learning import AlgorithmConfig, OptimizerConfig, PQNConfig
 from dqn_cli.errors import ConfigError
 
 
@@ -93,6 +94,8 @@ class TrainConfig:
     """The optimizer and gradient clipping (config group optimizer)."""
     exploration: ExplorationConfig = MISSING
     """The epsilon schedule (config group exploration)."""
+    algorithm: AlgorithmConfig = field(default_factory=lambda: AlgorithmConfig(name="dqn"))
+    """dqn (replay and a target network) or pqn (rollouts of many envs and lambda-returns) (config group algorithm)."""
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     """An experiment tracker beside TensorBoard (config group tracker): none, mlflow or wandb."""
     seed: int = 0
@@ -159,9 +162,18 @@ class TrainConfig:
             if self.optimizer is not MISSING:
                 require(self.optimizer.name in ("adam", "adamw"), "optimizer", self.optimizer.name,
                         "adam or adamw with cuda_graph=true (their whole state lives on the GPU)")
+        if isinstance(self.algorithm, PQNConfig):
+            self._check_pqn()
         if self.buffer is not MISSING:
             require(self.buffer.capacity >= self.batch_size, "buffer.capacity", self.buffer.capacity,
                     f">= batch_size ({self.batch_size})")
+
+    def _check_pqn(self) -> None:
+        require(self.total_episodes is None, "total_episodes", self.total_episodes,
+                "null with algorithm=pqn (it counts its budget and learning-rate decay in env steps: set total_steps)")
+        require(not self.cuda_graph, "cuda_graph", self.cuda_graph, "false with algorithm=pqn")
+        if self.env is not MISSING:
+            self.algorithm.check_fits(self.env)
 
     @property
     def budget_unit(self) -> Unit:

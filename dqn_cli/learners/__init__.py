@@ -11,18 +11,20 @@ from typing import Union
 import torch
 from torch import nn
 
-from dqn_cli.config import AdamConfig, AdamWConfig, OptimizerConfig, RMSpropConfig, SGDConfig
+from dqn_cli.config import AdamConfig, AdamWConfig, OptimizerConfig, RAdamConfig, RMSpropConfig, SGDConfig
 from dqn_cli.learners.adam import FlatAdam, Optimizer
 from dqn_cli.learners.autograd import AutogradLearner
 from dqn_cli.learners.base import Learner
 from dqn_cli.learners.cuda_graph import CUDAGraphLearner
-from dqn_cli.learners.fast_cnn import FastCNNLearner
+from dqn_cli.learners.fast_cnn import FastCNNLearner, FastLayerNormCNNLearner
 from dqn_cli.learners.fast_mlp import FastMLPLearner
 from dqn_cli.learners.flat import FlatParameters
 from dqn_cli.learners.update import LearnResult, UpdateSettings
 
-__all__ = ["AutogradLearner", "CUDAGraphLearner", "FastCNNLearner", "FastMLPLearner", "FlatAdam", "FlatParameters",
-           "Learner", "LearnResult", "Optimizer", "UpdateSettings", "build_learner", "build_optimizer"]
+__all__ = ["AutogradLearner", "CUDAGraphLearner", "FastCNNLearner", "FastLayerNormCNNLearner", "FastMLPLearner",
+           "FlatAdam", "FlatParameters",
+           "Learner", "LearnResult", "Optimizer", "UpdateSettings", "build_learner", "build_optimizer",
+           "set_learning_rate"]
 
 
 def build_optimizer(cfg: OptimizerConfig, param: torch.Tensor) -> Optimizer:
@@ -31,12 +33,23 @@ def build_optimizer(cfg: OptimizerConfig, param: torch.Tensor) -> Optimizer:
     if isinstance(cfg, AdamConfig):
         return FlatAdam(param, betas=tuple(cfg.betas), eps=cfg.eps, amsgrad=cfg.amsgrad,
                         decoupled_weight_decay=isinstance(cfg, AdamWConfig), **common)
+    if isinstance(cfg, RAdamConfig):
+        return torch.optim.RAdam([param], betas=tuple(cfg.betas), eps=cfg.eps, **common)
     if isinstance(cfg, RMSpropConfig):
         return torch.optim.RMSprop([param], alpha=cfg.alpha, eps=cfg.eps, momentum=cfg.momentum,
                                    centered=cfg.centered, **common)
     if isinstance(cfg, SGDConfig):
         return torch.optim.SGD([param], momentum=cfg.momentum, nesterov=cfg.nesterov, **common)
     raise TypeError(f"unknown optimizer config {type(cfg).__name__}")
+
+
+def set_learning_rate(optimizer: Optimizer, lr: float) -> None:
+    """The learning rate of the next steps (a decay schedule calls this before each)."""
+    if isinstance(optimizer, FlatAdam):
+        optimizer.group["lr"] = lr
+    else:
+        for group in optimizer.param_groups:
+            group["lr"] = lr
 
 
 def build_learner(online: nn.Module, target: nn.Module, weights: FlatParameters, optimizer: Optimizer,
@@ -46,7 +59,7 @@ def build_learner(online: nn.Module, target: nn.Module, weights: FlatParameters,
     autograd), AutogradLearner otherwise; `compile_forward` compiles autograd's forward passes,
     `cuda_graph` replays the update as a CUDA graph when the weights are on a GPU."""
     learner = next((fast_learner(online, target, weights, optimizer, settings)
-                    for fast_learner in (FastMLPLearner, FastCNNLearner)
+                    for fast_learner in (FastMLPLearner, FastCNNLearner, FastLayerNormCNNLearner)
                     if fast and not compile_forward and fast_learner.covers(online, settings.loss)), None)
     if learner is None:
         if compile_forward:

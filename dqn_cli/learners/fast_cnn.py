@@ -52,15 +52,19 @@ class SmallCNNBackprop:
     def covers(network: nn.Module) -> bool:
         return (type(network) is NatureCNN and len(network.conv) == 3  # Conv2d, activation, Flatten
                 and type(network.head) is nn.Linear and not network.add_channel_axis
-                and network.activation in _ACTIVATIONS)
+                and network.activation in _ACTIVATIONS and network.norm == "none")
+
+    def patches(self, obs: torch.Tensor) -> torch.Tensor:
+        """Every convolution window of every observation, scaled: (B, patches, cells)."""
+        flat = obs.reshape(obs.shape[0], -1)
+        if self.network.scale != 1.0:
+            flat = flat * self.network.scale
+        return flat.index_select(1, self.index).view(obs.shape[0], -1, self.cells)
 
     def forward(self, obs: torch.Tensor, saved: Optional[list] = None) -> torch.Tensor:
         """Q-values (B, n_actions); `saved`, if given, collects what the backward pass needs."""
         batch = obs.shape[0]
-        flat = obs.reshape(batch, -1)
-        if self.network.scale != 1.0:
-            flat = flat * self.network.scale
-        patches = flat.index_select(1, self.index).view(batch, -1, self.cells)  # (B, P, cells)
+        patches = self.patches(obs)
         conv_out = self.activate(torch.matmul(patches, self.conv.weight.view(len(self.conv.weight), -1).t())
                                  .add_(self.conv.bias))  # (B, P, out_channels)
         features = conv_out.transpose(1, 2).reshape(batch, -1)  # Conv2d's (channel, row, column) order
@@ -89,3 +93,68 @@ class FastCNNLearner(BackpropLearner):
     """AutogradLearner's update for a one-convolution CNN."""
 
     BACKPROP = SmallCNNBackprop
+
+
+def _layer_norm(x: torch.Tensor, norm: nn.LayerNorm) -> tuple:
+    """(output, mean, rstd): the kernel nn.LayerNorm runs, keeping what its backward needs."""
+    return torch.ops.aten.native_layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
+
+
+def _layer_norm_backward(grad: torch.Tensor, x: torch.Tensor, mean: torch.Tensor, rstd: torch.Tensor,
+                         norm: nn.LayerNorm) -> torch.Tensor:
+    """d loss / d x, writing d loss / d weight and bias into their .grad: autograd's own kernel."""
+    grad_x, grad_weight, grad_bias = torch.ops.aten.native_layer_norm_backward(
+        grad, x, norm.normalized_shape, mean, rstd, norm.weight, norm.bias, [True, True, True])
+    norm.weight.grad.copy_(grad_weight)
+    norm.bias.grad.copy_(grad_bias)
+    return grad_x
+
+
+class LayerNormCNNBackprop(SmallCNNBackprop):
+    """The same passes for PQN's MinAtar network: LayerNorm over the channels after the convolution
+    and over the units of the hidden layer, each before its activation (network.norm=layer)."""
+
+    def __init__(self, network: NatureCNN):
+        super().__init__(network)
+        self.conv_norm, self.hidden_norm = network.conv[1], network.torso[1]
+
+    @staticmethod
+    def covers(network: nn.Module) -> bool:
+        return (type(network) is NatureCNN and len(network.conv) == 4  # Conv2d, LayerNorm, activation, Flatten
+                and len(network.torso) == 3 and type(network.head) is nn.Linear and not network.add_channel_axis
+                and network.activation in _ACTIVATIONS and network.norm == "layer")
+
+    def forward(self, obs: torch.Tensor, saved: Optional[list] = None) -> torch.Tensor:
+        batch = obs.shape[0]
+        patches = self.patches(obs)
+        conv_pre = torch.matmul(patches, self.conv.weight.view(len(self.conv.weight), -1).t()).add_(self.conv.bias)
+        conv_normed, conv_mean, conv_rstd = _layer_norm(conv_pre, self.conv_norm)  # over channels, per position
+        features = self.activate(conv_normed).transpose(1, 2).reshape(batch, -1)  # Conv2d's (channel, row, column)
+        hidden_pre = torch.addmm(self.hidden.bias, features, self.hidden.weight.t())
+        hidden_normed, hidden_mean, hidden_rstd = _layer_norm(hidden_pre, self.hidden_norm)
+        hidden = self.activate(hidden_normed)
+        if saved is not None:
+            saved += [patches, conv_pre, conv_mean, conv_rstd, features, hidden_pre, hidden_mean, hidden_rstd, hidden]
+        return torch.addmm(self.head.bias, hidden, self.head.weight.t())
+
+    def backward(self, saved: list, grad_q: torch.Tensor) -> None:
+        patches, conv_pre, conv_mean, conv_rstd, features, hidden_pre, hidden_mean, hidden_rstd, hidden = saved
+        torch.mm(grad_q.t(), hidden, out=self.head.weight.grad)
+        torch.sum(grad_q, 0, out=self.head.bias.grad)
+        grad = self.activation_backward(grad_q.mm(self.head.weight), hidden)
+        grad = _layer_norm_backward(grad, hidden_pre, hidden_mean, hidden_rstd, self.hidden_norm)
+        torch.mm(grad.t(), features, out=self.hidden.weight.grad)
+        torch.sum(grad, 0, out=self.hidden.bias.grad)
+        grad = self.activation_backward(grad.mm(self.hidden.weight), features)
+        out_channels = len(self.conv.weight)
+        grad = grad.view(len(grad), out_channels, -1).transpose(1, 2).contiguous()  # (B, P, out_channels)
+        grad = _layer_norm_backward(grad, conv_pre, conv_mean, conv_rstd, self.conv_norm)
+        torch.mm(grad.reshape(-1, out_channels).t(), patches.reshape(-1, self.cells),
+                 out=self.conv.weight.grad.view(out_channels, -1))
+        torch.sum(grad, (0, 1), out=self.conv.bias.grad)
+
+
+class FastLayerNormCNNLearner(BackpropLearner):
+    """AutogradLearner's update for PQN's one-convolution CNN with LayerNorm."""
+
+    BACKPROP = LayerNormCNNBackprop

@@ -56,7 +56,7 @@ class MLPBackprop:
 
     @staticmethod
     def covers(network: nn.Module) -> bool:
-        return type(network) is MLPQNetwork and network.activation in _ACTIVATIONS
+        return type(network) is MLPQNetwork and network.activation in _ACTIVATIONS and network.norm == "none"
 
     def forward(self, obs: torch.Tensor, inputs: Optional[list] = None) -> torch.Tensor:
         """Q-values (B, n_actions); `inputs`, if given, collects what each layer received.

@@ -9,7 +9,7 @@ from typing import Optional, Sequence
 import torch
 from omegaconf import OmegaConf
 
-from dqn_cli.algorithms.dqn import DQN
+from dqn_cli.algorithms import ALGORITHMS
 from dqn_cli.config import TrainConfig, flatten
 from dqn_cli.envs import TRAIN_SEED_OFFSET, make_vector_env
 from dqn_cli.metrics import Metrics
@@ -54,7 +54,7 @@ class Run:
         q_network = build_q_network(cfg.network, obs_space.shape, obs_space.dtype, self.n_actions)
         self.device = device_for(cfg.device, q_network)
         torch.set_num_threads(torch_threads(cfg.torch_threads, self.device, q_network))
-        self.algorithm = DQN(q_network, cfg, obs_space, self.device)
+        self.algorithm = ALGORITHMS[cfg.algorithm.name].build(q_network, cfg, obs_space, self.device)
         self.state = TrainingState.start(obs)
         self.checkpoints = Checkpointer(self)
         if resumed is not None:

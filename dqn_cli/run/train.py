@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Sequence
 
-from dqn_cli.algorithms.dqn import run_loop
+from dqn_cli.algorithms import ALGORITHMS
 from dqn_cli.checkpoint import RunDirLock, kept_checkpoint
 from dqn_cli.config import TrainConfig
 from dqn_cli.errors import TrainingDiverged, TrainingInterrupted
@@ -32,7 +32,7 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False,
         run = Run(cfg, run_dir, resume, overrides, sweep)
         try:
             try:
-                run_loop(run, should_stop)
+                ALGORITHMS[cfg.algorithm.name].loop(run, should_stop)
             except NonFinitePriority as error:
                 raise TrainingDiverged(f"{error}; {kept_checkpoint(run.checkpoints.dir)} (try a lower "
                                        "optimizer.lr)") from None
