@@ -154,3 +154,14 @@ def test_every_variant_adds_its_extension(variant):
                 "dueling": (False, "dueling", "uniform", 1), "prioritized": (False, "auto", "prioritized", 1),
                 "n_step": (False, "auto", "uniform", 3), "rainbow_lite": (True, "dueling", "prioritized", 3)}
     assert (cfg.double_q, cfg.network.name, cfg.buffer.name, cfg.buffer.n_step) == expected[variant]
+
+
+@pytest.mark.parametrize("overrides,key", [
+    (["env.solve_threshold=nan"], "env.solve_threshold"), (["optimizer.lr=inf"], "optimizer.lr"),
+    (["optimizer.weight_decay=inf"], "optimizer.weight_decay"), (["env.reward_scale=nan"], "env.reward_scale"),
+    (["env.reward_scale=-inf"], "env.reward_scale"), (["buffer=prioritized", "buffer.eps=inf"], "buffer.eps"),
+    (["exploration.end=nan"], "exploration.end"), (["optimizer.betas=[0.9,nan]"], "optimizer.betas"),
+    (["network=dueling", "network.head_hidden_size=-1"], "network.head_hidden_size")])
+def test_values_that_are_not_real_numbers_or_negative_widths_are_refused_naming_the_key(overrides, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        compose_typed(overrides)

@@ -6,6 +6,8 @@ page built from it) loads without torch. Each implementation keeps a table keyed
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from enum import Enum
 from typing import Any
 
@@ -42,6 +44,19 @@ Vectorization = Choice("Vectorization", {"sync": "sync", "async": "async"})
 def require(ok: bool, key: str, value: Any, allowed: str) -> None:
     if not ok:
         raise ConfigError(f"{key}={value!r} is out of range; allowed: {allowed}")
+
+
+def require_finite_floats(config: Any, prefix: str = "") -> None:
+    """Every float of a config and of the configs inside it is a real number. NaN compares false with
+    everything and infinity overflows: either would pass the range checks and fail later, far from
+    the key that caused it."""
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if dataclasses.is_dataclass(value):
+            require_finite_floats(value, f"{prefix}{field.name}.")
+        elif any(isinstance(v, float) and not math.isfinite(v) for v in (value if isinstance(value, (list, tuple))
+                                                                             else [value])):
+            raise ConfigError(f"{prefix}{field.name}={value!r} is not a finite number; give a real value")
 
 
 def require_positive(owner: Any, prefix: str, *names: str) -> None:

@@ -107,6 +107,11 @@ class DuelingConfig(MLPConfig):
     head_hidden_size: int = 0
     """Hidden width of the value and advantage heads; 0 makes each head one linear layer."""
 
+    def __post_init__(self):
+        super().__post_init__()
+        require(self.head_hidden_size >= 0, "network.head_hidden_size", self.head_hidden_size,
+                "0 (one linear layer per head) or a positive width")
+
 
 @dataclass
 class AutoNetworkConfig(NetworkConfig):
