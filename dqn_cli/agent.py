@@ -13,7 +13,8 @@ from torch import nn
 from dqn_cli.config import TrainConfig
 from dqn_cli.errors import RunDirError
 from dqn_cli.exploration import epsilon_greedy
-from dqn_cli.learners import FlatParameters, LearnResult, UpdateSettings, build_learner, build_optimizer
+from dqn_cli.learners import (FlatParameters, LearnResult, UpdateSettings, build_learner, build_optimizer,
+                              load_optimizer_state)
 from dqn_cli.replay import Batch
 from dqn_cli.target import update_target
 
@@ -66,7 +67,7 @@ class DQNAgent:
         self.online.load_state_dict(state["online"])
         self.target.load_state_dict(state["target"])
         try:
-            self.optimizer.load_state_dict(state["optimizer"])
+            load_optimizer_state(self.optimizer, state["optimizer"])
         except ValueError:
             raise RunDirError("this checkpoint's optimizer state is from an older dqn-cli (one entry per "
                               "parameter) and cannot be resumed; dqn-eval still evaluates it") from None

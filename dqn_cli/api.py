@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -95,23 +97,56 @@ def load(run_dir: Union[str, Path], checkpoint: Union[str, Path] = "best", devic
                         step=int(state["counters"]["step"]), checkpoint=path)
 
 
+_HYDRA_LOCK = threading.Lock()  # Hydra's compose API keeps one global state per process
+
+
+def _checked_overrides(overrides: Sequence[str], caller: str) -> List[str]:
+    """The API takes what dqn-train takes after its flags: a list of key=value or group=option strings."""
+    if isinstance(overrides, (str, bytes)) or not all(isinstance(o, str) for o in overrides):
+        raise ConfigError(f"{caller}: overrides must be a list of strings, e.g. {caller}(['total_steps=100']), "
+                          f"not {overrides!r}")
+    for override in overrides:
+        if override.startswith("-"):
+            raise ConfigError(f"{caller}: {override!r} is a dqn-train flag; the API takes key=value overrides only "
+                              "(for a sweep run dqn-train -m, or call train() once per setting; to see the "
+                              "config use dqn_cli.compose_config)")
+        key, _, value = override.lstrip("+~").partition("=")
+        if key in ("sweep", "hydra.mode") or (key not in ("hydra.run.dir",) and "," in value
+                                              and not value.lstrip().startswith(("[", "{", "$", "'", '"'))):
+            raise ConfigError(f"{caller}: {override!r} asks for a sweep; train() runs one run. Call it once per "
+                              "setting, or run the sweep with dqn-train -m")
+    return list(overrides)
+
+
+@contextlib.contextmanager
+def _composing(overrides: List[str], with_hydra_config: bool = False):
+    """Hydra's composed config for `overrides`, inside Hydra's initialized state (one caller at a time)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+
+    from dqn_cli.compose import claim_new_run_dir, register_schemas
+    from dqn_cli.hydra_errors import CONF_DIR, check_group_choices, explain_hydra_error
+
+    with _HYDRA_LOCK:
+        register_schemas()
+        check_group_choices(overrides)
+        claim_new_run_dir.cache_clear()  # each call is a new run: a new dir, even within the same second
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            try:
+                composed = compose(config_name="config", overrides=overrides, return_hydra_config=with_hydra_config)
+            except (HydraException, OmegaConfBaseException) as error:
+                raise ConfigError(explain_hydra_error(error)) from None
+            yield composed
+
+
 def compose_config(overrides: Sequence[str] = ()) -> TrainConfig:
     """The typed config `dqn-train <overrides>` would train with, composed from the same files and
     checked the same way, without training and without a run dir. Hand it, changed as you like, to
     `dqn_cli.run.train.train(cfg, run_dir)` (docs/extending.md)."""
-    from hydra import compose, initialize_config_dir
-    from hydra.errors import HydraException
+    from dqn_cli.compose import config_for_run
 
-    from dqn_cli.compose import config_for_run, register_schemas
-    from dqn_cli.hydra_errors import CONF_DIR, check_group_choices, explain_hydra_error
-
-    register_schemas()
-    check_group_choices(overrides)
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        try:
-            composed = compose(config_name="config", overrides=list(overrides))
-        except (HydraException, OmegaConfBaseException) as error:
-            raise ConfigError(explain_hydra_error(error)) from None
+    overrides = _checked_overrides(overrides, "compose_config")
+    with _composing(overrides) as composed:
         return config_for_run(composed, overrides)
 
 
@@ -119,32 +154,31 @@ def train(overrides: Sequence[str] = ()) -> Dict[str, Any]:
     """`dqn-train <overrides>` in this process: composes the config with Hydra's compose API (the
     same files, checks and one-line errors as the CLI), trains, and returns summary.json's contents
     plus "run_dir". A user error raises a UserError whose message is that one line."""
-    from hydra import compose, initialize_config_dir
-    from hydra.errors import HydraException
     from omegaconf import OmegaConf, open_dict
 
-    from dqn_cli.compose import config_for_run, register_schemas, remove_if_only_bookkeeping
-    from dqn_cli.hydra_errors import CONF_DIR, check_group_choices, explain_hydra_error
+    from dqn_cli.compose import config_for_run, refuse_a_used_run_dir, remove_if_only_bookkeeping
     from dqn_cli.run.train import train as train_core
 
-    register_schemas()
-    check_group_choices(overrides)
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        try:
-            composed = compose(config_name="config", overrides=list(overrides), return_hydra_config=True)
-        except (HydraException, OmegaConfBaseException) as error:
-            raise ConfigError(explain_hydra_error(error)) from None
+    overrides = _checked_overrides(overrides, "train")
+    set_run_dir = any(o.lstrip("+").startswith("hydra.run.dir=") for o in overrides)
+    with _composing(overrides, with_hydra_config=True) as composed:
+        if set_run_dir and not composed.resume:
+            refuse_a_used_run_dir(Path(composed.hydra.run.dir))
         run_dir = Path(composed.hydra.run.dir).resolve()
         with open_dict(composed):
             del composed["hydra"]
         try:
             typed = config_for_run(composed, overrides)
-            if typed.resume is None:
-                (run_dir / ".hydra").mkdir(parents=True, exist_ok=True)  # what dqn-report reads, as for the CLI
-                OmegaConf.save(composed, run_dir / ".hydra" / "config.yaml")
-                OmegaConf.save(OmegaConf.create(list(overrides)), run_dir / ".hydra" / "overrides.yaml")
-            summary = train_core(typed, run_dir, resume=typed.resume is not None, overrides=list(overrides))
         except Exception:
             remove_if_only_bookkeeping(run_dir, {".hydra", ".lock"})
             raise
+    try:
+        if typed.resume is None:
+            (run_dir / ".hydra").mkdir(parents=True, exist_ok=True)  # what dqn-report reads, as for the CLI
+            OmegaConf.save(composed, run_dir / ".hydra" / "config.yaml")
+            OmegaConf.save(OmegaConf.create(overrides), run_dir / ".hydra" / "overrides.yaml")
+        summary = train_core(typed, run_dir, resume=typed.resume is not None, overrides=overrides)
+    except Exception:
+        remove_if_only_bookkeeping(run_dir, {".hydra", ".lock"})
+        raise
     return {**summary, "run_dir": str(run_dir)}

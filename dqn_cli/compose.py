@@ -20,6 +20,12 @@ from dqn_cli.hydra_errors import explain_hydra_error
 # a run refused before it trained removes them again if they are still empty.
 _created_parents: List[Path] = []
 
+# What Hydra and a run write into a run dir: a new run refuses a dir that holds any of them.
+RUN_FILES = (".hydra", "checkpoints", "summary.json", "train.log")
+
+# Set for `--cfg`, `--info` and the like, which print and train nothing: no run dir is created.
+print_only = False
+
 
 @functools.lru_cache(maxsize=None)  # Hydra may resolve the run dir more than once: one answer per process
 def claim_new_run_dir(name: str) -> str:
@@ -41,7 +47,7 @@ def _run_dir(resume: Optional[str], fresh: str) -> str:
     """Hydra's run dir: a new one, or the resumed run's own dir, which must be a dqn-train run dir
     (checked before Hydra writes anything into it)."""
     if not resume:
-        return claim_new_run_dir(fresh)
+        return fresh if print_only else claim_new_run_dir(fresh)
     if not os.path.isdir(resume):
         raise ConfigError(f"resume={resume}: no such run dir; pass the dir of an earlier run, e.g. "
                           "resume=outputs/runs/<run>")
@@ -87,12 +93,35 @@ def typed_config(cfg) -> config_module.TrainConfig:
         raise ConfigError(explain_hydra_error(error)) from None
 
 
+def refuse_keys_the_config_lacks(composed, typed, prefix: str = "") -> None:
+    """A key in the composed config (`+foo=1`, `+optimizer.momentum=0.9` with Adam) that the typed
+    config has no field for would be dropped silently when converting: refuse it, naming the keys there are."""
+    import dataclasses
+
+    from omegaconf import DictConfig
+
+    fields = [field.name for field in dataclasses.fields(typed)]
+    for key in composed.keys():
+        if key not in fields:
+            where = f"{prefix.rstrip('.')}={typed.name}" if prefix and isinstance(getattr(typed, "name", None), str) \
+                else (prefix.rstrip(".") or "the config")
+            raise ConfigError(f"{prefix}{key}: not a setting of {where}, so it would be ignored; its keys: "
+                              f"{', '.join(fields)}")
+        value = getattr(typed, key)
+        if dataclasses.is_dataclass(value) and isinstance(composed._get_node(key), DictConfig):
+            refuse_keys_the_config_lacks(composed[key], value, f"{prefix}{key}.")
+
+
 def config_for_run(composed, overrides: Sequence[str]) -> config_module.TrainConfig:
     """The config a run trains with: the composed one, typed; with resume=<dir>, the resumed run's
     own config with these overrides on top."""
-    typed = typed_config(composed)
-    if typed.resume is not None:
-        typed = resumed_config(Path(typed.resume), list(overrides))
+    if composed.get("resume"):
+        # The fresh defaults are not this run's config (total_episodes=40 of a run with exploration.unit=episode
+        # would fail their checks): type only the resumed run's own config with the overrides on top.
+        typed = resumed_config(Path(composed.resume), list(overrides))
+    else:
+        typed = typed_config(composed)
+        refuse_keys_the_config_lacks(composed, typed)
     refuse_what_the_algorithm_does_not_use(typed, overrides)
     return typed
 
@@ -144,15 +173,32 @@ def resumed_config(run_dir: Path, new_overrides: List[str]) -> config_module.Tra
         typed = OmegaConf.to_object(merged)
     except OmegaConfBaseException as error:
         raise ConfigError(explain_hydra_error(error)) from None
+    refuse_keys_the_config_lacks(merged, typed)
     typed.resume = str(run_dir)
     return typed
 
 
+def refuse_a_used_run_dir(run_dir: Path, key: str = "hydra.run.dir") -> None:
+    """A new run in a folder that already holds one would overwrite its .hydra/ files before anything
+    else is checked: refuse first, naming the way to continue it."""
+    used = [name for name in RUN_FILES if (run_dir / name).exists()]
+    if used:
+        raise ConfigError(f"{key}={run_dir}: already holds a run ({', '.join(used)}); continue it with "
+                          f"resume={run_dir}, or choose a new folder")
+
+
 def remove_if_only_bookkeeping(run_dir: Path, bookkeeping: set) -> None:
-    """A run refused before it trained leaves no directory behind (only Hydra's own files were there),
-    nor the empty folders above it that this process made."""
-    if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= bookkeeping:
-        shutil.rmtree(run_dir, ignore_errors=True)
-        for parent in reversed(_created_parents):
-            with contextlib.suppress(OSError):  # not empty: another run uses it
-                parent.rmdir()
+    """A run refused before it trained leaves nothing behind: Hydra's own files go (a new run's folder
+    was checked to hold none of them before), then the folder if that left it empty, and the empty
+    folders above it that this process made. A run that wrote checkpoints or events keeps everything."""
+    if not run_dir.is_dir() or any(entry.name in ("checkpoints", "summary.json", "final")
+                                   or entry.name.startswith("events.out.") for entry in run_dir.iterdir()):
+        return
+    for entry in run_dir.iterdir():
+        if entry.name in bookkeeping:
+            shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # not empty: the user's own files were there
+        run_dir.rmdir()
+    for parent in reversed(_created_parents):
+        with contextlib.suppress(OSError):  # not empty: another run uses it
+            parent.rmdir()

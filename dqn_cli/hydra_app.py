@@ -6,9 +6,11 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from pathlib import Path
 from typing import List
 
-from dqn_cli.compose import register_schemas
+from dqn_cli import compose
+from dqn_cli.compose import refuse_a_used_run_dir, register_schemas
 from dqn_cli.console import fail
 from dqn_cli.errors import RunAlreadyFinished, TrainingInterrupted, UserError
 from dqn_cli.hydra_errors import CONF_DIR, check_group_choices, explain_hydra_error
@@ -18,11 +20,30 @@ from dqn_cli.hydra_errors import CONF_DIR, check_group_choices, explain_hydra_er
 # checks), the key itself, or configs from another folder.
 _MODE_KEYS = ("sweep", "hydra.mode", "hydra.searchpath")
 _CONFIG_SOURCE_FLAGS = ("-cd", "--config-dir", "-cp", "--config-path", "-cn", "--config-name")
+# Hydra's flags that print something and run no job.
+_PRINT_ONLY_FLAGS = ("-c", "--cfg", "-i", "--info", "-sc", "--shell-completion", "--hydra-help")
 
 
 def _command_line_can_set_mode(argv: List[str]) -> bool:
     return any(arg.partition("=")[0] in _CONFIG_SOURCE_FLAGS or arg.lstrip("+~").partition("=")[0] in _MODE_KEYS
                for arg in argv)
+
+
+def _check_run_dir_override(argv: List[str]) -> None:
+    """`hydra.run.dir=<a folder that holds a run>` for a new run: refused before Hydra writes into it."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    if any(arg in ("-m", "--multirun") for arg in argv):
+        return
+    try:
+        overrides = OverridesParser.create().parse_overrides([arg for arg in argv if "=" in arg
+                                                              and not arg.startswith("-")])
+    except HydraException:
+        return  # Hydra itself reports the faulty override
+    values = {override.key_or_group: override.value() for override in overrides}
+    if values.get("hydra.run.dir") is not None and not values.get("resume"):
+        refuse_a_used_run_dir(Path(str(values["hydra.run.dir"])))
 
 
 @contextlib.contextmanager
@@ -50,8 +71,10 @@ def run_hydra_app(task, program: str) -> None:
     from omegaconf.errors import OmegaConfBaseException
 
     register_schemas()
+    compose.print_only = any(arg.split("=")[0] in _PRINT_ONLY_FLAGS for arg in sys.argv[1:])
     try:
         check_group_choices(sys.argv[1:])
+        _check_run_dir_override(sys.argv[1:])
     except UserError as error:
         fail(program, str(error))
     show_traceback = os.environ.get("HYDRA_FULL_ERROR") == "1"

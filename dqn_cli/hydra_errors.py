@@ -63,6 +63,10 @@ def explain_hydra_error(error: BaseException) -> str:
     if missing:
         group, option = missing.groups()
         return f"{group}={option} is not an option; choose one of: {', '.join(group_options(group))}"
+    appended = re.search(r"Could not append to config. An item is already at '([^']+)'", text)
+    if appended:
+        key = appended.group(1)
+        return f"+{key}: {key} is already a setting; set it without the leading +, e.g. {key}=<value>"
     override = re.search(r"(?:Could not override '|Error merging override )([^'=\s]+)", text)
     key = override.group(1) if override else next(
         (e.full_key for e in chain if getattr(e, "full_key", None)), "a setting")

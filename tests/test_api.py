@@ -81,6 +81,40 @@ def test_errors_raise_with_the_clis_one_line(tmp_path: Path, monkeypatch):
         dqn_cli.load(tmp_path / "nope")
 
 
+def test_two_calls_in_the_same_second_get_their_own_run_dirs(tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    from dqn_cli import compose
+
+    fixed_name = str(tmp_path / "outputs" / "runs" / "same_second")
+    monkeypatch.setattr(compose, "_run_dir", lambda resume, fresh: compose.claim_new_run_dir(fixed_name))
+    short = [*API_RUN, "total_steps=300", "learning_starts=100", "eval.final_episodes=2"]
+    first, second = dqn_cli.train(short), dqn_cli.train(short)
+    assert first["run_dir"] != second["run_dir"]
+    assert all((Path(run["run_dir"]) / "summary.json").is_file() for run in (first, second))
+
+
+def test_a_run_dir_that_holds_a_run_is_refused(trained: dict):
+    before = (Path(trained["run_dir"]) / ".hydra" / "config.yaml").read_bytes()
+    with pytest.raises(ConfigError, match="already holds a run .* continue it with resume="):
+        dqn_cli.train([f"hydra.run.dir={trained['run_dir']}", "optimizer.lr=0.5"])
+    assert (Path(trained["run_dir"]) / ".hydra" / "config.yaml").read_bytes() == before
+
+
+@pytest.mark.parametrize("overrides, says", [
+    ("total_steps=100", r"must be a list of strings, e.g. train\(\['total_steps=100'\]\)"),
+    (["-m"], "'-m' is a dqn-train flag; the API takes key=value overrides only"),
+    (["--cfg", "job"], "'--cfg' is a dqn-train flag"),
+    (["+sweep=seeds3"], "asks for a sweep; train\\(\\) runs one run"),
+    (["seed=0,1,2"], "asks for a sweep"),
+    (["seed=range(3)"], None),
+])
+def test_what_the_api_cannot_run_is_refused_in_one_line(tmp_path: Path, monkeypatch, overrides, says):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=says) if says else pytest.raises(ConfigError):
+        dqn_cli.train(overrides)
+    assert not (tmp_path / "outputs").exists() or not list((tmp_path / "outputs").rglob("*.yaml"))
+
+
 def test_importing_dqn_cli_loads_nothing_heavy():
     code = "import sys, dqn_cli; print(sorted(m for m in ('torch', 'gymnasium', 'hydra') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

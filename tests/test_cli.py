@@ -124,6 +124,11 @@ BAD_TRAIN_INPUTS = [
     (["train_freq_unit=epoch"], "train_freq_unit='epoch' is not valid; choose one of: step, episode"),
     (["env.vectorization=threads"], "env.vectorization='threads' is not valid; choose one of: sync, async"),
     (["experiment_env=minatar/minatar_breakout"], "experiment_env is picked by experiment and env"),
+    (["+optimizer.momentum=0.9"], "optimizer.momentum: not a setting of optimizer=adam, so it would be ignored"),
+    (["+foo=1"], "foo: not a setting of the config, so it would be ignored; its keys: env, network"),
+    (["+env.foo=1"], "env.foo: not a setting of env, so it would be ignored; its keys: id, num_envs"),
+    (["optimizer=sgd", "+optimizer.momentum=0.9"], "+optimizer.momentum: optimizer.momentum is already a setting; "
+                                                  "set it without the leading +"),
     (["total_episodes=20"], "exploration.unit='step' is out of range; allowed: episode (exploration.fraction is a "
                             "share of the budget, total_episodes), or set exploration.steps"),
 ]

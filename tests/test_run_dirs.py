@@ -172,12 +172,67 @@ def test_a_broken_replay_falls_back_to_the_previous_checkpoint_pair(finished: Pa
     assert f"replay {newest} is unreadable" in said and "trying the previous checkpoint" in said
 
 
+def test_a_resume_changes_what_the_checkpoint_can_carry(finished: Path, workdir: Path):
+    result = resume(finished, "total_steps=1500", "optimizer.lr=1e-30", "target=soft", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    at_resume = torch.load(finished / "checkpoints" / "step_000000001200.pt", weights_only=True)["online"]
+    after = torch.load(finished / "checkpoints" / "last.pt", weights_only=True)
+    assert after["counters"]["step"] == 1500 and after["config"]["optimizer"]["lr"] == 1e-30
+    # Steps of lr 1e-30 move no weight by a visible amount; the saved lr (1e-3) would move every one.
+    assert all(torch.allclose(after["online"][name], at_resume[name], rtol=0, atol=1e-12) for name in at_resume)
+
+
+@pytest.mark.parametrize("change, says", [
+    ("optimizer=sgd", "optimizer.name was 'adam' in the run being resumed, now 'sgd': the checkpoint holds that "
+                      "optimizer's state"),
+    ("buffer=prioritized", "buffer.name was 'uniform' in the run being resumed, now 'prioritized'"),
+    ("network=dueling", "network.name was 'auto' in the run being resumed, now 'dueling'"),
+])
+def test_a_resume_refuses_what_the_checkpoint_cannot_carry_and_writes_nothing(finished: Path, workdir: Path,
+                                                                              change: str, says: str):
+    before = tree(finished)
+    result = resume(finished, "total_steps=2400", change, cwd=workdir)
+    assert result.returncode == 2 and says in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and tree(finished) == before
+
+
+def test_an_episode_budget_run_is_extended_with_its_own_exploration_settings(workdir: Path):
+    first = run_cli("dqn-train", ["total_episodes=10", "exploration.unit=episode", *SHORT[1:]], workdir)
+    assert first.returncode == 0, first.stderr
+    run_dir = only_run_dir(workdir)
+    result = resume(run_dir, "total_episodes=20", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert json.loads((run_dir / "summary.json").read_text())["episodes"] >= 20
+
+
 def test_stray_files_in_checkpoints_break_nothing(finished: Path, workdir: Path):
     for name in ("step_keep.pt", "step_1000 (copy).pt"):
         (finished / "checkpoints" / name).write_bytes(b"a user's file")
     result = resume(finished, "total_steps=1800", "log.progress=off", cwd=workdir)
     assert result.returncode == 0, result.stderr
     assert (finished / "checkpoints" / "step_keep.pt").read_bytes() == b"a user's file"
+
+
+def test_a_new_run_in_a_finished_runs_dir_is_refused_and_changes_nothing(finished: Path, workdir: Path):
+    before = tree(finished)
+    result = run_cli("dqn-train", [f"hydra.run.dir={finished}", "optimizer.lr=0.5", *SHORT], workdir)
+    assert result.returncode == 2 and f"continue it with resume={finished}" in result.stderr
+    assert tree(finished) == before
+
+
+def test_a_refused_run_in_a_users_folder_leaves_only_the_users_files(workdir: Path):
+    folder = workdir / "mine"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("keep")
+    result = run_cli("dqn-train", [f"hydra.run.dir={folder}", "optimizer.lr=-1", *SHORT], workdir)
+    assert result.returncode == 2 and "optimizer.lr" in result.stderr
+    assert [p.name for p in folder.iterdir()] == ["notes.txt"]
+
+
+@pytest.mark.parametrize("flags", [["--cfg", "job"], ["--resolve", "--cfg", "all"], ["-c", "hydra"], ["--info"]])
+def test_print_only_modes_create_no_run_dir(workdir: Path, flags: list):
+    result = run_cli("dqn-train", flags, workdir)
+    assert result.returncode == 0 and not (workdir / "outputs").exists()
 
 
 def test_a_refused_resume_leaves_nothing_behind(workdir: Path):

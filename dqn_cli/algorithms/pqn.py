@@ -22,7 +22,8 @@ from dqn_cli.config import TrainConfig
 from dqn_cli.envs import game_over, real_next_obs, shape_rewards
 from dqn_cli.errors import TrainingInterrupted
 from dqn_cli.exploration import epsilon_greedy, make_schedule
-from dqn_cli.learners import FlatParameters, UpdateSettings, build_learner, build_optimizer, set_learning_rate
+from dqn_cli.learners import (FlatParameters, UpdateSettings, build_learner, build_optimizer, load_optimizer_state,
+                              set_learning_rate)
 from dqn_cli.metrics import UpdateLog
 from dqn_cli.run.parts import TrainingRun
 
@@ -98,7 +99,7 @@ class PQN:
 
     def load_state_dict(self, state: Dict[str, Any], replay_arrays: Optional[Dict[str, np.ndarray]]) -> None:
         self.network.load_state_dict(state["online"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        load_optimizer_state(self.optimizer, state["optimizer"])
         loop = to_numpy_tree(state["loop"])
         self.updates = UpdateLog(loop["losses"], loop["mean_qs"])
 

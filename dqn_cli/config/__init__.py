@@ -101,14 +101,26 @@ def flatten(data: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
     return flat
 
 
-# What a resumed run may not change: the shapes its weights, replay and env states were made for.
-RESUME_FIXED_PREFIXES = ("seed", "algorithm.name", "algorithm.rollout_steps", "network.", "env.id", "env.num_envs", "env.make_kwargs", "env.frame_stack", "env.atari",
-                         "buffer.capacity")
+# What a resumed run may not change, and why: the checkpoint's weights, optimizer state, replay and
+# env states were made for these.
+RESUME_FIXED = {"seed": "its random streams continue from the checkpoint",
+                "algorithm.name": "the checkpoint holds that algorithm's state",
+                "algorithm.rollout_steps": "the saved rollout has that length",
+                "network": "the saved weights have that network's shapes",
+                "optimizer.name": "the checkpoint holds that optimizer's state, which another optimizer cannot take "
+                                  "(its values, e.g. optimizer.lr, may change)",
+                "buffer.name": "the saved replay is that buffer's (its priorities, or none)",
+                "buffer.capacity": "the saved replay has that size",
+                **{key: "the saved env states are that env's" for key in
+                   ("env.id", "env.num_envs", "env.make_kwargs", "env.frame_stack", "env.atari")}}
 
 
 def check_resume_compatible(saved: Dict[str, Any], cfg: TrainConfig) -> None:
+    """Refuse, before anything is written, a change that the checkpoint cannot carry. A group's
+    option (network.name) is named before the values that come with it."""
     old, new = flatten(saved), flatten(to_dict(cfg))
-    for key in sorted(set(old) | set(new)):
-        if key.startswith(RESUME_FIXED_PREFIXES) and old.get(key) != new.get(key):
-            raise ConfigError(f"resume: {key} was {old.get(key)!r} in the run being resumed, now {new.get(key)!r}; "
-                              "a resumed run keeps its seed, network, env and replay size (start a new run instead)")
+    for key in sorted(set(old) | set(new), key=lambda key: (not key.endswith(".name"), key)):
+        fixed = next((prefix for prefix in RESUME_FIXED if key == prefix or key.startswith(prefix + ".")), None)
+        if fixed is not None and old.get(key) != new.get(key):
+            raise ConfigError(f"resume: {key} was {old.get(key)!r} in the run being resumed, now {new.get(key)!r}: "
+                              f"{RESUME_FIXED[fixed]}; keep it, or start a new run")

@@ -24,7 +24,7 @@ from dqn_cli.learners.update import LearnResult, UpdateSettings
 __all__ = ["AutogradLearner", "CUDAGraphLearner", "FastCNNLearner", "FastLayerNormCNNLearner", "FastMLPLearner",
            "FlatAdam", "FlatParameters",
            "Learner", "LearnResult", "Optimizer", "UpdateSettings", "build_learner", "build_optimizer",
-           "set_learning_rate"]
+           "load_optimizer_state", "set_learning_rate"]
 
 
 def build_optimizer(cfg: OptimizerConfig, param: torch.Tensor) -> Optimizer:
@@ -50,6 +50,16 @@ def set_learning_rate(optimizer: Optimizer, lr: float) -> None:
     else:
         for group in optimizer.param_groups:
             group["lr"] = lr
+
+
+def load_optimizer_state(optimizer: Optimizer, state: dict) -> None:
+    """A checkpoint's optimizer state (moments, step counts) under this optimizer's own hyperparameters,
+    which come from the config: `resume=<run> optimizer.lr=...` must change the learning rate."""
+    configured = [{key: value for key, value in group.items() if key != "params"} for group in optimizer.param_groups]
+    optimizer.load_state_dict(state)
+    if not isinstance(optimizer, FlatAdam):  # torch.optim restores the saved hyperparameters too
+        for group, values in zip(optimizer.param_groups, configured):
+            group.update(values)
 
 
 def build_learner(online: nn.Module, target: nn.Module, weights: FlatParameters, optimizer: Optimizer,

@@ -67,7 +67,8 @@ class FlatAdam:
                 "param_groups": [{**self.group, "params": [0]}]}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        """Loads this class's or torch.optim.Adam's state_dict; ValueError if it is not one
+        """Loads this class's or torch.optim.Adam's moments, keeping this optimizer's own lr, betas,
+        eps and weight decay (the config's: a resume may change them); ValueError if it is not one
         optimizer over one tensor of this size (checkpoints of older versions had one per parameter)."""
         groups, states = state_dict["param_groups"], state_dict["state"]
         if len(groups) != 1 or len(groups[0]["params"]) != 1 or len(states) > 1:
@@ -75,7 +76,6 @@ class FlatAdam:
         saved = next(iter(states.values()), None)
         if saved is not None and saved["exp_avg"].shape != self.param.shape:
             raise ValueError(f"the state is for {saved['exp_avg'].numel()} weights, not {self.param.numel()}")
-        self.group.update({k: groups[0][k] for k in ("lr", "eps", "weight_decay")}, betas=tuple(groups[0]["betas"]))
         for name, tensor in self.state.items():
             tensor.copy_(saved[name] if saved is not None else torch.zeros_like(tensor))
 
