@@ -1,6 +1,6 @@
 """Side-by-side speed benchmark, run by hand (never by the tests). One command:
 
-    python benchmarks/run.py                  # everything below except SB3 (~19 minutes on 2 cores)
+    python benchmarks/run.py                  # sections 1-4 and 6-8 (~19 minutes on 2 cores); 5 and 9 need flags
     python benchmarks/run.py --sb3            # also SB3 + RL Zoo's tuned CartPole (pip install -e ".[bench]")
     python benchmarks/run.py --quick          # smaller budgets, to check that it runs
 
@@ -21,7 +21,10 @@ It prints markdown tables and writes benchmarks/results.json:
    policy and its 100-episode score; then five seeds vmapped in one JAX process against a five-seed
    joblib sweep of dqn-train, per seed;
 8. `dqn-train --help`, `dqn-eval --help` and `dqn-report --help` against a bare `import torch`, whole
-   processes, interleaved.
+   processes, interleaved;
+9. PQN on MinAtar Breakout: purejaxql's own `pqn_minatar.py` (benchmarks/purejaxql_pqn.py: a checkout
+   named by --purejaxql, two adaptations to gymnax 1.0, run by --jax-python) against
+   `dqn-train experiment=pqn_minatar`, the same budget, one whole process each, one after the other.
 """
 
 from __future__ import annotations
@@ -334,15 +337,49 @@ def help_table(repeats: int) -> tuple[str, dict]:
     return "\n".join(lines), {"median_s": median, "ratio_to_torch": {n: round(m / torch_import, 2) for n, m in median.items()}}
 
 
+# 9. PQN against purejaxql --------------------------------------------------------------------------
+
+def pqn_table(python: str, purejaxql: Path, total_steps: int, workdir: Path) -> tuple[str, dict]:
+    """purejaxql's PQN on Breakout-MinAtar (JAX, the whole loop jitted) and dqn-train's, whole
+    processes at the same budget. dqn-train's time also holds its periodic and final greedy
+    evaluations (2 x 100 episodes at the end), which purejaxql does not run."""
+    started = time.perf_counter()
+    out = subprocess.run([python, str(HERE / "purejaxql_pqn.py"), "--purejaxql", str(purejaxql),
+                          "--total-steps", str(total_steps)], capture_output=True, text=True)
+    theirs = ({"error": out.stderr.strip().splitlines()[-1:]} if out.returncode != 0 else
+              {**json.loads(out.stdout.strip().splitlines()[-1]), "measured_wall_s": round(time.perf_counter() - started, 1)})
+    ours = run_seed(0, ["experiment=pqn_minatar", f"total_steps={total_steps}"], workdir)
+    lines = ["| PQN, Breakout-MinAtar, seed 0 | steps | whole process | env steps/s (whole process) | "
+             "score |", "|---|---|---|---|---|"]
+    if "error" in theirs:
+        lines.append(f"| purejaxql `pqn_minatar.py` | failed: {theirs['error']} | | | |")
+    else:
+        lines.append(f"| purejaxql `pqn_minatar.py` (compile {theirs['compile_s']:.1f} s) | {theirs['steps']:,} | "
+                     f"{theirs['measured_wall_s']:.1f} s | {theirs['steps'] / theirs['measured_wall_s']:,.0f} | "
+                     f"{theirs['final_training_return']:.1f} (training return, last 5% of updates) |")
+    if "error" in ours:
+        lines.append(f"| `dqn-train experiment=pqn_minatar` | failed: {ours['error']} | | | |")
+    else:
+        last = ours["final_eval"]["last"]
+        lines.append(f"| `dqn-train experiment=pqn_minatar` | {ours['steps']:,} | {ours['process_wall_s']:.1f} s | "
+                     f"{ours['steps'] / ours['process_wall_s']:,.0f} | {last['mean']:.1f} ± {last['std']:.1f} "
+                     "(last.pt, 100 greedy episodes) |")
+        if "error" not in theirs:
+            lines.append(f"| **dqn-train faster by** | | {theirs['measured_wall_s'] / ours['process_wall_s']:.2f}x | | |")
+    return "\n".join(lines), {"purejaxql": theirs, "dqn_cli": ours}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small budgets: checks the script, not the speed")
     parser.add_argument("--sb3", action="store_true", help="also run SB3 + RL Zoo (needs the bench extra)")
     parser.add_argument("--json", type=Path, default=HERE / "results.json")
-    parser.add_argument("--sections", default="1,2,3,4,5,6,7,8", help="which tables to (re)measure, e.g. 1,2; the "
+    parser.add_argument("--sections", default="1,2,3,4,5,6,7,8,9", help="which tables to (re)measure, e.g. 1,2; the "
                         "JSON keeps the other sections from its previous run")
     parser.add_argument("--jax-python", default=sys.executable, help="section 7: a Python with the bench-jax "
                         "extra installed (default: this one)")
+    parser.add_argument("--purejaxql", type=Path, help="section 9: a checkout of github.com/mttga/purejaxql "
+                        "(needs --jax-python with flax and chex as well; skipped without it)")
     parser.add_argument("--overrides", nargs="*", default=[], help="extra dqn-train overrides for every run, "
                         "e.g. --overrides device=cuda (the update-time table stays on the CPU)")
     args = parser.parse_args()
@@ -391,6 +428,12 @@ def main() -> None:
     if "8" in sections:
         text, results["help"] = help_table(3 if quick else 10)
         print("## 8. Help pages against importing torch\n\n" + text + "\n", flush=True)
+
+    if "9" in sections and args.purejaxql:
+        text, results["pqn_purejaxql"] = pqn_table(args.jax_python, args.purejaxql, 200_000 if quick else 1_000_000,
+                                                   workdir)
+        print("## 9. PQN: purejaxql's pqn_minatar.py against dqn-train experiment=pqn_minatar\n\n" + text + "\n",
+              flush=True)
 
     if args.sb3 and "5" in sections:
         text, results["sb3"] = sb3_table([0] if quick else [0, 1, 2], 3000 if quick else 50_000)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -13,8 +13,9 @@ from omegaconf.errors import OmegaConfBaseException
 
 from dqn_cli.checkpoint import load_checkpoint
 from dqn_cli.config import TrainConfig, from_dict
+from dqn_cli.config.train import MAX_SEED
 from dqn_cli.envs import FINAL_EVAL_SEED_OFFSET, make_env
-from dqn_cli.errors import ConfigError, RunDirError
+from dqn_cli.errors import ConfigError, InvalidArgument, RunDirError
 from dqn_cli.evaluate import EvalResult, evaluate, greedy_policy, record_video
 from dqn_cli.exploration import epsilon_greedy
 from dqn_cli.networks import build_q_network
@@ -24,6 +25,10 @@ from dqn_cli.runtime import resolve_device
 class TrainedAgent:
     """A trained Q-network with the config it was trained with: acts, scores and plays."""
 
+    def __repr__(self) -> str:
+        return (f"TrainedAgent({self.config.env.id}, {self.config.algorithm.name}, step {self.step:,}, "
+                f"{self.n_actions} actions, checkpoint={str(self.checkpoint)!r})")
+
     def __init__(self, q_network: torch.nn.Module, config: TrainConfig, device: torch.device, *,
                  obs_shape: Sequence[int], n_actions: int, step: int, checkpoint: Path):
         self.q_network, self.config, self.device = q_network.eval(), config, device
@@ -31,8 +36,17 @@ class TrainedAgent:
         self.step, self.checkpoint = step, checkpoint  # the env step the weights were saved at, and where
 
     def _batch(self, obs) -> tuple:
+        """(batch, single): one observation of obs_shape becomes a batch of one; anything else must be
+        (batch, *obs_shape) and finite."""
         obs = np.asarray(obs)
         single = obs.shape == self.obs_shape
+        if not single and obs.shape[1:] != self.obs_shape:
+            raise InvalidArgument(f"observation of shape {obs.shape}: this agent takes one of shape {self.obs_shape} "
+                                  f"or a batch of shape (n, {', '.join(map(str, self.obs_shape))})")
+        if obs.dtype.kind not in "biuf":
+            raise InvalidArgument(f"observation of dtype {obs.dtype}: expected numbers")
+        if obs.dtype.kind == "f" and not np.isfinite(obs).all():
+            raise InvalidArgument("observation holds NaN or inf; the network's answer would mean nothing")
         return (obs[None] if single else obs), single
 
     @torch.inference_mode()
@@ -45,6 +59,8 @@ class TrainedAgent:
     def predict(self, obs, epsilon: float = 0.0, rng: Optional[np.random.Generator] = None):
         """The greedy action (an int) for one observation, or an array for a batch; with `epsilon`,
         a uniformly random action instead with that probability."""
+        if not 0.0 <= epsilon <= 1.0:  # NaN fails too
+            raise InvalidArgument(f"epsilon={epsilon}: expected a probability from 0 to 1")
         batch, single = self._batch(obs)
         greedy_actions = lambda: self.q_values(batch).argmax(axis=1)  # noqa: E731
         if epsilon > 0:
@@ -55,14 +71,20 @@ class TrainedAgent:
         return int(actions[0]) if single else actions
 
     def evaluate(self, episodes: int = 10, seed: Optional[int] = None,
-                 video: Union[None, str, Path] = None) -> Dict[str, Any]:
+                 video: Union[None, str, Path] = None, stop: Optional[Callable[[], bool]] = None) -> Dict[str, Any]:
         """Greedy episodes: mean, std and each episode's return. `seed` None uses the run's own
-        final-evaluation seeds (what summary.json reports); `video` writes one episode as an mp4."""
+        final-evaluation seeds (what summary.json reports); `video` writes one episode as an mp4;
+        `stop()` true ends early with the episodes played so far (marked partial)."""
+        if isinstance(episodes, bool) or not isinstance(episodes, (int, np.integer)) or episodes < 1:
+            raise InvalidArgument(f"episodes={episodes!r}: episodes must be an integer >= 1")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
+                                 or not 0 <= seed <= MAX_SEED):
+            raise InvalidArgument(f"seed={seed!r}: expected None (the run's own seeds) or an integer from 0 to {MAX_SEED}")
         first_seed = self.config.seed + FINAL_EVAL_SEED_OFFSET if seed is None else seed
         policy = greedy_policy(self.q_network, self.device)
-        result: EvalResult = evaluate(policy, self.config.env, episodes, seed=first_seed)
+        result: EvalResult = evaluate(policy, self.config.env, int(episodes), seed=first_seed, stop=stop)
         report = {**result.as_dict(), "returns": [float(r) for r in result.returns], "first_seed": first_seed}
-        if video is not None:
+        if video is not None and result.complete:
             report["video_return"] = record_video(policy, self.config.env, Path(video), seed=first_seed)
             report["video"] = str(video)
         return report

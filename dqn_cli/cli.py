@@ -78,6 +78,8 @@ def parse_eval_args(argv: List[str]) -> config_module.EvalArgs:
     for arg in argv:
         if "=" not in arg or arg.startswith("-"):
             raise UserError(f"unexpected argument {arg!r}; use key=value with keys: {keys}")
+        if not arg.partition("=")[2].strip():
+            raise UserError(f"{arg}: needs a value, e.g. run=outputs/runs/<run-dir> or episodes=10")
     try:
         return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(config_module.EvalArgs),
                                                    OmegaConf.from_dotlist(argv)))
@@ -95,15 +97,23 @@ def eval_main(argv: List[str] | None = None) -> None:
         return
     try:
         from dqn_cli.evaluate_run import evaluate_run
+        from dqn_cli.runtime import EXIT_STATUS, StopOnSignal
 
         args = parse_eval_args(argv)
         start_up_done()
-        result = evaluate_run(Path(args.run), str(args.checkpoint), args.episodes, args.video, args.seed,
-                              args.device)
+        with StopOnSignal() as stop_on_signal:  # Ctrl-C or SIGTERM: write the episodes played so far
+            result = evaluate_run(Path(args.run), str(args.checkpoint), args.episodes, args.video, args.seed,
+                                  args.device, stop=lambda: stop_on_signal(0), announce=say)
     except UserError as error:
         fail("dqn-eval", str(error))
     except KeyboardInterrupt:
         fail("dqn-eval", "interrupted")
+    if result.get("partial"):
+        say(f"{result['checkpoint']}.pt: stopped by {stop_on_signal.signal_name} after {result['episodes']} "
+            f"episode(s) ({result['mean']:.2f} ± {result['std']:.2f}); written, marked partial, to {result['eval_json']}"
+            if result["episodes"] else f"stopped by {stop_on_signal.signal_name} before any episode ended; "
+            f"{result['eval_json']} marked partial")
+        sys.exit(EXIT_STATUS.get(stop_on_signal.signal_name, 130))
     line = (f"{result['checkpoint']}.pt: {result['mean']:.2f} ± {result['std']:.2f} over "
             f"{result['episodes']} greedy episodes ({result['env_id']}) -> {result['eval_json']}")
     if result.get("video"):

@@ -16,6 +16,10 @@ class RunDirError(UserError):
     """A run directory or checkpoint that is missing, unreadable or not ours."""
 
 
+class InvalidArgument(UserError, ValueError):
+    """A Python API argument of the wrong shape or out of range."""
+
+
 class TrainingDiverged(UserError):
     """NaN or inf in the loss or the weights: training stops, the last good checkpoint stays."""
 

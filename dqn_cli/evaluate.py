@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, List, Optional
@@ -142,6 +143,7 @@ def record_video(policy: Policy, env_cfg: EnvConfig, path: Path, seed: int, fps:
     """Play one greedy episode with seed `seed`, write it as an mp4 to `path`, return its return."""
     import imageio.v2 as imageio
 
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame draws off-screen: no display, no XDG warning
     env = make_env(env_cfg, render_mode="rgb_array")
     fps = env.metadata.get("render_fps") or fps
     obs, _ = env.reset(seed=seed)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import re
 import signal
 import threading
 import time
@@ -21,6 +22,8 @@ from dqn_cli.networks import is_convolutional
 def resolve_device(name: str, gpu_pays_off: bool = True) -> torch.device:
     """device=auto (or auto:N) takes the GPU (N) only for networks that gain from one: small MLPs
     train faster on a couple of CPU cores than on a GPU (docs: benchmarks)."""
+    if not re.fullmatch(r"(cpu|cuda|auto|mps)(:\d+)?", name):
+        raise ConfigError(f"device={name!r} is not a device; use cpu, cuda, cuda:N or auto")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device={name!r} but no CUDA device is available; use device=auto or device=cpu")
     if name.startswith("auto"):

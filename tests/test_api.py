@@ -81,6 +81,35 @@ def test_errors_raise_with_the_clis_one_line(tmp_path: Path, monkeypatch):
         dqn_cli.load(tmp_path / "nope")
 
 
+@pytest.mark.parametrize("obs, says", [
+    (np.zeros(3), r"observation of shape \(3,\): this agent takes one of shape \(4,\) or a batch of shape \(n, 4\)"),
+    (np.zeros(5), r"observation of shape \(5,\)"),
+    (0.0, r"observation of shape \(\)"),
+    (np.zeros((2, 2)), r"observation of shape \(2, 2\)"),
+    (np.array([0.0, np.nan, 0.0, 0.0]), "observation holds NaN or inf"),
+])
+def test_predict_names_the_shape_it_takes_and_refuses_nan(trained: dict, obs, says: str):
+    agent = dqn_cli.load(trained["run_dir"])
+    with pytest.raises(ValueError, match=says):
+        agent.predict(obs)
+
+
+def test_bad_api_arguments_are_one_line(trained: dict):
+    agent = dqn_cli.load(trained["run_dir"])
+    assert repr(agent).startswith("TrainedAgent(CartPole-v1, dqn, step ")
+    obs = np.zeros(4, dtype=np.float32)
+    for epsilon in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match=f"epsilon={epsilon}: expected a probability from 0 to 1"):
+            agent.predict(obs, epsilon=epsilon)
+    for episodes in (0, -1, 2.5):
+        with pytest.raises(ValueError, match=f"episodes={episodes}: episodes must be an integer >= 1"):
+            agent.evaluate(episodes=episodes)
+    with pytest.raises(ValueError, match="seed=-5: expected None"):
+        agent.evaluate(seed=-5)
+    with pytest.raises(ConfigError, match="device='tpu' is not a device; use cpu, cuda, cuda:N or auto"):
+        dqn_cli.load(trained["run_dir"], device="tpu")
+
+
 def test_two_calls_in_the_same_second_get_their_own_run_dirs(tmp_path: Path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     from dqn_cli import compose

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -176,6 +178,64 @@ def test_dqn_eval_bad_arguments(tmp_path: Path):
                           [["--episodes", "3"], "unexpected argument '--episodes'"]):
         result = run_cli("dqn-eval", args, tmp_path)
         assert result.returncode != 0 and message in result.stderr
+
+
+def copy_of(run_dir: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    return copy
+
+
+def test_dqn_eval_without_a_video_encoder_says_so_before_playing(finished_run: Path, tmp_path: Path):
+    run_dir = copy_of(finished_run, tmp_path)
+    shutil.rmtree(run_dir / "videos", ignore_errors=True)  # another test's video
+    before = (run_dir / "eval.json").read_bytes() if (run_dir / "eval.json").exists() else None
+    result = run_cli("dqn-eval", [f"run={run_dir}", "video=true"], tmp_path,
+                     extra_env={"IMAGEIO_FFMPEG_EXE": str(tmp_path / "no-ffmpeg")})
+    assert result.returncode == 2 and "video=true needs an ffmpeg encoder" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "greedy episode" not in result.stdout
+    assert not (run_dir / "videos").exists()
+    assert ((run_dir / "eval.json").read_bytes() if (run_dir / "eval.json").exists() else None) == before
+
+
+def test_dqn_eval_checks_the_run_dir_is_writable_before_playing(finished_run: Path, monkeypatch):
+    from dqn_cli import evaluate_run as module
+    from dqn_cli.errors import RunDirError
+
+    def read_only(self, data):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "write_bytes", read_only)
+    monkeypatch.setattr(module.TrainedAgent, "evaluate", lambda *a, **k: pytest.fail("played before checking"))
+    with pytest.raises(RunDirError, match=f"cannot write eval.json into {finished_run} \\(Permission denied\\)"):
+        module.evaluate_run(finished_run)
+
+
+def test_dqn_eval_refuses_a_checkpoint_of_another_env(finished_run: Path, tmp_path: Path):
+    run_dir = copy_of(finished_run, tmp_path)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    (run_dir / "summary.json").write_text(json.dumps({**summary, "env_id": "Acrobot-v1"}))
+    result = run_cli("dqn-eval", [f"run={run_dir}"], tmp_path)
+    assert result.returncode == 2 and "was trained on CartPole-v1, but" in result.stderr
+    assert "is a run of Acrobot-v1" in result.stderr
+
+
+def test_dqn_eval_stopped_by_sigterm_writes_the_episodes_so_far(finished_run: Path, tmp_path: Path):
+    run_dir = copy_of(finished_run, tmp_path)
+    process = subprocess.Popen([str(Path(sys.executable).parent / "dqn-eval"), f"run={run_dir}", "episodes=1000000"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert "greedy episode(s) of CartPole-v1" in process.stdout.readline()  # the episodes have started
+    process.send_signal(signal.SIGTERM)
+    out, _ = process.communicate(timeout=120)
+    assert process.returncode == 143 and "stopped by SIGTERM" in out
+    report = json.loads((run_dir / "eval.json").read_text())
+    assert report["partial"] is True and report["episodes"] < 1000000
+
+
+def test_dqn_eval_empty_values_are_one_line(tmp_path: Path):
+    result = run_cli("dqn-eval", ["run="], tmp_path)
+    assert result.returncode == 2 and result.stderr.strip() == (
+        "dqn-eval: error: run=: needs a value, e.g. run=outputs/runs/<run-dir> or episodes=10")
 
 
 def job_dir(sweep: Path, override: str) -> Path:
