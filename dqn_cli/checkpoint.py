@@ -6,6 +6,7 @@ import fcntl
 import io
 import json
 import logging
+import math
 import os
 import random
 import re
@@ -50,8 +51,28 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     atomic_write(path, lambda handle: handle.write(data))
 
 
+def finite_json(data: Any, where: str = "", replaced: Optional[Dict[str, str]] = None) -> Any:
+    """`data` with NaN and inf (which JSON has no words for) written as null; `replaced` collects
+    where each was, so the file can say why."""
+    if isinstance(data, dict):
+        return {key: finite_json(value, f"{where}{key}.", replaced) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [finite_json(value, f"{where}{i}.", replaced) for i, value in enumerate(data)]
+    if isinstance(data, float) and not math.isfinite(data):
+        if replaced is not None:
+            replaced[where.rstrip(".")] = str(data)
+        return None
+    return data
+
+
 def atomic_write_json(path: Path, data: Dict[str, Any]) -> None:
-    atomic_write_bytes(path, (json.dumps(data, indent=2, sort_keys=False) + "\n").encode())
+    """JSON that every reader parses: non-finite numbers become null, listed under "non_finite"."""
+    replaced: Dict[str, str] = {}
+    data = finite_json(data, replaced=replaced)
+    if replaced:
+        data["non_finite"] = {"note": "these values were NaN or inf, which JSON cannot hold: written as null",
+                              **replaced}
+    atomic_write_bytes(path, (json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n").encode())
 
 
 def save_checkpoint(path: Path, state: Dict[str, Any]) -> None:

@@ -58,6 +58,9 @@ def report_main(argv: List[str] | None = None) -> None:
             name, _, folder = label.partition("=")
             if not name or not folder:
                 raise UserError(f"--label {label!r}: write it as NAME=DIR, e.g. --label soft=outputs/sweeps/<sweep>")
+            if name in labels:
+                raise UserError(f"--label {name}= is given twice ({labels[name]} and {folder}); give each group its "
+                                "own name")
             labels[name] = Path(folder)
         if not args.paths and not labels:
             raise UserError("nothing to report: pass a sweep dir, run dirs, or --label NAME=DIR")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import itertools
 import os
 import shutil
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import List, Optional, Sequence
 
 from dqn_cli import config as config_module
-from dqn_cli.errors import ConfigError
+from dqn_cli.errors import ConfigError, resume_argument
 from dqn_cli.hydra_errors import explain_hydra_error
 
 # Folders above a new run dir that this process created (outputs/, outputs/runs/), deepest last:
@@ -21,7 +22,7 @@ from dqn_cli.hydra_errors import explain_hydra_error
 _created_parents: List[Path] = []
 
 # What Hydra and a run write into a run dir: a new run refuses a dir that holds any of them.
-RUN_FILES = (".hydra", "checkpoints", "summary.json", "train.log")
+RUN_FILES = (".hydra", "checkpoints", "summary.json", "train.log", "multirun.yaml")
 
 # Set for `--cfg`, `--info` and the like, which print and train nothing: no run dir is created.
 print_only = False
@@ -32,7 +33,16 @@ def claim_new_run_dir(name: str) -> str:
     """`name`, or `name_2`, `name_3`, ... : the first that this process creates itself, so two runs
     started in the same second never share a dir."""
     missing = [parent for parent in Path(name).parents if not parent.exists()]
-    Path(name).parent.mkdir(parents=True, exist_ok=True)
+    dangling = next((parent for parent in missing if parent.is_symlink()), None)
+    if dangling is not None:
+        raise ConfigError(f"{dangling} is a link to {os.readlink(dangling)}, which does not exist; create that folder "
+                          "or remove the link")
+    try:
+        Path(name).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"cannot create {error.filename or Path(name).parent} for the run dir "
+                          f"({error.strerror or error}); run from a writable folder or set hydra.run.dir=<folder>") \
+            from None
     _created_parents.extend(reversed(missing))
     for attempt in itertools.count(1):
         candidate = name if attempt == 1 else f"{name}_{attempt}"
@@ -41,6 +51,9 @@ def claim_new_run_dir(name: str) -> str:
             return candidate
         except FileExistsError:
             continue
+        except OSError as error:
+            raise ConfigError(f"cannot create the run dir {candidate} ({error.strerror or error}); run from a "
+                              "writable folder or set hydra.run.dir=<folder>") from None
 
 
 def _run_dir(resume: Optional[str], fresh: str) -> str:
@@ -54,6 +67,19 @@ def _run_dir(resume: Optional[str], fresh: str) -> str:
     if not os.path.isdir(os.path.join(resume, "checkpoints")):
         raise ConfigError(f"resume={resume}: not a dqn-train run dir (no checkpoints/ in it)")
     return resume
+
+
+MAX_NAME_BYTES = 255  # a file name's limit on Linux and macOS file systems
+
+
+def job_dir_name(override_dirname: str, job_number) -> str:
+    """A sweep job's dir: its overrides, key=value,... ; a list too long for one file name is cut
+    at an override and numbered (`7_a=1,b=2,..._3f2a9c1e`): its full overrides stay in .hydra/."""
+    if len(override_dirname.encode()) <= MAX_NAME_BYTES:
+        return override_dirname
+    digest = hashlib.sha1(override_dirname.encode()).hexdigest()[:8]
+    kept = override_dirname.encode()[:MAX_NAME_BYTES - 40].decode(errors="ignore").rsplit(",", 1)[0]
+    return f"{job_number}_{kept},..._{digest}"
 
 
 def _train_help() -> str:
@@ -73,6 +99,7 @@ def register_schemas() -> None:
     OmegaConf.register_new_resolver("dqn_hydra_subdir", lambda resume, now: f".hydra-resume/{now}" if resume
                                     else ".hydra", replace=True)
     OmegaConf.register_new_resolver("dqn_help", _train_help, replace=True)
+    OmegaConf.register_new_resolver("dqn_job_dir", job_dir_name, replace=True)
 
     store = ConfigStore.instance()
     store.store(name="train_schema", node=config_module.TrainConfig)
@@ -184,7 +211,7 @@ def refuse_a_used_run_dir(run_dir: Path, key: str = "hydra.run.dir") -> None:
     used = [name for name in RUN_FILES if (run_dir / name).exists()]
     if used:
         raise ConfigError(f"{key}={run_dir}: already holds a run ({', '.join(used)}); continue it with "
-                          f"resume={run_dir}, or choose a new folder")
+                          f"{resume_argument(run_dir)}, or choose a new folder")
 
 
 def remove_if_only_bookkeeping(run_dir: Path, bookkeeping: set) -> None:

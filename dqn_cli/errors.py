@@ -1,7 +1,21 @@
 """Errors a user can cause. The CLI prints their message as one line and exits non-zero."""
 
+import re
 import shlex
 from typing import Optional
+
+
+def hydra_quoted(value: str) -> str:
+    """`value` as Hydra reads it back: as it is when plain, else in Hydra's quotes (a sweep job's dir
+    `seed=0,total_steps=600` would be a sweep; non-ASCII does not parse)."""
+    if re.fullmatch(r"[A-Za-z0-9_./:+-]+", value):
+        return value
+    return '"' + value.replace('"', '\\"') + '"'  # Hydra's quoted string: only its quote is escaped
+
+
+def resume_argument(run_dir) -> str:
+    """`resume=<run_dir>` as one shell word that Hydra reads back as that path."""
+    return shlex.quote(f"resume={hydra_quoted(str(run_dir))}")
 
 
 class UserError(Exception):
@@ -20,6 +34,10 @@ class InvalidArgument(UserError, ValueError):
     """A Python API argument of the wrong shape or out of range."""
 
 
+class EnvBroken(UserError):
+    """A third-party env raised, or returned what gymnasium's contract does not allow (envs/contract.py)."""
+
+
 class TrainingDiverged(UserError):
     """NaN or inf in the loss or the weights: training stops, the last good checkpoint stays."""
 
@@ -33,7 +51,7 @@ class TrainingInterrupted(Exception):
         by = f" by {signal_name}" if signal_name else ""
         written = during or "checkpoint written"
         super().__init__(f"stopped at step {step:,}{by}; {written}; continue with: "
-                         f"dqn-train resume={shlex.quote(str(run_dir))}")
+                         f"dqn-train {resume_argument(run_dir)}")
 
 
 class RunAlreadyFinished(Exception):
@@ -46,4 +64,4 @@ class RunAlreadyFinished(Exception):
         why, how = ((": an evaluation reached env.solve_threshold and training stopped", "eval.stop_when_solved=false")
                     if solved else ("", f"{budget_key}=<more than {reached}>"))
         super().__init__(f"{run_dir} already finished at step {step:,}{why} (summary.json); left as it is. To "
-                         f"train it longer pass {how} with resume=")
+                         f"train it longer: dqn-train {resume_argument(run_dir)} {how}")

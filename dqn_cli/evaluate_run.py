@@ -52,7 +52,7 @@ def check_same_env(run_dir: Path, agent: TrainedAgent) -> None:
 
 
 def evaluate_run(run_dir: Path, checkpoint: str = "best", episodes: Optional[int] = None, video: bool = False,
-                 seed: int = -1, device: str = "cpu", stop: Optional[Callable[[], bool]] = None,
+                 seed: int = -1, device: str = "cpu", *, stop: Optional[Callable[[], bool]] = None,
                  announce: Callable[[str], None] = lambda line: None) -> Dict[str, Any]:
     """Evaluate and write <run>/eval.json; seed -1 and episodes None replay the run's own final
     evaluation. `stop()` true ends it early: eval.json then holds the episodes so far, marked partial.

@@ -22,8 +22,12 @@ def group_options(group: str) -> List[str]:
 
 def check_group_choices(overrides: Sequence[str]) -> None:
     """Group choices Hydra would answer with a traceback, or take without a word: a group set to null,
-    a typed schema picked as an option, and experiment_env, which experiment and env pick."""
+    a typed schema picked as an option, experiment_env, which experiment and env pick, and deletions."""
     for override in overrides:
+        if override.startswith("~"):  # Hydra's deletion: a group loses its option, a key falls back to the schema's
+            key = override[1:].partition("=")[0]
+            raise ConfigError(f"{override}: deleting a setting is not supported; set {key} to the value you want "
+                              f"({key}=..., or for a group another option)")
         group, _, option = override.lstrip("+").partition("=")
         if group == "experiment_env":
             raise ConfigError(f"{override}: experiment_env is picked by experiment and env (conf/experiment_env/"
@@ -63,6 +67,11 @@ def explain_hydra_error(error: BaseException) -> str:
     if missing:
         group, option = missing.groups()
         return f"{group}={option} is not an option; choose one of: {', '.join(group_options(group))}"
+    unreadable = re.search(r"LexerNoViableAltException: ([^=\s]+)=(.*)", text)
+    if unreadable:
+        key, value = unreadable.groups()
+        return (f"{key}={value}: Hydra reads unquoted values in ASCII letters, digits and a few symbols only; quote "
+                f"the value for Hydra and the shell: '{key}=\"{value}\"'")
     appended = re.search(r"Could not append to config. An item is already at '([^']+)'", text)
     if appended:
         key = appended.group(1)

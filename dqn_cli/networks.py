@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from typing import Callable, Dict, List, Sequence, Tuple
 
@@ -167,9 +168,19 @@ def _dueling(cfg: DuelingConfig, obs_shape: Tuple[int, ...], obs_dtype, n_action
                            cfg.norm)
 
 
+LARGE_MLP = 20_000_000  # parameters: far past any vector task's needs, and slow on a CPU
+
+
 def _auto(cfg: AutoNetworkConfig, obs_shape: Tuple[int, ...], obs_dtype, n_actions: int) -> nn.Module:
     """An MLP for vectors; for images the Nature CNN, or a smaller one for images too small for it."""
     if not is_image(obs_shape, obs_dtype):
+        sizes = [int(np.prod(obs_shape)), *cfg.hidden_sizes, n_actions]
+        weights = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+        if weights > LARGE_MLP:
+            logging.getLogger("dqn_cli").warning(
+                f"network=auto: observations of shape {tuple(obs_shape)} ({sizes[0]:,} values, not an image it can "
+                f"convolve) make an MLP of {weights:,} parameters; flatten or downsample them in the env, or choose "
+                "network=nature_cnn for images")
         return _mlp(cfg, obs_shape, obs_dtype, n_actions)
     cnn = NatureCNNConfig(activation=cfg.activation, norm=cfg.norm)
     if min(convolution_output(cnn, obs_shape)) < 1:

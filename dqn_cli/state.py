@@ -47,6 +47,7 @@ class TrainingState:
     updates: int = 0  # gradient steps
     best_eval: Dict[str, float] = field(default_factory=_no_eval_yet)  # mean, std and step of the best
     recent: deque = field(default_factory=lambda: deque(maxlen=RECENT_EPISODES))  # last episodes' returns
+    eval_pending: bool = False  # a periodic evaluation that a stop cut short: a resumed run plays it first
 
     @classmethod
     def start(cls, obs: np.ndarray) -> "TrainingState":
@@ -97,12 +98,13 @@ class TrainingState:
         return {
             "counters": {"step": self.step, "episodes": self.episodes, "updates": self.updates},
             "best_eval": dict(self.best_eval),
-            "loop": to_tensor_tree({"obs": self.obs, "returns": self.returns, "lengths": self.lengths,
-                                    "recent": list(self.recent)}),
+            "loop": {**to_tensor_tree({"obs": self.obs, "returns": self.returns, "lengths": self.lengths,
+                                       "recent": list(self.recent)}), "eval_pending": self.eval_pending},
         }
 
     @classmethod
     def from_state_dict(cls, state: Dict[str, Any]) -> "TrainingState":
         loop = to_numpy_tree(state["loop"])
         return cls(obs=loop["obs"], returns=loop["returns"], lengths=loop["lengths"], **state["counters"],
-                   best_eval=dict(state["best_eval"]), recent=deque(loop["recent"], maxlen=RECENT_EPISODES))
+                   best_eval=dict(state["best_eval"]), recent=deque(loop["recent"], maxlen=RECENT_EPISODES),
+                   eval_pending=bool(loop.get("eval_pending", False)))

@@ -5,18 +5,28 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shlex
 import shutil
 import sys
 import traceback
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
+from dqn_cli import sweep_stop
 from dqn_cli.compose import config_for_run, remove_if_only_bookkeeping
 from dqn_cli.console import fail, say
-from dqn_cli.errors import RunAlreadyFinished, TrainingInterrupted, UserError
+from dqn_cli.errors import (EnvBroken, RunAlreadyFinished, TrainingDiverged, TrainingInterrupted, UserError,
+                            hydra_quoted)
 from dqn_cli.startup import start_up_done
 
 log = logging.getLogger("dqn_cli")
+
+
+def record_in_train_log(line: str) -> None:
+    """The line that ends a run goes to the console once (by the caller) and into train.log too."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.emit(logging.LogRecord("dqn_cli", logging.ERROR, __file__, 0, line, None, None))
 
 
 class TrainTask:
@@ -27,7 +37,7 @@ class TrainTask:
     def __init__(self):
         self.error: Optional[BaseException] = None
 
-    def __call__(self, cfg) -> float:
+    def __call__(self, cfg) -> Optional[float]:
         from hydra.core.hydra_config import HydraConfig
         from hydra.types import RunMode
 
@@ -35,10 +45,19 @@ class TrainTask:
         hydra_cfg = HydraConfig.get()
         run_dir = Path(hydra_cfg.runtime.output_dir)
         in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
+        if in_sweep:
+            sweep_stop.catch_stop_signals(forward_to_workers=False)
+            if sweep_stop.stopped_by:
+                return self._record_failed_job(run_dir, f"not started: the sweep was stopped by {sweep_stop.stopped_by}")
+            (run_dir / "error.txt").unlink(missing_ok=True)  # an earlier attempt's, in a continued sweep
         try:
             summary = self._train(cfg, hydra_cfg, run_dir, in_sweep)
         except (UserError, TrainingInterrupted, RunAlreadyFinished) as error:
+            if isinstance(error, (TrainingInterrupted, TrainingDiverged, EnvBroken)):  # a refusal writes nothing
+                record_in_train_log(f"{'stopped' if isinstance(error, TrainingInterrupted) else 'error'}: {error}")
             if in_sweep:
+                if isinstance(error, TrainingInterrupted):
+                    sweep_stop.note_stop(error.signal_name)
                 return self._record_failed_job(run_dir, str(error))
             self.error = error
             if not isinstance(error, TrainingInterrupted):
@@ -59,6 +78,7 @@ class TrainTask:
     def _train(cfg, hydra_cfg, run_dir: Path, in_sweep: bool) -> dict:
         import torch
 
+        from dqn_cli.run.checkpointer import final_summary
         from dqn_cli.run.train import train
         from dqn_cli.runtime import job_device
 
@@ -66,8 +86,15 @@ class TrainTask:
         resume = typed.resume is not None
         if in_sweep:
             typed.device = job_device(typed.device, hydra_cfg.job.num, torch.cuda.device_count())
+            # A continued sweep (hydra.sweep.dir given again) keeps the jobs that finished; in a new sweep a
+            # finished run there is another job's with the same overrides (seed=0,0), refused below.
+            continued = any(o.startswith("hydra.sweep.dir=") for o in hydra_cfg.overrides.hydra)
+            finished = final_summary(run_dir / "summary.json") if continued else None
+            if finished is not None:
+                log.info(f"{run_dir} holds this job's finished run: kept as it is")
+                return finished
             # A requeued (SLURM/submitit) or re-run job finds its own unfinished checkpoints: continue them.
-            if list(run_dir.glob("checkpoints/step_*.pt")) and not (run_dir / "summary.json").is_file():
+            if list(run_dir.glob("checkpoints/step_*.pt")) and final_summary(run_dir / "summary.json") is None:
                 log.info(f"{run_dir} holds an unfinished run of this job: resuming it")
                 (run_dir / "error.txt").unlink(missing_ok=True)
                 resume = True
@@ -85,11 +112,27 @@ class TrainTask:
             remove_if_only_bookkeeping(run_dir, {".hydra", "train.log", ".lock"})
 
     @staticmethod
-    def _record_failed_job(run_dir: Path, message: str) -> float:
+    def _record_failed_job(run_dir: Path, message: str) -> Optional[float]:
         """One failed job must not end the sweep: say why in its error.txt and let the launcher go on."""
         (run_dir / "error.txt").write_text(message + "\n")
         log.error(f"job failed ({run_dir}): {message.strip().splitlines()[0] if message.strip() else 'no message'}")
-        return float("nan")
+        return None  # no objective: an Optuna sweep records the trial as failed and goes on
+
+
+# The sweep dir and the folders above it that this sweep creates, the sweep dir first.
+_new_sweep_folders: List[Path] = []
+
+
+def remove_unused_sweep_dir() -> None:
+    """A sweep refused before any job ran (a value of the wrong type, an unknown key) leaves no
+    sweep dir holding only Hydra's multirun.yaml."""
+    if not _new_sweep_folders or not _new_sweep_folders[0].is_dir():
+        return
+    if {p.name for p in _new_sweep_folders[0].iterdir()} <= {"multirun.yaml"}:
+        shutil.rmtree(_new_sweep_folders[0], ignore_errors=True)
+        for folder in _new_sweep_folders[1:]:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
 
 try:
@@ -105,6 +148,9 @@ class SweepStatusCallback(_HydraCallback):
 
     def on_multirun_start(self, config, **kwargs) -> None:
         start_up_done()
+        sweep_dir = Path(config.hydra.sweep.dir)
+        _new_sweep_folders[:] = [folder for folder in (sweep_dir, *sweep_dir.parents) if not folder.exists()]
+        sweep_stop.catch_stop_signals(forward_to_workers=True)
 
     def on_multirun_end(self, config, **kwargs) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
@@ -119,6 +165,13 @@ class SweepStatusCallback(_HydraCallback):
                 say(f"report: {sweep_dir / 'report.md'}")
             except Exception as error:  # a report problem must not hide the sweep's own outcome
                 print(f"report: not written ({error})", file=sys.stderr)
+        if sweep_stop.stopped_by:
+            from dqn_cli.runtime import EXIT_STATUS
+
+            print(f"dqn-train: sweep stopped by {sweep_stop.stopped_by}; jobs that were training wrote a checkpoint. "
+                  f"Continue the sweep with: dqn-train {' '.join(shlex.quote(a) for a in sys.argv[1:])} "
+                  f"{shlex.quote('hydra.sweep.dir=' + hydra_quoted(str(sweep_dir)))}", file=sys.stderr)
+            sys.exit(EXIT_STATUS.get(sweep_stop.stopped_by, 130))
         if failed:
             fail("dqn-train", f"{len(failed)} sweep job(s) failed: {', '.join(failed)} "
                                "(see error.txt in each; the other jobs' results are kept)")

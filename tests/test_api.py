@@ -144,6 +144,14 @@ def test_what_the_api_cannot_run_is_refused_in_one_line(tmp_path: Path, monkeypa
     assert not (tmp_path / "outputs").exists() or not list((tmp_path / "outputs").rglob("*.yaml"))
 
 
+def test_configs_composed_in_two_threads_at_once(tmp_path: Path):
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        configs = list(pool.map(dqn_cli.compose_config, [["gamma=0.5"], ["gamma=0.7"]] * 3))
+    assert [c.gamma for c in configs] == [0.5, 0.7] * 3
+
+
 def test_importing_dqn_cli_loads_nothing_heavy():
     code = "import sys, dqn_cli; print(sorted(m for m in ('torch', 'gymnasium', 'hydra') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

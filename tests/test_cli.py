@@ -84,6 +84,7 @@ def test_dqn_eval_reproduces_the_final_evaluation_and_writes_video(finished_run:
     result = run_cli("dqn-eval", [f"run={finished_run}", "checkpoint=best", "video=true"], tmp_path)
     assert result.returncode == 0, result.stderr  # episodes: the run's final-evaluation count (3 here)
     assert "±" in result.stdout and "3 greedy episodes" in result.stdout
+    assert "XDG_RUNTIME_DIR" not in result.stderr  # pygame draws off-screen, without SDL's display warning
     report = json.loads((finished_run / "eval.json").read_text())
     summary = json.loads((finished_run / "summary.json").read_text())
     assert report["mean"] == pytest.approx(summary["final_eval"]["best"]["mean"])  # same seeds, same weights
@@ -131,6 +132,15 @@ BAD_TRAIN_INPUTS = [
     (["+env.foo=1"], "env.foo: not a setting of env, so it would be ignored; its keys: id, num_envs"),
     (["optimizer=sgd", "+optimizer.momentum=0.9"], "+optimizer.momentum: optimizer.momentum is already a setting; "
                                                   "set it without the leading +"),
+    (["+sweep=optuna_article", "hydra.sweeper.n_trials=0"], "hydra.sweeper.n_trials=0 is out of range; allowed: an "
+                                                             "integer >= 1"),
+    (["-m", "seed=0,1", "hydra/launcher=joblib", "hydra.launcher.n_jobs=0"], "hydra.launcher.n_jobs=0 is out of range"),
+    (["hydra.run.dir=/tmp/é"], "Hydra reads unquoted values in ASCII letters, digits and a few symbols only; quote"),
+    (["-m", "seed=a,b"], "seed='a' is not valid: expected integer"),
+    (["~env"], "~env: deleting a setting is not supported; set env to the value you want"),
+    (["~total_steps"], "~total_steps: deleting a setting is not supported"),
+    (["--shell-completion"], "--shell-completion needs what to do: install=bash"),
+    (["--resolve", "--cfg", "hydra"], "use --resolve --cfg all, or --cfg hydra without --resolve"),
     (["total_episodes=20"], "exploration.unit='step' is out of range; allowed: episode (exploration.fraction is a "
                             "share of the budget, total_episodes), or set exploration.steps"),
 ]
@@ -170,6 +180,13 @@ def test_dqn_eval_refuses_damaged_or_foreign_checkpoints(finished_run: Path, tmp
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and str(target) in lines[0] and "Traceback" not in result.stderr
+
+
+def test_an_episode_budget_that_ends_before_learning_starts_says_so(workdir: Path):
+    result = run_cli("dqn-train", ["total_episodes=2", "exploration.unit=episode", "learning_starts=5000",
+                                   "env.num_envs=1", "log.progress=off", "eval.final_episodes=2"], workdir)
+    assert result.returncode == 0, result.stderr
+    assert "before learning_starts (5,000): no gradient step happened" in result.stdout + result.stderr
 
 
 def test_dqn_eval_bad_arguments(tmp_path: Path):

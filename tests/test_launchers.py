@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import sysconfig
@@ -9,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from conftest import TINY, run_cli
+from conftest import TINY, run_cli, run_until
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -63,6 +65,54 @@ def test_optuna_searches_the_articles_space_and_writes_best_params(workdir: Path
     # the objective Optuna maximised is the best trial's final greedy score
     scores = [yaml.safe_load((j / "summary.json").read_text())["final_eval"]["best"]["mean"] for j in job_dirs(sweep)]
     assert best["best_value"] == max(scores)
+
+
+def test_a_job_dir_name_fits_a_file_name_and_stays_unique():
+    from dqn_cli.compose import job_dir_name
+
+    assert job_dir_name("seed=0,target=soft", 3) == "seed=0,target=soft"
+    long = ",".join(f"key{i}=välue{i}" for i in range(40))
+    names = {job_dir_name(long, 0), job_dir_name(long.replace("välue39", "other"), 1)}
+    assert len(names) == 2 and all(len(n.encode()) <= 255 and n.startswith(("0_key0=", "1_key0=")) for n in names)
+
+
+def test_a_failed_optuna_trial_is_recorded_and_the_search_goes_on(workdir: Path):
+    # batch_size=128 (one of the searched values) does not fit a 64-transition buffer: that trial fails.
+    result = run_cli("dqn-train", ["+sweep=optuna_article", "hydra.sweeper.n_trials=4", "buffer.capacity=64", *TINY],
+                     workdir)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    sweep = sweep_dir(workdir)
+    failed = [j for j in job_dirs(sweep) if (j / "error.txt").is_file()]
+    finished = [j for j in job_dirs(sweep) if (j / "summary.json").is_file()]
+    assert len(failed) >= 1 and len(failed) + len(finished) == 4 and len(finished) >= 1
+    assert all("batch_size=128" in j.name and "buffer.capacity" in (j / "error.txt").read_text() for j in failed)
+    assert (sweep / "optimization_results.yaml").is_file() and (sweep / "report.md").is_file()
+    assert f"{len(failed)} sweep job(s) failed" in result.stderr
+
+
+def test_sigterm_to_a_joblib_sweep_stops_its_jobs_and_the_printed_command_continues_it(workdir: Path):
+    process = subprocess.Popen([str(Path(sys.executable).parent / "dqn-train"), "-m", "seed=0,1,2",
+                                "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "total_steps=50000",
+                                "log.progress=off"], cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    try:
+        run_until(process, lambda: len(list(workdir.glob("outputs/sweeps/*/*/events.out.tfevents.*"))) >= 2, 120)
+        process.send_signal(signal.SIGTERM)  # to the launching process only, as a scheduler or `kill` sends it
+        _, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 143 and "dqn-train: sweep stopped by SIGTERM" in err
+    jobs = job_dirs(sweep_dir(workdir))
+    stopped = [j for j in jobs if "by SIGTERM; checkpoint written" in (j / "error.txt").read_text()]
+    assert len(stopped) == 2 and all(list(j.glob("checkpoints/step_*.pt")) for j in stopped)
+    assert "not started: the sweep was stopped by SIGTERM" in (jobs[2] / "error.txt").read_text()
+    # No worker went on as an orphan: each job's dir is free, and the printed command finishes the sweep.
+    command = err.split("Continue the sweep with: ")[1].strip()
+    continued = subprocess.run(command, shell=True, cwd=workdir, capture_output=True, text=True,
+                               env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"})
+    assert continued.returncode == 0, continued.stderr
+    assert all((j / "summary.json").is_file() and not (j / "error.txt").exists() for j in jobs)
+    assert all("resuming it" in (j / "train.log").read_text() for j in stopped)
 
 
 def test_submitit_local_launcher_runs_jobs_and_reports(workdir: Path):

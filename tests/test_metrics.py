@@ -31,3 +31,13 @@ def test_a_loss_that_is_not_finite_stops_training(tmp_path: Path):
     metrics = Metrics(tmp_path, tiny_config(), Counts(0, 0), False, Tracker())
     with pytest.raises(TrainingDiverged, match="TD loss became nan"):
         metrics.train_point(100, 0.5, UpdateLog(losses=[float("nan")], mean_qs=[0.0]))
+
+
+def test_a_budget_that_vector_envs_step_past_is_evaluated_once_at_the_end(workdir: Path):
+    from conftest import run_cli
+
+    # 16 envs step 1,008 for a 1,000 budget: the evaluation that step 1,000 is due ends training too.
+    result = run_cli("dqn-train", ["total_steps=1000", "eval.interval=500", "env.num_envs=16", "learning_starts=100",
+                                   "eval.final_episodes=3", "log.progress=off"], workdir)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("eval @ 1,008:") == 1

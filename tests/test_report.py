@@ -133,6 +133,21 @@ def test_labels_name_groups_and_fewer_than_five_seeds_give_no_interval(sweep: Pa
         "dqn-report: error: --label 'no-equals-sign': write it as NAME=DIR, e.g. --label soft=outputs/sweeps/<sweep>"]
 
 
+def test_a_label_over_runs_of_two_envs_gives_one_row_per_env(sweep: Path, tmp_path: Path, workdir: Path):
+    mixed = tmp_path / "mixed"
+    jobs = sorted(p for p in sweep.iterdir() if p.is_dir())[:2]
+    for job in jobs:
+        shutil.copytree(job, mixed / job.name)
+    other = mixed / jobs[1].name / "summary.json"
+    other.write_text(json.dumps({**json.loads(other.read_text()), "env_id": "Acrobot-v1"}))
+    result = run_cli("dqn-report", ["--label", f"x={mixed}", "--out", str(tmp_path / "out")], workdir)
+    assert result.returncode == 0, result.stderr
+    rows = {r["configuration"]: r for r in json.loads((tmp_path / "out" / "report.json").read_text())["configurations"]}
+    assert set(rows) == {"x (Acrobot-v1)", "x (CartPole-v1)"} and all(r["seeds"] == 1 for r in rows.values())
+    twice = run_cli("dqn-report", ["--label", f"x={mixed}", "--label", f"x={sweep}"], workdir)
+    assert twice.returncode == 2 and "--label x= is given twice" in twice.stderr
+
+
 def test_one_configuration_is_labelled_by_its_env_and_preset(workdir: Path):
     result = run_cli("dqn-train", ["-m", "seed=0,1", "experiment=cartpole", *TINY], workdir)
     assert result.returncode == 0, result.stderr

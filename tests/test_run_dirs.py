@@ -95,6 +95,29 @@ def test_sweep_jobs_with_the_same_overrides_do_not_share_a_run(workdir: Path):
     assert (job / "summary.json").is_file()  # the first job's results are kept
 
 
+def test_json_files_hold_null_for_nan_and_say_where(tmp_path: Path):
+    from dqn_cli.checkpoint import atomic_write_json
+
+    atomic_write_json(tmp_path / "summary.json", {"final_eval": {"best": {"mean": float("nan"), "std": 1.0}},
+                                                  "curve": [1.0, float("inf")]})
+    text = (tmp_path / "summary.json").read_text()
+    data = json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))
+    assert data["final_eval"]["best"] == {"mean": None, "std": 1.0} and data["curve"] == [1.0, None]
+    assert data["non_finite"]["final_eval.best.mean"] == "nan" and data["non_finite"]["curve.1"] == "inf"
+
+
+@pytest.mark.parametrize("outputs, says", [("dangling link", "outputs is a link to"),
+                                           ("file", "cannot create outputs/runs for the run dir")])
+def test_an_outputs_folder_that_cannot_hold_runs_is_one_line(workdir: Path, outputs: str, says: str):
+    if outputs == "file":
+        (workdir / "outputs").write_text("")
+    else:
+        (workdir / "outputs").symlink_to(workdir / "missing")
+    result = run_cli("dqn-train", SHORT, workdir)
+    (line,) = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and says in line
+
+
 def test_only_stale_temp_files_are_removed(tmp_path: Path):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
@@ -147,7 +170,7 @@ def test_resuming_a_finished_run_leaves_it_untouched(finished: Path, workdir: Pa
     assert result.returncode == 0
     assert result.stderr.strip().splitlines() == [
         f"dqn-train: {finished} already finished at step 1,200 (summary.json); left as it is. To train it "
-        "longer pass total_steps=<more than 1200> with resume="]
+        f"longer: dqn-train resume={finished} total_steps=<more than 1200>"]
     assert tree(finished) == before
     below = resume(finished, "total_steps=600", cwd=workdir)
     assert below.returncode == 2 and "total_steps=600 is below the step this run reached (1200)" in below.stderr
@@ -242,10 +265,14 @@ def test_a_refused_resume_leaves_nothing_behind(workdir: Path):
     assert result.returncode == 2 and list(folder.iterdir()) == []
 
 
-def test_the_resume_hint_is_quoted_for_the_shell():
-    run_dir = Path("/tmp/my runs/lr=1e-3 seed=0")
-    hint = str(TrainingInterrupted(10, run_dir, "SIGTERM")).split("continue with: ")[1]
-    assert shlex.split(hint) == ["dqn-train", f"resume={run_dir}"]
+@pytest.mark.parametrize("name", ["seed=0,total_steps=1200", "lr=1e-3 seed=0", "run é 'quoted'"])
+def test_the_printed_resume_hint_runs_as_printed(finished: Path, workdir: Path, name: str):
+    moved = finished.rename(finished.parent / name)  # a sweep job's dir, spaces, non-ASCII, quotes
+    hint = str(TrainingInterrupted(1200, moved, "SIGTERM")).split("continue with: ")[1]
+    result = subprocess.run(f"{hint} total_steps=1500", shell=True, cwd=workdir, capture_output=True, text=True,
+                            env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"})
+    assert result.returncode == 0, result.stderr
+    assert json.loads((moved / "summary.json").read_text())["steps"] >= 1500
 
 
 # signals ---------------------------------------------------------------------------------------

@@ -46,7 +46,7 @@ def test_without_a_reachable_threshold_or_with_the_option_off_the_whole_budget_t
 def test_a_run_that_stopped_when_solved_is_finished_unless_told_to_train_on(tmp_path: Path):
     cfg = solving_config(3.0)
     train(cfg, tmp_path / "run")
-    with pytest.raises(RunAlreadyFinished, match="pass eval.stop_when_solved=false with resume="):
+    with pytest.raises(RunAlreadyFinished, match="train it longer: dqn-train resume=.* eval.stop_when_solved=false"):
         train(cfg, tmp_path / "run", resume=True)
     train_on = replace(cfg, eval=replace(cfg.eval, stop_when_solved=False))
     summary = train(train_on, tmp_path / "run", resume=True)

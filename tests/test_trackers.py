@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -72,4 +73,23 @@ def test_a_missing_tracker_library_or_an_unknown_tracker_is_one_line(workdir: Pa
     unknown = run_cli("dqn-train", ["tracker=neptune", *TINY], workdir)
     assert unknown.returncode == 2 and unknown.stderr.strip().splitlines() == [
         "dqn-train: error: tracker=neptune is not an option; choose one of: mlflow, none, wandb"]
+    assert not (workdir / "outputs" / "runs").exists() or not list((workdir / "outputs" / "runs").iterdir())
+
+
+def free_loopback_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]  # closed again: nothing listens there
+
+
+def test_an_mlflow_store_that_cannot_be_used_is_one_line_in_seconds(workdir: Path, tmp_path: Path):
+    not_a_folder = tmp_path / "a_file"
+    not_a_folder.write_text("")
+    port = free_loopback_port()
+    for uri, says in ((f"http://127.0.0.1:{port}", f"tracker.tracking_uri=http://127.0.0.1:{port}: no MLflow server "
+                                                   "answers there"),
+                      (f"sqlite:///{not_a_folder}/mlflow.db", "tracker=mlflow could not start: ")):
+        result = run_cli("dqn-train", ["tracker=mlflow", f"tracker.tracking_uri={uri}", *TINY], workdir, timeout=60)
+        (line,) = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and line.startswith("dqn-train: error: ") and says in line, line
     assert not (workdir / "outputs" / "runs").exists() or not list((workdir / "outputs" / "runs").iterdir())

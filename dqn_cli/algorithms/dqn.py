@@ -8,6 +8,7 @@ run/, which a second algorithm's loop uses the same way.
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Callable, Dict, Optional
 
 import numpy as np
@@ -23,6 +24,8 @@ from dqn_cli.exploration import make_schedule
 from dqn_cli.metrics import UpdateLog
 from dqn_cli.replay import build_replay, check_replay_fits_in_memory
 from dqn_cli.run.parts import TrainingRun
+
+log = logging.getLogger("dqn_cli")
 
 
 def run_loop(run: TrainingRun, should_stop: Callable[[int], bool]) -> None:
@@ -75,6 +78,10 @@ def run_loop(run: TrainingRun, should_stop: Callable[[int], bool]) -> None:
                 run.checkpoints.save_periodic()
             raise TrainingInterrupted(state.step, run.run_dir)
 
+    if state.updates == 0 and cfg.total_episodes is not None:  # a step budget was warned about at the start
+        log.warning(f"the run ended at step {state.step:,}, before learning_starts ({cfg.learning_starts:,}): no "
+                    "gradient step happened, so best.pt and last.pt are the untrained network; raise the budget or "
+                    "lower learning_starts")
     run.evaluator.evaluate_at_end()
     run.checkpoints.save_periodic()  # last.pt: the final weights
 

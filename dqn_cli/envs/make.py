@@ -7,6 +7,7 @@ import contextlib
 import difflib
 import functools
 import importlib
+import logging
 import warnings
 from typing import Optional
 
@@ -14,6 +15,7 @@ import gymnasium as gym
 
 from dqn_cli.config import EnvConfig
 from dqn_cli.envs.atari import ALE_MAKE_KWARGS, wrap_atari
+from dqn_cli.envs.contract import ContractCheckedEnv, is_trusted
 from dqn_cli.errors import ConfigError
 
 # Train, periodic-eval and final-eval episodes draw from disjoint seed ranges derived from the
@@ -110,7 +112,17 @@ def make_env(cfg: EnvConfig, render_mode: Optional[str] = None, training: bool =
     if cfg.frame_stack > 1:
         env = gym.wrappers.FrameStackObservation(env, cfg.frame_stack)
     check_spaces(env, cfg.id)
-    return env
+    if is_trusted(env):
+        return env
+    if env.spec is not None and env.spec.max_episode_steps is None and cfg.max_episode_steps is None:
+        _warn_once(f"env {cfg.id!r} has no time limit: an episode that never ends also never ends an evaluation "
+                   "(a signal still stops it); set env.max_episode_steps=<steps>")
+    return ContractCheckedEnv(env, cfg.id)
+
+
+@functools.lru_cache(maxsize=None)
+def _warn_once(message: str) -> None:
+    logging.getLogger("dqn_cli").warning(message)
 
 
 def check_spaces(env: gym.Env, env_id: str) -> None:
@@ -118,11 +130,18 @@ def check_spaces(env: gym.Env, env_id: str) -> None:
         raise ConfigError(
             f"env.id={env_id!r} has a {type(env.action_space).__name__} action space; "
             "DQN needs a Discrete one (e.g. CartPole-v1, LunarLander-v3)")
+    if int(env.action_space.start) != 0:
+        n, start = int(env.action_space.n), int(env.action_space.start)
+        raise ConfigError(f"env.id={env_id!r} has actions Discrete({n}, start={start}); the Q-network's outputs are "
+                          f"actions 0..{n - 1}: wrap the env so that its actions start at 0 "
+                          "(gymnasium.wrappers.TransformAction)")
     space = env.observation_space
     if not isinstance(space, gym.spaces.Box):
         raise ConfigError(
             f"env.id={env_id!r} has a {type(space).__name__} observation space; "
             "dqn-cli supports Box observations (vectors or images)")
+    if 0 in space.shape:
+        raise ConfigError(f"env.id={env_id!r} has observations of shape {space.shape}: no values to learn from")
     if len(space.shape) not in (1, 2, 3):
         raise ConfigError(
             f"env.id={env_id!r} has observations of shape {space.shape}; dqn-cli supports vectors (1 axis) and "

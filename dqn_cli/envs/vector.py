@@ -6,6 +6,7 @@ import functools
 import os
 import signal
 import sys
+import warnings
 
 import gymnasium as gym
 
@@ -28,6 +29,9 @@ def make_vector_env(cfg: EnvConfig, seed: int) -> gym.vector.VectorEnv:
     """
     make_env(cfg).close()  # fail fast, with our one-line message, before building copies
     if cfg.vectorization == "async" and cfg.num_envs > 1:
+        # A worker's error reaches us as the env's exception, which the run reports in one line.
+        warnings.filterwarnings("ignore", message=r".*ERROR: (Received the following error from Worker|Raising the "
+                                                  r"last exception back|Traceback \(most recent call last\))")
         worker = functools.partial(_subprocess_training_env, cfg, os.getpid())
         # The standard library's processes, also inside a joblib sweep's workers (whose default
         # context cannot pass the shared memory); fork on Linux, where it spares each worker the imports.

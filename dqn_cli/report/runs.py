@@ -130,8 +130,21 @@ def _setup_label(runs: Sequence[Run], shared: frozenset) -> str:
 
 
 def labelled_groups(labels: Dict[str, Path]) -> List[Group]:
-    """`dqn-report --label NAME=DIR ...`: every run under DIR is one group called NAME."""
-    return [Group(name, find_runs([path])) for name, path in labels.items()]
+    """`dqn-report --label NAME=DIR ...`: every run under DIR is one group called NAME; runs of
+    several envs under one DIR are one group per env, "NAME (env)", never averaged together."""
+    groups = []
+    for name, path in labels.items():
+        runs = find_runs([path])
+        envs = sorted({r.summary["env_id"] for r in runs if r.summary})
+        if len(envs) <= 1:
+            groups.append(Group(name, runs))
+            continue
+        groups += [Group(f"{name} ({env})", [r for r in runs if r.summary and r.summary["env_id"] == env])
+                   for env in envs]
+        unfinished = [r for r in runs if not r.summary]
+        if unfinished:
+            groups.append(Group(f"{name} (not finished)", unfinished))
+    return groups
 
 
 def read_scalars(run_dir: Path, tag: str) -> Tuple[np.ndarray, np.ndarray]:

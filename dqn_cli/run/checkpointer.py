@@ -13,7 +13,7 @@ from dqn_cli.checkpoint import (Resumable, find_resumable, kept_checkpoint, link
                                 save_checkpoint, save_replay, to_numpy_tree, to_tensor_tree)
 from dqn_cli.config import TrainConfig, check_resume_compatible, to_dict
 from dqn_cli.envs import TRAIN_SEED_OFFSET, capture_env_states, restart_episodes, restore_env_states
-from dqn_cli.errors import ConfigError, RunAlreadyFinished, RunDirError, TrainingDiverged
+from dqn_cli.errors import ConfigError, RunAlreadyFinished, RunDirError, TrainingDiverged, resume_argument
 from dqn_cli.run.parts import RunParts
 from dqn_cli.state import Counts, TrainingState
 
@@ -27,7 +27,7 @@ def find_resume_point(run_dir: Path, cfg: TrainConfig, resume: bool) -> Optional
     if not resume:
         if periodic_checkpoints(checkpoint_dir):
             raise RunDirError(f"{run_dir} already holds a run (checkpoints/step_*.pt); continue it with "
-                              f"resume={run_dir}, or train in a new folder")
+                              f"{resume_argument(run_dir)}, or train in a new folder")
         return None
     resumed = find_resumable(checkpoint_dir)
     check_resume_compatible(resumed.state["config"], cfg)
@@ -111,6 +111,15 @@ class Checkpointer:
             save_replay(replay_path(self.dir, step), arrays)
         link_atomically(self.save(f"step_{step:012d}"), self.dir / "last.pt")
         prune_periodic(self.dir, keep=self.run.cfg.checkpoint.keep)
+
+    def save_after_env_failure(self) -> str:
+        """The last completed step saved (the env's own state as it was left), and how to go on."""
+        try:
+            self.save_periodic()
+        except (TrainingDiverged, OSError) as error:
+            return f"no checkpoint written ({error})"
+        return (f"checkpoint written; after fixing the env, continue with: "
+                f"dqn-train {resume_argument(self.run.run_dir)}")
 
     def load_weights(self, name: str) -> None:
         """Put checkpoints/<name>.pt's network weights into the algorithm's network."""

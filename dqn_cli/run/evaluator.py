@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable, Dict, Sequence
+from typing import Any, Callable, Dict, Optional, Sequence
 
 import numpy as np
 
@@ -41,6 +41,9 @@ class Evaluator:
         self.run, self.checkpoints = run, checkpoints
         self.seconds = 0.0  # spent in periodic evaluations, solved confirmations included
         self.solved_at = None  # the step eval.stop_when_solved stopped training at, if it did
+        self.evaluated_at = None  # the step of the last periodic evaluation (vector envs pass budgets unevenly)
+        # Asked after every evaluation step: a signal during an evaluation ends it (train() sets it).
+        self.stop: Callable[[], bool] = lambda: False
 
     def _greedy_episodes(self, episodes: int, first_seed: int, **kwargs) -> EvalResult:
         run = self.run
@@ -49,12 +52,17 @@ class Evaluator:
 
     def evaluate(self, episodes: int) -> EvalResult:
         """Greedy episodes on the periodic-evaluation seeds (never the final evaluation's)."""
-        return self._greedy_episodes(episodes, self.run.cfg.seed + EVAL_SEED_OFFSET)
+        return self._greedy_episodes(episodes, self.run.cfg.seed + EVAL_SEED_OFFSET, stop=self.stop)
 
-    def evaluate_and_keep_best(self) -> EvalResult:
-        """A periodic evaluation: logged, and saved as best.pt when it is the best so far."""
+    def evaluate_and_keep_best(self) -> Optional[EvalResult]:
+        """A periodic evaluation: logged, and saved as best.pt when it is the best so far; None when
+        a stop request cut it short (the loop then checkpoints and stops)."""
         run, started = self.run, time.perf_counter()
         result = self.evaluate(run.cfg.eval.episodes)
+        run.state.eval_pending = not result.complete
+        if run.state.eval_pending:
+            return None
+        self.evaluated_at = run.state.step
         new_best = run.state.record_if_best(result.mean, result.std)
         run.metrics.evaluation(run.state.step, result, new_best)
         if new_best:
@@ -62,16 +70,18 @@ class Evaluator:
         self.seconds += time.perf_counter() - started
         return result
 
-    def confirms_solved(self, result: EvalResult) -> bool:
+    def confirms_solved(self, result: Optional[EvalResult]) -> bool:
         """eval.stop_when_solved: whether this periodic evaluation reached env.solve_threshold and a
         second one, over eval.final_episodes episodes, confirms it (a few lucky episodes do not)."""
         cfg, step = self.run.cfg, self.run.state.step
         threshold = cfg.env.solve_threshold
-        if not cfg.eval.stop_when_solved or threshold is None or result.mean < threshold:
+        if result is None or not cfg.eval.stop_when_solved or threshold is None or result.mean < threshold:
             return False
         started = time.perf_counter()
         confirmed = self.evaluate(max(cfg.eval.final_episodes, cfg.eval.episodes))
         self.seconds += time.perf_counter() - started
+        if not confirmed.complete:
+            return False
         if confirmed.mean < threshold:
             log.info(f"not solved yet: {confirmed.mean:.1f} over {len(confirmed.returns)} episodes is below "
                      f"env.solve_threshold ({threshold:g})")
@@ -82,10 +92,14 @@ class Evaluator:
                  "trains the whole budget)")
         return True
 
+    def catch_up(self) -> None:
+        """On resume: the periodic evaluation the stop cut short, as the uninterrupted run played it."""
+        if self.run.state.eval_pending:
+            self.confirms_solved(self.evaluate_and_keep_best())
+
     def evaluate_at_end(self) -> None:
         """The end of training always competes for best.pt (unless a periodic evaluation just did)."""
-        interval = self.run.cfg.eval.interval
-        if self.solved_at is None and (not interval or self.run.state.step % interval):
+        if self.solved_at is None and self.evaluated_at != self.run.state.step:
             self.evaluate_and_keep_best()
 
     def final_evaluation(self, checkpoint: str, stop: Callable[[], bool]) -> EvalResult:

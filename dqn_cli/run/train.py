@@ -8,7 +8,7 @@ from typing import Any, Callable, Dict, Optional, Sequence
 from dqn_cli.algorithms import ALGORITHMS
 from dqn_cli.checkpoint import RunDirLock, kept_checkpoint
 from dqn_cli.config import TrainConfig
-from dqn_cli.errors import TrainingDiverged, TrainingInterrupted
+from dqn_cli.errors import EnvBroken, TrainingDiverged, TrainingInterrupted
 from dqn_cli.replay import NonFinitePriority
 from dqn_cli.run.assembly import Run
 from dqn_cli.runtime import StopOnSignal, subnormals_flushed
@@ -30,14 +30,22 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False,
     with StopOnSignal() as stop_on_signal, RunDirLock(run_dir), subnormals_flushed():
         should_stop = should_stop or stop_on_signal
         run = Run(cfg, run_dir, resume, overrides, sweep)
+        run.evaluator.stop = lambda: should_stop(run.state.step)
         try:
             try:
-                ALGORITHMS[cfg.algorithm.name].loop(run, should_stop)
+                run.evaluator.catch_up()
+                if run.evaluator.solved_at is None:
+                    ALGORITHMS[cfg.algorithm.name].loop(run, should_stop)
+                else:  # the caught-up evaluation solved the env: training ends where it stopped
+                    run.checkpoints.save_periodic()
             except NonFinitePriority as error:
                 raise TrainingDiverged(f"{error}; {kept_checkpoint(run.checkpoints.dir)} (try a lower "
                                        "optimizer.lr)") from None
             except TrainingInterrupted as stop:
                 raise TrainingInterrupted(stop.step, run_dir, stop_on_signal.signal_name) from None
+            except EnvBroken as broken:
+                raise EnvBroken(f"{broken} (at step {run.state.step:,}); {run.checkpoints.save_after_env_failure()}") \
+                    from None
             finally:
                 run.metrics.close_progress(run.state.count(cfg.budget_unit))
                 run.envs.close()

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Sequence
 
 from dqn_cli.config import MLflowTrackerConfig, TrackerConfig, WandbTrackerConfig
+from dqn_cli.errors import ConfigError, UserError
 from dqn_cli.trackers.base import TrackedRun, Tracker
 
 
@@ -46,6 +47,13 @@ def build_tracker(cfg: TrackerConfig, run_dir: Path, name: str, group: Optional[
         return Tracker()  # tracker=none
     saved = run_dir / "tracker.json"
     previous = json.loads(saved.read_text()).get(cfg.name) if saved.is_file() else None
-    tracker = TRACKERS[cfg.name](cfg, TrackedRun(run_dir, name, group, params, previous))
+    try:
+        tracker = TRACKERS[cfg.name](cfg, TrackedRun(run_dir, name, group, params, previous))
+    except UserError:
+        raise
+    except Exception as error:  # a read-only store, a store this library version refuses, a server that says no
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ConfigError(f"tracker={cfg.name} could not start: {first}; fix its settings (see docs/api.md) or "
+                          "train with tracker=none") from None
     saved.write_text(json.dumps({cfg.name: tracker.run_id}) + "\n")
     return tracker
