@@ -189,6 +189,26 @@ def test_other_optimizers_step_through_torch_optim(cfg):
     assert not torch.equal(before, agent.online_weights.data)
 
 
+@pytest.mark.parametrize("weight_decay", [0.0, 0.01])
+def test_flat_radam_steps_as_torch_optims_radam_and_shares_its_state_dict(weight_decay):
+    from dqn_cli.learners import FlatRAdam
+
+    generator = torch.Generator().manual_seed(0)
+    ours_param = torch.randn(1000, generator=generator)
+    theirs_param = ours_param.clone()
+    ours = FlatRAdam(ours_param, lr=5e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=weight_decay)
+    theirs = torch.optim.RAdam([theirs_param], lr=5e-4, weight_decay=weight_decay)
+    for step in range(12):  # RAdam's first steps are unrectified (rho_t <= 5), the later ones rectified
+        if step == 6:  # each loads the other's state midway
+            ours.load_state_dict(theirs.state_dict())
+            theirs.load_state_dict(ours.state_dict())
+        grad = torch.randn(1000, generator=generator)
+        ours_param.grad, theirs_param.grad = grad.clone(), grad.clone()
+        ours.step()
+        theirs.step()
+        assert torch.equal(ours_param, theirs_param), step
+
+
 def test_a_checkpoint_with_per_parameter_optimizer_state_is_refused_in_one_line():
     agent = DQNAgent(MLPQNetwork(5, 3, [8], "relu"), agent_config(optimizer=AdamConfig()), CPU)
     agent.learn(_batch(0))

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from dqn_cli.config import AdamConfig, AdamWConfig, OptimizerConfig, RAdamConfig, RMSpropConfig, SGDConfig
-from dqn_cli.learners.adam import FlatAdam, Optimizer
+from dqn_cli.learners.adam import FlatAdam, FlatOptimizer, FlatRAdam, Optimizer
 from dqn_cli.learners.autograd import AutogradLearner
 from dqn_cli.learners.base import Learner
 from dqn_cli.learners.cuda_graph import CUDAGraphLearner
@@ -22,7 +22,7 @@ from dqn_cli.learners.flat import FlatParameters
 from dqn_cli.learners.update import LearnResult, UpdateSettings
 
 __all__ = ["AutogradLearner", "CUDAGraphLearner", "FastCNNLearner", "FastLayerNormCNNLearner", "FastMLPLearner",
-           "FlatAdam", "FlatParameters",
+           "FlatAdam", "FlatOptimizer", "FlatParameters", "FlatRAdam",
            "Learner", "LearnResult", "Optimizer", "UpdateSettings", "build_learner", "build_optimizer",
            "load_optimizer_state", "set_learning_rate"]
 
@@ -34,7 +34,7 @@ def build_optimizer(cfg: OptimizerConfig, param: torch.Tensor) -> Optimizer:
         return FlatAdam(param, betas=tuple(cfg.betas), eps=cfg.eps, amsgrad=cfg.amsgrad,
                         decoupled_weight_decay=isinstance(cfg, AdamWConfig), **common)
     if isinstance(cfg, RAdamConfig):
-        return torch.optim.RAdam([param], betas=tuple(cfg.betas), eps=cfg.eps, **common)
+        return FlatRAdam(param, betas=tuple(cfg.betas), eps=cfg.eps, **common)
     if isinstance(cfg, RMSpropConfig):
         return torch.optim.RMSprop([param], alpha=cfg.alpha, eps=cfg.eps, momentum=cfg.momentum,
                                    centered=cfg.centered, **common)
@@ -45,7 +45,7 @@ def build_optimizer(cfg: OptimizerConfig, param: torch.Tensor) -> Optimizer:
 
 def set_learning_rate(optimizer: Optimizer, lr: float) -> None:
     """The learning rate of the next steps (a decay schedule calls this before each)."""
-    if isinstance(optimizer, FlatAdam):
+    if isinstance(optimizer, FlatOptimizer):
         optimizer.group["lr"] = lr
     else:
         for group in optimizer.param_groups:
@@ -57,7 +57,7 @@ def load_optimizer_state(optimizer: Optimizer, state: dict) -> None:
     which come from the config: `resume=<run> optimizer.lr=...` must change the learning rate."""
     configured = [{key: value for key, value in group.items() if key != "params"} for group in optimizer.param_groups]
     optimizer.load_state_dict(state)
-    if not isinstance(optimizer, FlatAdam):  # torch.optim restores the saved hyperparameters too
+    if not isinstance(optimizer, FlatOptimizer):  # torch.optim restores the saved hyperparameters too
         for group, values in zip(optimizer.param_groups, configured):
             group.update(values)
 
