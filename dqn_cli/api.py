@@ -16,7 +16,7 @@ from dqn_cli.config import TrainConfig, from_dict
 from dqn_cli.config.train import MAX_SEED
 from dqn_cli.envs import FINAL_EVAL_SEED_OFFSET, make_env
 from dqn_cli.errors import ConfigError, InvalidArgument, RunDirError
-from dqn_cli.evaluate import EvalResult, evaluate, greedy_policy, record_video
+from dqn_cli.evaluate import EvalResult, check_renders, evaluate, greedy_policy, record_video
 from dqn_cli.exploration import epsilon_greedy
 from dqn_cli.networks import build_q_network
 from dqn_cli.runtime import resolve_device
@@ -80,6 +80,8 @@ class TrainedAgent:
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
                                  or not 0 <= seed <= MAX_SEED):
             raise InvalidArgument(f"seed={seed!r}: expected None (the run's own seeds) or an integer from 0 to {MAX_SEED}")
+        if video is not None:
+            check_renders(self.config.env)
         first_seed = self.config.seed + FINAL_EVAL_SEED_OFFSET if seed is None else seed
         policy = greedy_policy(self.q_network, self.device)
         result: EvalResult = evaluate(policy, self.config.env, int(episodes), seed=first_seed, stop=stop)

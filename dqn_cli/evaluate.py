@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, List, Optional
@@ -11,6 +12,7 @@ import numpy as np
 import torch
 
 from dqn_cli.config import EnvConfig
+from dqn_cli.errors import ConfigError
 from dqn_cli.envs import make_batched_env, make_env, reset_like_single_envs
 
 Policy = Callable[[np.ndarray], np.ndarray]  # batch of observations -> batch of actions
@@ -137,6 +139,27 @@ def _evaluate_side_by_side(policy: Policy, env_cfg: EnvConfig, episodes: int, *,
         for env in envs:
             env.close()
     return EvalResult(returns, lengths)
+
+
+def check_renders(env_cfg: EnvConfig) -> None:
+    """A video needs RGB frames from env.render(): ask for one before any episode is played."""
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    frame, why = None, ""
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*not in the possible render_modes")
+            env = make_env(env_cfg, render_mode="rgb_array")
+        try:
+            env.reset(seed=0)
+            frame = env.render()
+            why = f"render() returned {type(frame).__name__}"
+        finally:
+            env.close()
+    except Exception as error:  # no render_mode argument, render() not written, ...
+        why = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else 'no message'}"
+    if not (isinstance(frame, np.ndarray) and frame.ndim == 3 and frame.shape[2] == 3):
+        raise ConfigError(f"video: env {env_cfg.id!r} does not draw RGB frames ({why}); leave video out, or give the "
+                          "env an rgb_array render mode")
 
 
 def record_video(policy: Policy, env_cfg: EnvConfig, path: Path, seed: int, fps: int = 30) -> float:

@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, Optional
 from dqn_cli.api import TrainedAgent, load
 from dqn_cli.checkpoint import atomic_write_json
 from dqn_cli.envs import FINAL_EVAL_SEED_OFFSET
+from dqn_cli.evaluate import check_renders
 from dqn_cli.errors import RunDirError, UserError
 
 
@@ -62,6 +63,7 @@ def evaluate_run(run_dir: Path, checkpoint: str = "best", episodes: Optional[int
     check_writable(run_dir)
     if video:
         check_video_encoder()
+        check_renders(agent.config.env)
     episodes = agent.config.eval.final_episodes if episodes is None else episodes
     started = time.perf_counter()
     first_seed = agent.config.seed + FINAL_EVAL_SEED_OFFSET if seed < 0 else seed

@@ -52,6 +52,10 @@ def _check_hydra_overrides(argv: List[str]) -> None:
         value = values.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not allowed(value)):
             raise ConfigError(f"{key}={value} is out of range; allowed: {what}")
+    run_dir, resume = values.get("hydra.run.dir"), values.get("resume")
+    if run_dir is not None and resume and Path(str(run_dir)).resolve() != Path(str(resume)).resolve():
+        raise ConfigError(f"resume={resume} continues the run in its own dir; drop hydra.run.dir={run_dir} (a run "
+                          "cannot move while it is resumed)")
     multirun = any(arg in ("-m", "--multirun") for arg in argv)
     if not multirun and values.get("hydra.run.dir") is not None and not values.get("resume"):
         refuse_a_used_run_dir(Path(str(values["hydra.run.dir"])))

@@ -27,6 +27,10 @@ class Misbehaving(gym.Env):
     def __init__(self):
         self.steps = 0
 
+    def close(self):
+        if os.environ.get("BAD") == "close":
+            raise RuntimeError("cannot release the simulator")
+
     def reset(self, seed=None, options=None):
         super().reset(seed=seed)
         if seed is not None and seed >= 1_000_000 and os.environ.get("MARKER"):  # an evaluation episode
@@ -128,3 +132,28 @@ def test_a_signal_during_an_endless_evaluation_checkpoints_and_exits_143(workdir
     assert process.returncode == 143 and "stopped at step 300 by SIGTERM; checkpoint written" in err
     assert "has no time limit" in out + err
     assert (only_run_dir(workdir) / "checkpoints" / "step_000000000300.pt").is_file()
+
+
+def test_an_env_whose_close_raises_keeps_the_run_and_warns(workdir: Path, env_module: Path):
+    result = train(workdir, env_module, "close")
+    assert result.returncode == 0, result.stderr
+    assert "close() raised RuntimeError: cannot release the simulator" in result.stdout + result.stderr
+    assert (only_run_dir(workdir) / "summary.json").is_file()
+
+
+def test_a_video_of_an_env_that_draws_no_frames_is_refused_before_playing(workdir: Path, env_module: Path):
+    assert train(workdir, env_module, "").returncode == 0
+    run_dir = only_run_dir(workdir)
+    result = run_cli("dqn-eval", [f"run={run_dir}", "video=true"], workdir, extra_env={"PYTHONPATH": str(env_module)})
+    line = result.stderr.strip().splitlines()[-1]  # after the warning that the env has no time limit
+    assert result.returncode == 2 and "video: env 'Misbehaving-v0' does not draw RGB frames" in line
+    assert "Traceback" not in result.stderr and "render_modes" not in result.stderr
+    assert "greedy episode" not in result.stdout and not (run_dir / "eval.json").exists()
+
+
+def test_a_resume_cannot_move_to_another_dir(workdir: Path, env_module: Path):
+    assert train(workdir, env_module, "").returncode == 0
+    run_dir = only_run_dir(workdir)
+    result = run_cli("dqn-train", [f"resume={run_dir}", f"hydra.run.dir={workdir / 'elsewhere'}"], workdir)
+    assert result.returncode == 2 and "continues the run in its own dir; drop hydra.run.dir=" in result.stderr
+    assert not (workdir / "elsewhere").exists()

@@ -86,10 +86,29 @@ def test_an_mlflow_store_that_cannot_be_used_is_one_line_in_seconds(workdir: Pat
     not_a_folder = tmp_path / "a_file"
     not_a_folder.write_text("")
     port = free_loopback_port()
-    for uri, says in ((f"http://127.0.0.1:{port}", f"tracker.tracking_uri=http://127.0.0.1:{port}: no MLflow server "
-                                                   "answers there"),
+    for uri, says in ((f"http://127.0.0.1:{port}", f"tracker.tracking_uri=http://127.0.0.1:{port}: no answer from "
+                                                   f"http://127.0.0.1:{port}/health"),
                       (f"sqlite:///{not_a_folder}/mlflow.db", "tracker=mlflow could not start: ")):
         result = run_cli("dqn-train", ["tracker=mlflow", f"tracker.tracking_uri={uri}", *TINY], workdir, timeout=60)
         (line,) = result.stderr.strip().splitlines()
         assert result.returncode == 2 and line.startswith("dqn-train: error: ") and says in line, line
     assert not (workdir / "outputs" / "runs").exists() or not list((workdir / "outputs" / "runs").iterdir())
+
+
+def test_wandb_online_without_a_reachable_service_is_one_line_in_seconds(workdir: Path):
+    port = free_loopback_port()
+    result = run_cli("dqn-train", ["tracker=wandb", "tracker.mode=online", *TINY], workdir, timeout=60,
+                     extra_env={"WANDB_BASE_URL": f"http://127.0.0.1:{port}", "WANDB_API_KEY": "x" * 40})
+    (line,) = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and "tracker=wandb (online): no answer from http://127.0.0.1:" in line
+    assert "tracker.mode=offline" in line
+    assert not (workdir / "outputs" / "runs").exists() or not list((workdir / "outputs" / "runs").iterdir())
+
+
+def test_wandb_keeps_its_files_in_wandb_dir_when_it_is_set(workdir: Path, tmp_path: Path):
+    env = {"WANDB_MODE": "offline", "WANDB_SILENT": "true", "WANDB_DIR": str(tmp_path / "wandb_files")}
+    result = run_cli("dqn-train", ["tracker=wandb", *TINY], workdir, extra_env=env)
+    assert result.returncode == 0, result.stderr
+    run_id = json.loads((only_run_dir(workdir) / "tracker.json").read_text())["wandb"]
+    assert list((tmp_path / "wandb_files").glob(f"wandb/offline-run-*-{run_id}"))
+    assert not (only_run_dir(workdir) / "wandb").exists()

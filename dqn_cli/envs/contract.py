@@ -5,6 +5,7 @@ in the loop or weights that silently turn NaN."""
 
 from __future__ import annotations
 
+import logging
 import numbers
 
 import gymnasium as gym
@@ -78,3 +79,9 @@ class ContractCheckedEnv(gym.Wrapper):
             if np.ndim(flag) != 0 or not isinstance(np.asarray(flag).item(), (bool, int)):
                 raise self._broken("step()", f"returned {name}={flag!r}; expected True or False")
         return result
+
+    def close(self):
+        try:
+            self.env.close()
+        except Exception as error:  # the run's results are written; the env's own cleanup failed
+            logging.getLogger("dqn_cli").warning(f"env {self.env_id!r} close() raised {type(error).__name__}: {error}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any, Dict, NamedTuple, Optional
 
@@ -38,3 +40,14 @@ def import_library(name: str, extra: str):
     except ImportError:
         raise ConfigError(f"tracker={extra} needs the {name} package, which is not installed; "
                           f'pip install "dqn-cli[{extra}]"') from None
+
+
+def check_service_answers(url: str, what: str, otherwise: str) -> None:
+    """A tracking service that does not answer costs minutes of its client's retries before the run
+    fails: ask once, in seconds, and say what to do instead."""
+    try:
+        urllib.request.urlopen(url, timeout=10).close()
+    except urllib.error.HTTPError:
+        return  # something answers; the client says what if it is not the service
+    except (urllib.error.URLError, OSError) as error:
+        raise ConfigError(f"{what}: no answer from {url} ({getattr(error, 'reason', error)}); {otherwise}") from None

@@ -3,38 +3,22 @@
 from __future__ import annotations
 
 import time
-import urllib.error
-import urllib.request
 from typing import Dict
 
 from dqn_cli.config import MLflowTrackerConfig
-from dqn_cli.errors import ConfigError
-from dqn_cli.trackers.base import TrackedRun, Tracker, import_library
+from dqn_cli.trackers.base import TrackedRun, Tracker, check_service_answers, import_library
 
 BATCH = 500  # metrics sent per call: one database write per point would slow a small run down
-
-
-def check_server_answers(uri: str) -> None:
-    """An http(s) tracking URI where no server listens costs minutes of MLflow's retries before it
-    fails: ask once, in seconds."""
-    if not uri.startswith(("http://", "https://")):
-        return
-    try:
-        urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=10).close()
-    except urllib.error.HTTPError:
-        return  # something answers; MLflow says what if it is not a tracking server
-    except (urllib.error.URLError, OSError) as error:
-        reason = getattr(error, "reason", error)
-        raise ConfigError(f"tracker.tracking_uri={uri}: no MLflow server answers there ({reason}); start one "
-                          "(mlflow server --port <port>) or record locally: tracker.tracking_uri=sqlite:///mlflow.db") \
-            from None
 
 
 class MLflowTracker(Tracker):
     def __init__(self, cfg: MLflowTrackerConfig, run: TrackedRun):
         mlflow = import_library("mlflow", "mlflow")
         uri = cfg.tracking_uri or mlflow.get_tracking_uri()
-        check_server_answers(uri)
+        if uri.startswith(("http://", "https://")):
+            check_service_answers(uri.rstrip("/") + "/health", f"tracker.tracking_uri={uri}",
+                                  "start an MLflow server there (mlflow server --port <port>) or record locally: "
+                                  "tracker.tracking_uri=sqlite:///mlflow.db")
         name, group, params, run_id = run.name, run.group, run.params, run.previous_id
         self.client, self.metric = mlflow.MlflowClient(tracking_uri=cfg.tracking_uri), mlflow.entities.Metric
         if run_id is None:

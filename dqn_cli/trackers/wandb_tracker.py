@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import os
 from typing import Dict
 
 from dqn_cli.config import WandbTrackerConfig
-from dqn_cli.trackers.base import TrackedRun, Tracker, import_library
+from dqn_cli.trackers.base import TrackedRun, Tracker, check_service_answers, import_library
 
 
 class WandbTracker(Tracker):
     def __init__(self, cfg: WandbTrackerConfig, run: TrackedRun):
         wandb = import_library("wandb", "wandb")
+        if (cfg.mode or os.environ.get("WANDB_MODE") or "online") == "online":
+            service = os.environ.get("WANDB_BASE_URL") or wandb.Settings().base_url
+            check_service_answers(service, "tracker=wandb (online)",
+                                  "record offline (tracker.mode=offline, then wandb sync) or train with tracker=none")
         run_id = run.previous_id
+        # WANDB_DIR, when set, is where W&B keeps its files; else the run dir.
         self.run = wandb.init(project=cfg.project, entity=cfg.entity, mode=cfg.mode, name=run.name, group=run.group,
-                              config=run.params, dir=str(run.run_dir), id=run_id, resume="allow" if run_id else None,
-                              reinit="create_new")
+                              config=run.params, dir=os.environ.get("WANDB_DIR") or str(run.run_dir), id=run_id,
+                              resume="allow" if run_id else None, reinit="create_new")
         self.run_id = self.run.id
 
     def scalar(self, tag: str, value: float, step: int) -> None:
