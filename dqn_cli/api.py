@@ -135,6 +135,8 @@ def _checked_overrides(overrides: Sequence[str], caller: str) -> List[str]:
                               "(for a sweep run dqn-train -m, or call train() once per setting; to see the "
                               "config use dqn_cli.compose_config)")
         key, _, value = override.lstrip("+~").partition("=")
+        if key == "hydra.run.dir" and not value.strip():  # Hydra would write into the current folder
+            raise ConfigError(f"{caller}: hydra.run.dir= needs a folder, e.g. hydra.run.dir=outputs/my_run")
         if key in ("sweep", "hydra.mode") or (key not in ("hydra.run.dir",) and "," in value
                                               and not value.lstrip().startswith(("[", "{", "$", "'", '"'))):
             raise ConfigError(f"{caller}: {override!r} asks for a sweep; train() runs one run. Call it once per "

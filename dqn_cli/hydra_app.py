@@ -48,6 +48,9 @@ def _check_hydra_overrides(argv: List[str]) -> None:
     except HydraException:
         return  # Hydra itself reports the faulty override
     values = {override.key_or_group: override.value() for override in overrides}
+    for key in ("hydra.run.dir", "hydra.sweep.dir"):
+        if key in values and not str(values[key] or "").strip():  # Hydra would write into the current folder
+            raise ConfigError(f"{key}= needs a folder, e.g. {key}=outputs/my_run")
     for key, (allowed, what) in _HYDRA_COUNTS.items():
         value = values.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not allowed(value)):

@@ -136,6 +136,7 @@ def test_a_run_dir_that_holds_a_run_is_refused(trained: dict):
     (["+sweep=seeds3"], "asks for a sweep; train\\(\\) runs one run"),
     (["seed=0,1,2"], "asks for a sweep"),
     (["seed=range(3)"], None),
+    (["hydra.run.dir="], "hydra.run.dir= needs a folder"),
 ])
 def test_what_the_api_cannot_run_is_refused_in_one_line(tmp_path: Path, monkeypatch, overrides, says):
     monkeypatch.chdir(tmp_path)

@@ -137,6 +137,8 @@ BAD_TRAIN_INPUTS = [
     (["-m", "seed=0,1", "hydra/launcher=joblib", "hydra.launcher.n_jobs=0"], "hydra.launcher.n_jobs=0 is out of range"),
     (["hydra.run.dir=/tmp/é"], "Hydra reads unquoted values in ASCII letters, digits and a few symbols only; quote"),
     (["-m", "seed=a,b"], "seed='a' is not valid: expected integer"),
+    (["hydra.run.dir="], "hydra.run.dir= needs a folder, e.g. hydra.run.dir=outputs/my_run"),
+    (["-m", "seed=0", "hydra.sweep.dir="], "hydra.sweep.dir= needs a folder"),
     (["~env"], "~env: deleting a setting is not supported; set env to the value you want"),
     (["~total_steps"], "~total_steps: deleting a setting is not supported"),
     (["--shell-completion"], "--shell-completion needs what to do: install=bash"),
