@@ -157,3 +157,24 @@ def test_a_resume_cannot_move_to_another_dir(workdir: Path, env_module: Path):
     result = run_cli("dqn-train", [f"resume={run_dir}", f"hydra.run.dir={workdir / 'elsewhere'}"], workdir)
     assert result.returncode == 2 and "continues the run in its own dir; drop hydra.run.dir=" in result.stderr
     assert not (workdir / "elsewhere").exists()
+
+
+def test_a_signal_during_the_end_of_training_evaluation_checkpoints_and_the_resume_plays_it(
+        workdir: Path, env_module: Path, tmp_path: Path):
+    marker = tmp_path / "evaluating"
+    process = subprocess.Popen([str(Path(sys.executable).parent / "dqn-train"), *RUN, "total_steps=600",
+                                "eval.interval=0"], cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env={**os.environ, "PYTHONPATH": str(env_module), "BAD": "endless",
+                                               "MARKER": str(marker)})
+    try:
+        run_until(process, marker.exists, 120)  # the evaluation at the end of training has started
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 143 and "stopped at step 600 by SIGTERM; checkpoint written" in err
+    run_dir = only_run_dir(workdir)
+    assert not (run_dir / "summary.json").exists() and not (run_dir / "checkpoints" / "best.pt").exists()
+    resumed = run_cli("dqn-train", [f"resume={run_dir}"], workdir, extra_env={"PYTHONPATH": str(env_module)})
+    assert resumed.returncode == 0, resumed.stderr  # the env no longer endless: the pending evaluation is played
+    assert "eval @ 600:" in resumed.stdout and (run_dir / "summary.json").is_file()

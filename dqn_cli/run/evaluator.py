@@ -12,6 +12,7 @@ import numpy as np
 from dqn_cli.checkpoint import atomic_write_json
 from dqn_cli.config import flatten
 from dqn_cli.envs import EVAL_SEED_OFFSET, FINAL_EVAL_SEED_OFFSET
+from dqn_cli.errors import TrainingInterrupted
 from dqn_cli.evaluate import EvalResult, evaluate, greedy_policy
 from dqn_cli.metrics import hparams
 from dqn_cli.run.checkpointer import Checkpointer
@@ -101,6 +102,9 @@ class Evaluator:
         """The end of training always competes for best.pt (unless a periodic evaluation just did)."""
         if self.solved_at is None and self.evaluated_at != self.run.state.step:
             self.evaluate_and_keep_best()
+            if self.run.state.eval_pending:  # a stop cut it short: checkpoint; the resumed run plays it first
+                self.checkpoints.save_periodic()
+                raise TrainingInterrupted(self.run.state.step, self.run.run_dir)
 
     def final_evaluation(self, checkpoint: str, stop: Callable[[], bool]) -> EvalResult:
         """best.pt or last.pt over eval.final_episodes greedy episodes on the final-evaluation seeds."""
