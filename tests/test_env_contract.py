@@ -116,19 +116,25 @@ def test_spaces_the_network_cannot_use_are_refused_up_front(workdir: Path, env_m
     assert result.returncode == 2 and says in line and not (workdir / "outputs").exists()
 
 
-def test_a_signal_during_an_endless_evaluation_checkpoints_and_exits_143(workdir: Path, env_module: Path,
-                                                                         tmp_path: Path):
+def sigterm_in_an_endless_evaluation(workdir: Path, env_module: Path, tmp_path: Path, *args: str) -> tuple:
+    """dqn-train on an env whose evaluation episodes never end, sent SIGTERM once one has started."""
     marker = tmp_path / "evaluating"
-    process = subprocess.Popen([str(Path(sys.executable).parent / "dqn-train"), *RUN, "eval.interval=300"],
-                               cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    process = subprocess.Popen([str(Path(sys.executable).parent / "dqn-train"), *RUN, *args], cwd=workdir,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, "PYTHONPATH": str(env_module), "BAD": "endless",
                                     "MARKER": str(marker)})
     try:
-        run_until(process, marker.exists, 120)  # an evaluation episode that will never end has started
+        run_until(process, marker.exists, 120)
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=60)
     finally:
         process.kill()
+    return process, out, err
+
+
+def test_a_signal_during_an_endless_evaluation_checkpoints_and_exits_143(workdir: Path, env_module: Path,
+                                                                         tmp_path: Path):
+    process, out, err = sigterm_in_an_endless_evaluation(workdir, env_module, tmp_path, "eval.interval=300")
     assert process.returncode == 143 and "stopped at step 300 by SIGTERM; checkpoint written" in err
     assert "has no time limit" in out + err
     assert (only_run_dir(workdir) / "checkpoints" / "step_000000000300.pt").is_file()
@@ -161,17 +167,8 @@ def test_a_resume_cannot_move_to_another_dir(workdir: Path, env_module: Path):
 
 def test_a_signal_during_the_end_of_training_evaluation_checkpoints_and_the_resume_plays_it(
         workdir: Path, env_module: Path, tmp_path: Path):
-    marker = tmp_path / "evaluating"
-    process = subprocess.Popen([str(Path(sys.executable).parent / "dqn-train"), *RUN, "total_steps=600",
-                                "eval.interval=0"], cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, env={**os.environ, "PYTHONPATH": str(env_module), "BAD": "endless",
-                                               "MARKER": str(marker)})
-    try:
-        run_until(process, marker.exists, 120)  # the evaluation at the end of training has started
-        process.send_signal(signal.SIGTERM)
-        _, err = process.communicate(timeout=60)
-    finally:
-        process.kill()
+    process, _, err = sigterm_in_an_endless_evaluation(workdir, env_module, tmp_path, "total_steps=600",
+                                                       "eval.interval=0")  # the evaluation at the end of training
     assert process.returncode == 143 and "stopped at step 600 by SIGTERM; checkpoint written" in err
     run_dir = only_run_dir(workdir)
     assert not (run_dir / "summary.json").exists() and not (run_dir / "checkpoints" / "best.pt").exists()
