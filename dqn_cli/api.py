@@ -92,16 +92,32 @@ class TrainedAgent:
         return report
 
 
+def checkpoint_path(run_dir: Path, checkpoint: Union[str, Path]) -> Path:
+    """"best" or "last" of run_dir, a checkpoint file's path, or a file's name under run_dir/checkpoints."""
+    if str(checkpoint) in ("best", "last"):
+        path = run_dir / "checkpoints" / f"{checkpoint}.pt"
+        if not path.is_file():
+            raise RunDirError(f"{path} does not exist; is {run_dir} a dqn-train run dir "
+                              "(it should hold checkpoints/best.pt and checkpoints/last.pt)?")
+        return path
+    name = str(checkpoint)
+    candidates = [Path(name), run_dir / name, run_dir / "checkpoints" / name, run_dir / "checkpoints" / f"{name}.pt"]
+    found = next((path for path in candidates if path.is_file()), None)
+    if found is None:
+        kept = sorted(p.stem for p in (run_dir / "checkpoints").glob("*.pt")) if (run_dir / "checkpoints").is_dir() \
+            else []
+        raise RunDirError(f"checkpoint={name}: no such file (also looked in {run_dir / 'checkpoints'}); choose best, "
+                          f"last, a checkpoint file, or one of {run_dir / 'checkpoints'}: {', '.join(kept) or 'none'}")
+    return found
+
+
 def load(run_dir: Union[str, Path], checkpoint: Union[str, Path] = "best", device: str = "cpu") -> TrainedAgent:
     """The agent a run trained: checkpoint "best" or "last" of `run_dir`, or a path to a checkpoint."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RunDirError(f"run directory {run_dir} does not exist; pass the dir of a finished run, "
                           "e.g. one under outputs/runs/")
-    path = run_dir / "checkpoints" / f"{checkpoint}.pt" if checkpoint in ("best", "last") else Path(checkpoint)
-    if not path.is_file():
-        raise RunDirError(f"{path} does not exist; is {run_dir} a dqn-train run dir "
-                          "(it should hold checkpoints/best.pt and checkpoints/last.pt)?")
+    path = checkpoint_path(run_dir, checkpoint)
     state = load_checkpoint(path)
     try:
         cfg = from_dict(state["config"])

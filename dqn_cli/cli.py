@@ -91,7 +91,7 @@ def parse_eval_args(argv: List[str]) -> config_module.EvalArgs:
 
 
 def eval_main(argv: List[str] | None = None) -> None:
-    """`dqn-eval run=<run dir> [checkpoint=best|last] [episodes=N] [video=true] [seed=N] [device=cpu]`."""
+    """`dqn-eval run=<run dir> [checkpoint=best|last|<file>] [episodes=N] [video=true] [seed=N] [device=cpu]`."""
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in ("-h", "--help"):
         from dqn_cli.help import eval_help

@@ -12,6 +12,13 @@ from typing import NoReturn, Sequence
 log = logging.getLogger("dqn_cli")
 
 
+def record_in_train_log(line: str, level: int = logging.ERROR) -> None:
+    """A line for train.log only: the line that ends a run (the caller prints it once), a run's provenance."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.emit(logging.LogRecord("dqn_cli", level, __file__, 0, line, None, None))
+
+
 def _duration(seconds: float) -> str:
     seconds = int(max(seconds, 0))
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
+from dqn_cli import provenance
 from dqn_cli.api import TrainedAgent, load
 from dqn_cli.checkpoint import atomic_write_json
 from dqn_cli.envs import FINAL_EVAL_SEED_OFFSET
@@ -24,7 +25,7 @@ def check_writable(run_dir: Path) -> None:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as error:
-        raise RunDirError(f"cannot write eval.json into {run_dir} ({error.strerror or error}); copy the run to a "
+        raise RunDirError(f"cannot write eval results into {run_dir} ({error.strerror or error}); copy the run to a "
                           "writable folder and evaluate the copy") from None
 
 
@@ -52,11 +53,18 @@ def check_same_env(run_dir: Path, agent: TrainedAgent) -> None:
                           "came from")
 
 
+def eval_file_name(label: str, seed: int, episodes: int, own_episodes: int) -> str:
+    """One file per checkpoint and setting, so no evaluation overwrites another's: eval_best.json
+    replays the run's own final evaluation; eval_last_seed7_episodes20.json is another one."""
+    setting = ("" if seed < 0 else f"_seed{seed}") + ("" if episodes == own_episodes else f"_episodes{episodes}")
+    return f"eval_{label}{setting}.json"
+
+
 def evaluate_run(run_dir: Path, checkpoint: str = "best", episodes: Optional[int] = None, video: bool = False,
                  seed: int = -1, device: str = "cpu", *, stop: Optional[Callable[[], bool]] = None,
                  announce: Callable[[str], None] = lambda line: None) -> Dict[str, Any]:
-    """Evaluate and write <run>/eval.json; seed -1 and episodes None replay the run's own final
-    evaluation. `stop()` true ends it early: eval.json then holds the episodes so far, marked partial.
+    """Evaluate and write <run>/eval_<checkpoint>[_seedS][_episodesN].json; seed -1 and episodes None replay the
+    run's own final evaluation. `stop()` true ends it early: the file then holds the episodes so far, marked partial.
     `announce` gets one line when the checks have passed and the episodes start."""
     agent = load(run_dir, checkpoint, device)
     check_same_env(run_dir, agent)
@@ -64,16 +72,20 @@ def evaluate_run(run_dir: Path, checkpoint: str = "best", episodes: Optional[int
     if video:
         check_video_encoder()
         check_renders(agent.config.env)
-    episodes = agent.config.eval.final_episodes if episodes is None else episodes
+    own_episodes = agent.config.eval.final_episodes
+    episodes = own_episodes if episodes is None else episodes
     started = time.perf_counter()
     first_seed = agent.config.seed + FINAL_EVAL_SEED_OFFSET if seed < 0 else seed
-    video_path = run_dir / "videos" / f"{checkpoint}-seed{first_seed}.mp4" if video else None
-    announce(f"{checkpoint}.pt (step {agent.step:,}): {episodes} greedy episode(s) of {agent.config.env.id} from seed "
+    label = agent.checkpoint.stem
+    video_path = run_dir / "videos" / f"{label}-seed{first_seed}.mp4" if video else None
+    announce(f"{label}.pt (step {agent.step:,}): {episodes} greedy episode(s) of {agent.config.env.id} from seed "
              f"{first_seed}")
     result = agent.evaluate(episodes, seed=None if seed < 0 else seed, video=video_path, stop=stop)
-    report: Dict[str, Any] = {"checkpoint": checkpoint, "checkpoint_step": agent.step, "env_id": agent.config.env.id,
-                              **result, "eval_time_s": round(time.perf_counter() - started, 3)}
-    eval_json = run_dir / "eval.json"
+    report: Dict[str, Any] = {"checkpoint": label, "checkpoint_path": str(agent.checkpoint),
+                              "checkpoint_step": agent.step, "env_id": agent.config.env.id, **result,
+                              "eval_time_s": round(time.perf_counter() - started, 3),
+                              "provenance": provenance.collect(agent.device)}
+    eval_json = run_dir / eval_file_name(label, -1 if seed < 0 else first_seed, episodes, own_episodes)
     atomic_write_json(eval_json, report)
     report["eval_json"] = str(eval_json)
     return report

@@ -125,7 +125,8 @@ def train_help() -> str:
 
 def eval_help() -> str:
     return "\n".join([
-        "dqn-eval: play a finished run's checkpoint greedily and write <run>/eval.json (optionally a video).",
+        "dqn-eval: play a finished run's checkpoint greedily and write <run>/eval_<checkpoint>.json (optionally a",
+        "video). Each checkpoint (and each other seed or episode count) keeps its own file.",
         "",
         "Usage: dqn-eval run=<run dir> [key=value ...]",
         "",
@@ -135,6 +136,7 @@ def eval_help() -> str:
         "Examples:",
         "  dqn-eval run=outputs/runs/<run>                       best.pt, replaying summary.json's evaluation",
         "  dqn-eval run=outputs/runs/<run> checkpoint=last episodes=20 video=true",
+        "  dqn-eval run=outputs/runs/<run> checkpoint=step_000000012000   a periodic checkpoint, by name or path",
     ])
 
 

@@ -97,7 +97,10 @@ class TensorBoardLogger:
 
     def config_text(self, config_yaml: str) -> None:
         # Markdown code block so indentation survives in the TEXT tab.
-        self.writer.add_text(CONFIG_TEXT, "```yaml\n" + config_yaml + "\n```", 0)
+        self.text(CONFIG_TEXT, "```yaml\n" + config_yaml + "\n```")
+
+    def text(self, tag: str, markdown: str) -> None:
+        self.writer.add_text(tag, markdown, 0)
 
     def hparams(self, params: Dict[str, Any], final_metrics: Dict[str, float], step: int) -> None:
         """One HPARAMS entry per run, its columns in the order of `params`. The final metrics'

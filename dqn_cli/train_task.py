@@ -14,19 +14,12 @@ from typing import List, Optional
 
 from dqn_cli import sweep_stop
 from dqn_cli.compose import config_for_run, remove_if_only_bookkeeping
-from dqn_cli.console import fail, say
+from dqn_cli.console import fail, record_in_train_log, say
 from dqn_cli.errors import (EnvBroken, RunAlreadyFinished, TrainingDiverged, TrainingInterrupted, UserError,
                             hydra_quoted)
 from dqn_cli.startup import start_up_done
 
 log = logging.getLogger("dqn_cli")
-
-
-def record_in_train_log(line: str) -> None:
-    """The line that ends a run goes to the console once (by the caller) and into train.log too."""
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, logging.FileHandler):
-            handler.emit(logging.LogRecord("dqn_cli", logging.ERROR, __file__, 0, line, None, None))
 
 
 class TrainTask:

@@ -298,7 +298,7 @@ def test_atari_smoke_pong_trains_evaluates_and_reports_its_replay(workdir: Path)
     assert summary["final_eval"]["best"]["mean_length"] == 120  # the limit counts agent steps
     evaluated = run_cli("dqn-eval", [f"run={run_dir}", "episodes=1"], workdir)
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
-    assert json.loads((run_dir / "eval.json").read_text())["env_id"] == "ALE/Pong-v5"
+    assert json.loads((run_dir / "eval_best.json").read_text())["env_id"] == "ALE/Pong-v5"
 
 
 def test_atari_keys_on_a_non_atari_env_are_one_line(workdir: Path):

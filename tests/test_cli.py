@@ -45,6 +45,22 @@ def test_run_dir_holds_config_events_checkpoints_and_summary(finished_run: Path)
         assert final["episodes"] == 3 and final["mean"] > 0 and final["std"] >= 0
 
 
+def test_summary_and_train_log_say_what_produced_the_run(finished_run: Path):
+    import gymnasium
+    import subprocess as sp
+
+    provenance = json.loads((finished_run / "summary.json").read_text())["provenance"]
+    assert provenance["torch"] == torch.__version__ and provenance["gymnasium"] == gymnasium.__version__
+    assert provenance["command"].startswith("dqn-train env=cartpole target=soft total_steps=600")
+    assert provenance["device"] == "cpu" and provenance["cpu"] and provenance["torch_threads"] >= 1
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", provenance["started_utc"])
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / ".git").exists():  # run from a checkout: its commit
+        head = sp.run(["git", "-C", str(checkout), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+        assert provenance["git_commit"] == head and isinstance(provenance["git_dirty"], bool)
+    assert f"provenance: {json.dumps(provenance)}" in (finished_run / "train.log").read_text()
+
+
 @pytest.mark.parametrize("name", ["best", "last"])
 def test_checkpoints_load_weights_only_with_everything_to_resume(finished_run: Path, name: str):
     state = torch.load(finished_run / "checkpoints" / f"{name}.pt", weights_only=True)
@@ -63,6 +79,7 @@ def test_tensorboard_has_every_tag_config_text_and_hparams(finished_run: Path):
     tags = events.Tags()
     assert set(tb.RUN_SCALAR_TAGS) <= set(tags["scalars"]) and not set(tb.FINAL_TAGS) & set(tags["scalars"])
     assert any(t.startswith(tb.CONFIG_TEXT) for t in tags["tensors"])
+    assert any(t.startswith("provenance") for t in tags["tensors"])
     plugins = events.PluginTagToContent("hparams")
     assert "_hparams_/experiment" in plugins and "_hparams_/session_start_info" in plugins
     from tensorboard.plugins.hparams import plugin_data_pb2
@@ -85,9 +102,10 @@ def test_dqn_eval_reproduces_the_final_evaluation_and_writes_video(finished_run:
     assert result.returncode == 0, result.stderr  # episodes: the run's final-evaluation count (3 here)
     assert "±" in result.stdout and "3 greedy episodes" in result.stdout
     assert "XDG_RUNTIME_DIR" not in result.stderr  # pygame draws off-screen, without SDL's display warning
-    report = json.loads((finished_run / "eval.json").read_text())
+    report = json.loads((finished_run / "eval_best.json").read_text())
     summary = json.loads((finished_run / "summary.json").read_text())
     assert report["mean"] == pytest.approx(summary["final_eval"]["best"]["mean"])  # same seeds, same weights
+    assert report["provenance"]["torch"] == torch.__version__ and report["provenance"]["command"].startswith("dqn-eval")
     video = Path(report["video"])
     assert video.parent == finished_run / "videos" and video.suffix == ".mp4"
     assert video.stat().st_size > 1000 and video.read_bytes()[4:8] == b"ftyp"
@@ -97,9 +115,35 @@ def test_dqn_eval_of_last_checkpoint_matches_summary(finished_run: Path, tmp_pat
     result = run_cli("dqn-eval", [f"run={finished_run}", "checkpoint=last", "episodes=3"], tmp_path)
     assert result.returncode == 0, result.stderr
     summary = json.loads((finished_run / "summary.json").read_text())
-    report = json.loads((finished_run / "eval.json").read_text())
+    report = json.loads((finished_run / "eval_last.json").read_text())
     assert report["checkpoint"] == "last" and report["checkpoint_step"] == summary["steps"]
     assert report["mean"] == pytest.approx(summary["final_eval"]["last"]["mean"])
+
+
+def test_dqn_eval_takes_a_periodic_checkpoint_and_keeps_each_result(finished_run: Path, tmp_path: Path):
+    run_dir = copy_of(finished_run, tmp_path)
+    for stale in run_dir.glob("eval_*.json"):
+        stale.unlink()
+    periodic = sorted((run_dir / "checkpoints").glob("step_*.pt"))[0]
+    runs = [["checkpoint=best"], ["checkpoint=last", "seed=7"], [f"checkpoint={periodic.stem}"],
+            [f"checkpoint={periodic}", "episodes=2"]]
+    for args in runs:
+        result = run_cli("dqn-eval", [f"run={run_dir}", *args], tmp_path)
+        assert result.returncode == 0, result.stderr
+    written = {path.name: json.loads(path.read_text()) for path in run_dir.glob("eval_*.json")}
+    assert set(written) == {"eval_best.json", "eval_last_seed7.json", f"eval_{periodic.stem}.json",
+                            f"eval_{periodic.stem}_episodes2.json"}
+    step = int(periodic.stem.split("_")[1])
+    assert written[f"eval_{periodic.stem}.json"]["checkpoint_step"] == step
+    assert written[f"eval_{periodic.stem}_episodes2.json"]["episodes"] == 2
+    assert written["eval_last_seed7.json"]["first_seed"] == 7
+
+
+def test_dqn_eval_names_the_checkpoints_there_are(finished_run: Path, tmp_path: Path):
+    result = run_cli("dqn-eval", [f"run={finished_run}", "checkpoint=step_12"], tmp_path)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "checkpoint=step_12: no such file" in result.stderr and "best, last" in result.stderr
+    assert "step_000000000" in result.stderr  # the periodic checkpoints it could have meant
 
 
 BAD_TRAIN_INPUTS = [
@@ -193,7 +237,7 @@ def test_an_episode_budget_that_ends_before_learning_starts_says_so(workdir: Pat
 
 def test_dqn_eval_bad_arguments(tmp_path: Path):
     for args, message in ([["episodes=0", "run=x"], "episodes=0 is out of range"],
-                          [["checkpoint=middle", "run=x"], "checkpoint='middle' is not valid"],
+                          [["checkpoint=middle", "run=x"], "run directory x does not exist"],
                           [["--episodes", "3"], "unexpected argument '--episodes'"]):
         result = run_cli("dqn-eval", args, tmp_path)
         assert result.returncode != 0 and message in result.stderr
@@ -208,13 +252,13 @@ def copy_of(run_dir: Path, tmp_path: Path) -> Path:
 def test_dqn_eval_without_a_video_encoder_says_so_before_playing(finished_run: Path, tmp_path: Path):
     run_dir = copy_of(finished_run, tmp_path)
     shutil.rmtree(run_dir / "videos", ignore_errors=True)  # another test's video
-    before = (run_dir / "eval.json").read_bytes() if (run_dir / "eval.json").exists() else None
+    before = sorted(run_dir.glob("eval_*.json"))
     result = run_cli("dqn-eval", [f"run={run_dir}", "video=true"], tmp_path,
                      extra_env={"IMAGEIO_FFMPEG_EXE": str(tmp_path / "no-ffmpeg")})
     assert result.returncode == 2 and "video=true needs an ffmpeg encoder" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "greedy episode" not in result.stdout
     assert not (run_dir / "videos").exists()
-    assert ((run_dir / "eval.json").read_bytes() if (run_dir / "eval.json").exists() else None) == before
+    assert sorted(run_dir.glob("eval_*.json")) == before
 
 
 def test_dqn_eval_checks_the_run_dir_is_writable_before_playing(finished_run: Path, monkeypatch):
@@ -226,7 +270,7 @@ def test_dqn_eval_checks_the_run_dir_is_writable_before_playing(finished_run: Pa
 
     monkeypatch.setattr(Path, "write_bytes", read_only)
     monkeypatch.setattr(module.TrainedAgent, "evaluate", lambda *a, **k: pytest.fail("played before checking"))
-    with pytest.raises(RunDirError, match=f"cannot write eval.json into {finished_run} \\(Permission denied\\)"):
+    with pytest.raises(RunDirError, match=f"cannot write eval results into {finished_run} \\(Permission denied\\)"):
         module.evaluate_run(finished_run)
 
 
@@ -247,7 +291,7 @@ def test_dqn_eval_stopped_by_sigterm_writes_the_episodes_so_far(finished_run: Pa
     process.send_signal(signal.SIGTERM)
     out, _ = process.communicate(timeout=120)
     assert process.returncode == 143 and "stopped by SIGTERM" in out
-    report = json.loads((run_dir / "eval.json").read_text())
+    report = json.loads((run_dir / "eval_best_episodes1000000.json").read_text())
     assert report["partial"] is True and report["episodes"] < 1000000
 
 

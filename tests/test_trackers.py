@@ -7,6 +7,7 @@ import socket
 from pathlib import Path
 
 import pytest
+import torch
 
 from conftest import TINY, only_run_dir, run_cli
 from dqn_cli import tb
@@ -29,6 +30,7 @@ def test_mlflow_gets_the_scalars_config_and_final_metrics_and_a_resume_continues
     client, (run,) = mlflow_runs(db)
     assert run.info.run_name == "CartPole-v1 seed=0 target=soft " + " ".join(t for t in LOGGED if not t.startswith("log."))
     assert run.info.status == "FINISHED" and run.data.params["optimizer.lr"] == "0.0025"
+    assert run.data.params["provenance.torch"] == torch.__version__  # what produced the run
     assert set(tb.ALL_SCALAR_TAGS) <= set(run.data.metrics)  # what TensorBoard gets, under the same tags
     summary = json.loads((only_run_dir(workdir) / "summary.json").read_text())
     assert run.data.metrics[tb.FINAL_BEST_MEAN] == pytest.approx(summary["final_eval"]["best"]["mean"])

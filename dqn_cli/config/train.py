@@ -8,7 +8,7 @@ from typing import Optional
 
 from omegaconf import MISSING
 
-from dqn_cli.config.choices import (DEVICES, CheckpointName, Loss, ProgressMode, Unit, require, require_finite_floats,
+from dqn_cli.config.choices import (DEVICES, Loss, ProgressMode, Unit, require, require_finite_floats,
                                     require_null_or_positive, require_positive)
 from dqn_cli.config.groups import (BufferConfig, EnvConfig, ExplorationConfig, LinearExplorationConfig, NetworkConfig,
                                    TargetConfig, TrackerConfig)
@@ -191,8 +191,8 @@ class EvalArgs:
     """dqn-eval's arguments."""
     run: str = ""
     """The run directory to evaluate (required)."""
-    checkpoint: CheckpointName = CheckpointName.best
-    """best | last."""
+    checkpoint: str = "best"
+    """best | last | a checkpoint file (a path, or a name under <run>/checkpoints/, e.g. step_000000012000)."""
     episodes: Optional[int] = None
     """Greedy episodes to play; null: as many as the run's final evaluation (reproduces summary.json)."""
     video: bool = False

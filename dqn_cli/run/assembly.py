@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Optional, Sequence
@@ -9,8 +10,10 @@ from typing import Optional, Sequence
 import torch
 from omegaconf import OmegaConf
 
+from dqn_cli import provenance
 from dqn_cli.algorithms import ALGORITHMS
 from dqn_cli.config import TrainConfig, flatten
+from dqn_cli.console import record_in_train_log
 from dqn_cli.envs import TRAIN_SEED_OFFSET, make_vector_env
 from dqn_cli.metrics import Metrics
 from dqn_cli.networks import build_q_network
@@ -63,10 +66,13 @@ class Run:
                      + ("" if resumed.replay is not None else " (no saved replay: the buffer starts empty)"))
 
         config_dict = self.checkpoints.config_dict
+        self.provenance = provenance.collect(self.device, overrides)
+        record_in_train_log(f"provenance: {json.dumps(self.provenance)}", logging.INFO)  # each process of a resumed run
         tracker = build_tracker(cfg.tracker, run_dir, run_name(cfg.env.id, cfg.seed, overrides), sweep,
-                                flatten(config_dict))
+                                {**flatten(config_dict), **flatten({"provenance": self.provenance})})
         self.metrics = Metrics(run_dir, cfg, self.state.counts, resumed is not None, tracker)
         self.metrics.writer.config_text(OmegaConf.to_yaml(config_dict))
+        self.metrics.writer.text("provenance", provenance.markdown(self.provenance))
         self.evaluator = Evaluator(self, self.checkpoints)
         warn_about_settings(cfg)
         log.info(f"{cfg.env.id} x{cfg.env.num_envs} | {sum(p.numel() for p in q_network.parameters()):,} parameters "

@@ -1,0 +1,121 @@
+"""What produced a run: the code, the libraries, the machine and the command. summary.json,
+TensorBoard's TEXT tab, the tracker's params and dqn-eval's results each carry this block, so a
+report can say when it averages runs that different code or devices made."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import shlex
+import socket
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+import torch
+
+LIBRARIES = ("torch", "gymnasium", "numpy", "hydra-core")
+
+# What makes two runs' numbers incomparable: a report warns when a group mixes any of these.
+MUST_MATCH = ("dqn_cli", "git_commit", "torch", "device")
+
+
+def _version(distribution: str) -> Optional[str]:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def git_state(source: Path) -> Dict[str, Any]:
+    """The commit the code runs from and whether tracked files differ from it; nothing when the
+    code is an installed package rather than a checkout (or git is missing)."""
+    if not (source / ".git").exists():
+        return {"git_commit": None, "git_dirty": None}
+    try:
+        commit = subprocess.run(["git", "-C", str(source), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=10)
+        status = subprocess.run(["git", "-C", str(source), "status", "--porcelain", "--untracked-files=no"],
+                                capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return {"git_commit": None, "git_dirty": None}
+    if commit.returncode != 0:
+        return {"git_commit": None, "git_dirty": None}
+    return {"git_commit": commit.stdout.strip(), "git_dirty": bool(status.stdout.strip())}
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def device_name(device: torch.device) -> str:
+    """'cpu', or the accelerator's own name ('cuda: NVIDIA H200'), so runs on different GPUs differ."""
+    if device.type == "cuda":
+        return f"cuda: {torch.cuda.get_device_name(device)}"
+    return device.type
+
+
+def command_line(argv: Sequence[str], overrides: Sequence[str]) -> str:
+    """The command as typed (a console script by its name), or the API call for a Python caller."""
+    program = Path(argv[0]).name if argv else ""
+    if program.startswith("dqn-"):
+        return shlex.join([program, *argv[1:]])
+    return f"dqn_cli.train({list(overrides)!r})"
+
+
+def collect(device: torch.device, overrides: Sequence[str] = ()) -> Dict[str, Any]:
+    """This process's provenance block."""
+    return {
+        "dqn_cli": _version("dqn-cli"),
+        **git_state(Path(__file__).resolve().parent.parent),
+        "python": platform.python_version(),
+        **{name: _version(name) for name in LIBRARIES},
+        "device": device_name(device),
+        "cpu": cpu_model(),
+        "torch_threads": torch.get_num_threads(),
+        "hostname": socket.gethostname(),
+        "command": command_line(sys.argv, overrides),
+        "cwd": os.getcwd(),
+        "started_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def describe(provenance: Dict[str, Any]) -> str:
+    """One line: 'dqn-cli 0.1.0 (git 67d3345, dirty), torch 2.13.0, ... on cpu (Intel ...), host x'."""
+    commit = provenance.get("git_commit")
+    code = f"dqn-cli {provenance.get('dqn_cli')}" + (
+        f" (git {commit[:7]}{', dirty' if provenance.get('git_dirty') else ''})" if commit else "")
+    libraries = ", ".join(f"{name} {provenance.get(name)}" for name in ("python", *LIBRARIES))
+    return (f"{code}, {libraries}; {provenance.get('device')} ({provenance.get('cpu')}, "
+            f"{provenance.get('torch_threads')} threads), host {provenance.get('hostname')}")
+
+
+def markdown(provenance: Dict[str, Any]) -> str:
+    """The block as a two-column Markdown table (TensorBoard's TEXT tab renders it)."""
+    rows = "\n".join(f"| {key} | {value} |" for key, value in provenance.items())
+    return "| | |\n|---|---|\n" + rows
+
+
+def differences(original: Dict[str, Any], now: Dict[str, Any]) -> List[str]:
+    """What differs between two blocks in the code and the libraries: 'torch 2.12.0 -> 2.13.0'."""
+    keys = ("dqn_cli", "git_commit", "git_dirty", "python", *LIBRARIES, "device")
+    return [f"{key} {original.get(key)} -> {now.get(key)}" for key in keys if original.get(key) != now.get(key)]
+
+
+def mixed(provenances: Sequence[Optional[Dict[str, Any]]]) -> List[str]:
+    """Of MUST_MATCH, what differs across a group's runs: 'torch: 2.12.0, 2.13.0'."""
+    found = []
+    for key in MUST_MATCH:
+        values = sorted({str((p or {}).get(key)) for p in provenances})
+        if len(values) > 1:
+            found.append(f"{key}: {', '.join(values)}")
+    return found
