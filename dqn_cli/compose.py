@@ -9,6 +9,7 @@ import functools
 import hashlib
 import itertools
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import List, Optional, Sequence
@@ -69,6 +70,14 @@ def _run_dir(resume: Optional[str], fresh: str) -> str:
     return resume
 
 
+def _run_name(reproduce: Optional[str], fresh: str) -> str:
+    """A reproduction is named after the run it reproduces: <its name without its date>_reproduced."""
+    if not reproduce:
+        return fresh
+    original = Path(reproduce.rstrip("/")).name
+    return re.sub(r"^\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d_", "", original) + "_reproduced"
+
+
 MAX_NAME_BYTES = 255  # a file name's limit on Linux and macOS file systems
 
 
@@ -100,6 +109,7 @@ def register_schemas() -> None:
                                     else ".hydra", replace=True)
     OmegaConf.register_new_resolver("dqn_help", _train_help, replace=True)
     OmegaConf.register_new_resolver("dqn_job_dir", job_dir_name, replace=True)
+    OmegaConf.register_new_resolver("dqn_run_name", _run_name, replace=True)
 
     store = ConfigStore.instance()
     store.store(name="train_schema", node=config_module.TrainConfig)
@@ -142,7 +152,9 @@ def refuse_keys_the_config_lacks(composed, typed, prefix: str = "") -> None:
 def config_for_run(composed, overrides: Sequence[str]) -> config_module.TrainConfig:
     """The config a run trains with: the composed one, typed; with resume=<dir>, the resumed run's
     own config with these overrides on top."""
-    if composed.get("resume"):
+    if composed.get("reproduce"):
+        typed = reproduced_config(composed, list(overrides))
+    elif composed.get("resume"):
         # The fresh defaults are not this run's config (total_episodes=40 of a run with exploration.unit=episode
         # would fail their checks): type only the resumed run's own config with the overrides on top.
         typed = resumed_config(Path(composed.resume), list(overrides))
@@ -202,6 +214,41 @@ def resumed_config(run_dir: Path, new_overrides: List[str]) -> config_module.Tra
         raise ConfigError(explain_hydra_error(error)) from None
     refuse_keys_the_config_lacks(merged, typed)
     typed.resume = str(run_dir)
+    return typed
+
+
+# What a reproduction may set beside reproduce=: how it reports, not what it trains.
+_REPRODUCE_MAY_SET = ("reproduce", "log", "tracker", "hydra")
+
+
+def reproduced_config(composed, overrides: List[str]) -> config_module.TrainConfig:
+    """The config the run in composed.reproduce trained with (its last checkpoint's), for a new run;
+    this command's log and tracker settings on top."""
+    from dqn_cli.checkpoint import load_checkpoint, periodic_checkpoints
+
+    original, resume = Path(composed.reproduce), composed.get("resume")
+    if resume:
+        raise ConfigError(f"reproduce={original} starts a new run; drop resume={resume} (or drop reproduce= to "
+                          "continue that run)")
+    checkpoints = original / "checkpoints"
+    if not checkpoints.is_dir():
+        raise ConfigError(f"reproduce={original}: not a dqn-train run dir (no checkpoints/ in it); pass the dir of "
+                          "an earlier run, e.g. reproduce=outputs/runs/<run>")
+    for override in overrides:
+        key = override.lstrip("+~").split("=", 1)[0]
+        if key.split(".")[0].split("/")[0] not in _REPRODUCE_MAY_SET:
+            raise ConfigError(f"reproduce={original} trains that run's config exactly, so {override} would change "
+                              "it; drop it, or start a new run with that run's overrides and this one "
+                              f"(cat {original / '.hydra' / 'overrides.yaml'})")
+    saved = [checkpoints / "last.pt"] if (checkpoints / "last.pt").is_file() else \
+        list(periodic_checkpoints(checkpoints).values())[:1]
+    if not saved:
+        raise ConfigError(f"reproduce={original}: no checkpoint holds its config ({checkpoints} has no last.pt "
+                          "or step_*.pt)")
+    typed = config_module.from_dict(load_checkpoint(saved[0])["config"])
+    typed.resume, typed.reproduce = None, str(original)
+    fresh = typed_config(composed)  # what this command sets of log and tracker: how the run reports
+    typed.log, typed.tracker = fresh.log, fresh.tracker
     return typed
 
 

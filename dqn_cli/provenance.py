@@ -108,14 +108,51 @@ def markdown(provenance: Dict[str, Any]) -> str:
 def differences(original: Dict[str, Any], now: Dict[str, Any]) -> List[str]:
     """What differs between two blocks in the code and the libraries: 'torch 2.12.0 -> 2.13.0'."""
     keys = ("dqn_cli", "git_commit", "git_dirty", "python", *LIBRARIES, "device")
-    return [f"{key} {original.get(key)} -> {now.get(key)}" for key in keys if original.get(key) != now.get(key)]
+    return [f"{key} {_value(original, key)} -> {_value(now, key)}" for key in keys if original.get(key) != now.get(key)]
+
+
+UNKNOWN = "unknown (no provenance: a run of an older dqn-cli)"
+
+
+def _value(provenance: Optional[Dict[str, Any]], key: str) -> str:
+    if not provenance:
+        return UNKNOWN
+    if key == "git_commit" and provenance.get("git_commit"):
+        return provenance["git_commit"][:7] + (" (dirty)" if provenance.get("git_dirty") else "")
+    return str(provenance.get(key))
+
+
+def across(provenances: Sequence[Optional[Dict[str, Any]]]) -> Dict[str, List[str]]:
+    """Each key's distinct values over a group's runs, in the order runs have them."""
+    keys = ("dqn_cli", "git_commit", "python", *LIBRARIES, "device", "cpu", "torch_threads", "hostname")
+    return {key: list(dict.fromkeys(_value(p, key) for p in provenances)) for key in keys}
 
 
 def mixed(provenances: Sequence[Optional[Dict[str, Any]]]) -> List[str]:
-    """Of MUST_MATCH, what differs across a group's runs: 'torch: 2.12.0, 2.13.0'."""
-    found = []
-    for key in MUST_MATCH:
-        values = sorted({str((p or {}).get(key)) for p in provenances})
-        if len(values) > 1:
-            found.append(f"{key}: {', '.join(values)}")
-    return found
+    """Of MUST_MATCH, what differs across a group's runs: 'torch: 2.12.0+cpu, 2.13.0+cpu'."""
+    values = across(provenances)
+    return [f"{key}: {', '.join(values[key])}" for key in MUST_MATCH if len(values[key]) > 1]
+
+
+def against_original(original: Path, now: Dict[str, Any]) -> Dict[str, Any]:
+    """A reproduction's record of the run it reproduces: that dir, and what differs in the code and the
+    libraries between the two (None: the original's provenance is unknown)."""
+    import json
+
+    try:
+        before = json.loads((original / "summary.json").read_text()).get("provenance")
+    except (OSError, ValueError, AttributeError):
+        before = None
+    return {"run_dir": str(original), "differences": None if before is None else differences(before, now)}
+
+
+def describe_reproduction(record: Dict[str, Any], now: Dict[str, Any]) -> str:
+    """The line a reproduction starts with."""
+    if record["differences"] is None:
+        return (f"reproducing {record['run_dir']}: its provenance is unknown (no finished summary.json with one), so "
+                "whether this code and these libraries are the ones it ran with cannot be said")
+    if not record["differences"]:
+        return f"reproducing {record['run_dir']} with the code and libraries it ran with ({describe(now)})"
+    return (f"reproducing {record['run_dir']} with other code or libraries than it ran with: "
+            f"{'; '.join(record['differences'])}; the numbers may differ")
+

@@ -77,6 +77,10 @@ class TrainTask:
 
         typed = config_for_run(cfg, list(hydra_cfg.overrides.task))
         resume = typed.resume is not None
+        if typed.reproduce is not None:  # Hydra saved the fresh defaults; the run trains the original's config
+            from omegaconf import OmegaConf
+
+            (run_dir / hydra_cfg.output_subdir / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.structured(typed)))
         if in_sweep:
             typed.device = job_device(typed.device, hydra_cfg.job.num, torch.cuda.device_count())
             # A continued sweep (hydra.sweep.dir given again) keeps the jobs that finished; in a new sweep a

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from conftest import TINY, run_cli
 from dqn_cli.checkpoint import RunDirLock
@@ -74,6 +75,26 @@ def test_report_names_failed_and_unfinished_runs(sweep: Path, tmp_path: Path):
     assert f"`{jobs[1]}`: failed (env.id='Nope-v0'" in markdown
     rows = json.loads((copy / "report.json").read_text())["configurations"]
     assert sum(row["seeds"] for row in rows) == 2 and sum(row["runs"] for row in rows) == 4
+
+
+def test_report_shows_provenance_and_warns_when_a_group_mixes_versions(sweep: Path, tmp_path: Path):
+    copy = tmp_path / "sweep"
+    shutil.copytree(sweep, copy)
+    result = run_cli("dqn-report", [str(copy)], tmp_path)
+    assert result.returncode == 0 and "Warning" not in result.stdout  # one code, one machine: nothing to say
+    markdown = (copy / "report.md").read_text()
+    assert "## Provenance" in markdown and f"torch {torch.__version__}" in markdown.split("## Provenance")[1]
+    jobs = sorted(p for p in copy.iterdir() if (p / "summary.json").is_file())
+    summary = json.loads((jobs[0] / "summary.json").read_text())
+    summary["provenance"]["torch"] = "2.4.0+cu121"
+    summary["provenance"]["device"] = "cuda: NVIDIA H200"
+    (jobs[0] / "summary.json").write_text(json.dumps(summary))
+    result = run_cli("dqn-report", [str(copy)], tmp_path)
+    assert result.returncode == 0, result.stderr
+    warning = [line for line in result.stdout.splitlines() if line.startswith("Warning:")]
+    assert len(warning) == 1 and "mixes runs of different torch: " in warning[0]
+    assert "2.4.0+cu121" in warning[0] and "device: " in warning[0] and "cuda: NVIDIA H200" in warning[0]
+    assert warning[0] in (copy / "report.md").read_text()
 
 
 def test_report_leaves_out_a_run_that_is_training_now(sweep: Path, tmp_path: Path):

@@ -128,6 +128,8 @@ class TrainConfig:
     """Intra-op threads for torch; 0 picks 1 for MLPs and small CNNs, the core count for larger CNNs."""
     resume: Optional[str] = None
     """A run directory to continue (dqn-train resume=outputs/runs/<run>)."""
+    reproduce: Optional[str] = None
+    """A run directory whose config a new run trains again, exactly (dqn-train reproduce=outputs/runs/<run>)."""
     compile: bool = False
     """torch.compile the learner's forward passes (costs compile time up front; see the benchmarks)."""
     cuda_graph: bool = False

@@ -12,6 +12,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from dqn_cli import provenance
 from dqn_cli.checkpoint import atomic_write_bytes, atomic_write_json
 from dqn_cli.errors import RunDirError
 from dqn_cli.report.runs import Group, Run, is_run_dir, find_runs, group_runs, labelled_groups, shared_overrides
@@ -39,8 +40,28 @@ def group_row(group: Group) -> dict:
         "solved_fraction": None if threshold is None else sum(b >= threshold for b in best) / len(best),
         "wall_time_s": float(np.mean([s["wall_time_s"] for s in summaries])),
         "steps_per_second": float(np.mean([s["steps_per_second"] for s in summaries])),
+        "provenance": provenance.across([s.get("provenance") for s in summaries]),
+        "mixed": provenance.mixed([s.get("provenance") for s in summaries]),
     })
     return row
+
+
+def mixed_warnings(rows: List[dict]) -> List[str]:
+    """A group averaged over runs that different code, libraries or devices made: say so."""
+    return [f"Warning: {row['configuration']} mixes runs of different {'; '.join(row['mixed'])}; its numbers may "
+            "not be comparable (see Provenance)" for row in rows if row.get("mixed")]
+
+
+def provenance_lines(rows: List[dict]) -> List[str]:
+    lines = ["## Provenance", "", "What produced each configuration's runs (from their summary.json):", ""]
+    for row in rows:
+        if row.get("provenance"):
+            values = {key: " / ".join(found) for key, found in row["provenance"].items()}
+            lines.append(f"- {row['configuration']}: dqn-cli {values['dqn_cli']} (git {values['git_commit']}), "
+                         f"Python {values['python']}, torch {values['torch']}, gymnasium {values['gymnasium']}, "
+                         f"numpy {values['numpy']}, hydra-core {values['hydra-core']}; device {values['device']} "
+                         f"({values['cpu']}, {values['torch_threads']} torch threads); host {values['hostname']}")
+    return lines + [""]
 
 
 def _fmt(stats: dict) -> str:
@@ -72,6 +93,7 @@ def markdown(rows: List[dict], runs: List[Run]) -> str:
         if row.get("repeated_seeds"):
             lines += ["", f"Warning: in {row['configuration']}, seed(s) {', '.join(map(str, row['repeated_seeds']))} "
                           "ran more than once and count as independent seeds here; same seed, same numbers."]
+    lines += [line for warning in mixed_warnings(rows) for line in ("", warning)]
     problems = [r for r in runs if r.status != "finished"]
     if problems:
         lines += ["", "Runs left out:", ""]
@@ -81,7 +103,7 @@ def markdown(rows: List[dict], runs: List[Run]) -> str:
         lines += ["Probability of improvement and performance profiles of the final best.pt scores (95% "
                   "stratified-bootstrap intervals; after rliable, Agarwal et al., 2021):", "",
                   "![comparison](comparison.png)", ""]
-    return "\n".join(lines)
+    return "\n".join(lines + provenance_lines(rows))
 
 
 def write_report(paths: Sequence[Path], out_dir: Optional[Path] = None,

@@ -68,6 +68,11 @@ class Run:
         config_dict = self.checkpoints.config_dict
         self.provenance = provenance.collect(self.device, overrides)
         record_in_train_log(f"provenance: {json.dumps(self.provenance)}", logging.INFO)  # each process of a resumed run
+        self.reproduces = None if cfg.reproduce is None else \
+            provenance.against_original(Path(cfg.reproduce), self.provenance)
+        if self.reproduces is not None:
+            (log.info if self.reproduces["differences"] == [] else log.warning)(
+                provenance.describe_reproduction(self.reproduces, self.provenance))
         tracker = build_tracker(cfg.tracker, run_dir, run_name(cfg.env.id, cfg.seed, overrides), sweep,
                                 {**flatten(config_dict), **flatten({"provenance": self.provenance})})
         self.metrics = Metrics(run_dir, cfg, self.state.counts, resumed is not None, tracker)

@@ -160,4 +160,5 @@ class Evaluator:
             "solved": threshold is not None and final["best"].mean >= threshold,
             "stopped_when_solved": self.solved_at,  # the step, or None: trained the whole budget
             "provenance": self.run.provenance,  # the process that finished the run; train.log has each one's
+            **({"reproduces": self.run.reproduces} if self.run.reproduces is not None else {}),
         }
