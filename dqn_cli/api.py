@@ -206,18 +206,20 @@ def train(overrides: Sequence[str] = ()) -> Dict[str, Any]:
     with _composing(overrides, with_hydra_config=True) as composed:
         if set_run_dir and not composed.resume:
             refuse_a_used_run_dir(Path(composed.hydra.run.dir))
-        run_dir = Path(composed.hydra.run.dir).resolve()
+        run_dir, env_choice = Path(composed.hydra.run.dir).resolve(), composed.hydra.runtime.choices.get("env")
         with open_dict(composed):
             del composed["hydra"]
         try:
-            typed = config_for_run(composed, overrides)
+            typed = config_for_run(composed, overrides, env_choice)
         except Exception:
             remove_if_only_bookkeeping(run_dir, {".hydra", ".lock"})
             raise
     try:
         if typed.resume is None:
             (run_dir / ".hydra").mkdir(parents=True, exist_ok=True)  # what dqn-report reads, as for the CLI
-            OmegaConf.save(composed, run_dir / ".hydra" / "config.yaml")
+            # a reproduction trains the original's config, not the composed defaults
+            OmegaConf.save(composed if typed.reproduce is None else OmegaConf.structured(typed),
+                           run_dir / ".hydra" / "config.yaml")
             OmegaConf.save(OmegaConf.create(overrides), run_dir / ".hydra" / "overrides.yaml")
         summary = train_core(typed, run_dir, resume=typed.resume is not None, overrides=overrides)
     except Exception:

@@ -78,6 +78,20 @@ def _run_name(reproduce: Optional[str], fresh: str) -> str:
     return re.sub(r"^\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d_", "", original) + "_reproduced"
 
 
+@functools.lru_cache(maxsize=None)
+def env_name(env_choice: str, env_id: str) -> str:
+    """What run and sweep dirs are named after: the env group (cartpole), or, for an env.id that is not
+    the group's own (env=gym env.id=MountainCar-v0), the id itself (mountaincar-v0)."""
+    from omegaconf import OmegaConf
+
+    from dqn_cli.hydra_errors import CONF_DIR
+
+    group_file = CONF_DIR / "env" / f"{env_choice}.yaml"
+    if not env_id or (group_file.is_file() and str(OmegaConf.load(group_file).get("id")) == env_id):
+        return env_choice
+    return re.sub(r"[^a-z0-9._-]+", "-", env_id.lower()).strip("-") or env_choice
+
+
 MAX_NAME_BYTES = 255  # a file name's limit on Linux and macOS file systems
 
 
@@ -110,6 +124,7 @@ def register_schemas() -> None:
     OmegaConf.register_new_resolver("dqn_help", _train_help, replace=True)
     OmegaConf.register_new_resolver("dqn_job_dir", job_dir_name, replace=True)
     OmegaConf.register_new_resolver("dqn_run_name", _run_name, replace=True)
+    OmegaConf.register_new_resolver("dqn_env_name", env_name, replace=True)
 
     store = ConfigStore.instance()
     store.store(name="train_schema", node=config_module.TrainConfig)
@@ -149,9 +164,36 @@ def refuse_keys_the_config_lacks(composed, typed, prefix: str = "") -> None:
             refuse_keys_the_config_lacks(composed[key], value, f"{prefix}{key}.")
 
 
-def config_for_run(composed, overrides: Sequence[str]) -> config_module.TrainConfig:
+def refuse_another_env_id(env_choice: Optional[str], overrides: Sequence[str]) -> None:
+    """env.id=<other> under a named env group (env=cartpole, the default) would train that env with the
+    group's settings: its env count, its solve threshold, a run dir named after the group."""
+    from omegaconf import OmegaConf
+
+    from dqn_cli.hydra_errors import CONF_DIR
+
+    new_ids = [o.split("=", 1)[1] for o in overrides if o.lstrip("+").split("=", 1)[0] == "env.id"]
+    group_file = CONF_DIR / "env" / f"{env_choice}.yaml"
+    if not new_ids or env_choice in (None, "gym") or not group_file.is_file():
+        return
+    group = OmegaConf.load(group_file)
+    new_id, own_id = new_ids[-1], str(group.id)
+    same_family = "/" in own_id and new_id.startswith(own_id.split("/")[0] + "/")  # ALE/<game>, MinAtar/<game>
+    threshold_set = any(o.lstrip("+").startswith("env.solve_threshold=") for o in overrides)
+    if new_id == own_id or (same_family and (group.solve_threshold is None or threshold_set)):
+        return
+    if same_family:
+        raise ConfigError(f"env.id={new_id} under env={env_choice} would keep {own_id}'s solve_threshold "
+                          f"({group.solve_threshold}); add env.solve_threshold=<a score for {new_id}> (or null)")
+    raise ConfigError(f"env.id={new_id} under env={env_choice} would train it with {own_id}'s settings "
+                      f"(num_envs {group.num_envs}, solve_threshold {group.solve_threshold}); for another Gymnasium "
+                      f"env write env=gym env.id={new_id}")
+
+
+def config_for_run(composed, overrides: Sequence[str], env_choice: Optional[str] = None) -> config_module.TrainConfig:
     """The config a run trains with: the composed one, typed; with resume=<dir>, the resumed run's
-    own config with these overrides on top."""
+    own config with these overrides on top. `env_choice` (the env group) guards env.id."""
+    if not composed.get("resume") and not composed.get("reproduce"):
+        refuse_another_env_id(env_choice, overrides)
     if composed.get("reproduce"):
         typed = reproduced_config(composed, list(overrides))
     elif composed.get("resume"):

@@ -94,7 +94,7 @@ def _library_error_line(error: Exception) -> Optional[str]:
     if "Unexpected type for root: NoneType" in text:  # OmegaConf: env.atari.noop_max=3 when env.atari is null
         keys = [arg.split("=", 1)[0].lstrip("+~") for arg in sys.argv[1:] if arg.lstrip("+~").startswith("env.atari.")]
         return (f"{' / '.join(keys) or 'an override'}: sets a key inside a setting that is null here (env.atari is "
-                "null for non-Atari envs); for another Atari game use env=pong env.id=ALE/<Game>-v5")
+                "null for non-Atari envs); for another Atari game use env=pong env.id=ALE/<Game>-v5 env.solve_threshold=null")
     return None
 
 

@@ -75,7 +75,7 @@ class TrainTask:
         from dqn_cli.run.train import train
         from dqn_cli.runtime import job_device
 
-        typed = config_for_run(cfg, list(hydra_cfg.overrides.task))
+        typed = config_for_run(cfg, list(hydra_cfg.overrides.task), hydra_cfg.runtime.choices.get("env"))
         resume = typed.resume is not None
         if typed.reproduce is not None:  # Hydra saved the fresh defaults; the run trains the original's config
             from omegaconf import OmegaConf

@@ -76,6 +76,8 @@ def test_errors_raise_with_the_clis_one_line(tmp_path: Path, monkeypatch):
         dqn_cli.train(["env=null"])
     with pytest.raises(ConfigError, match=r"^experiment_env=x: experiment_env is picked by experiment and env"):
         dqn_cli.train(["experiment_env=x"])
+    with pytest.raises(ConfigError, match=r"^env.id=MountainCar-v0 under env=cartpole would train it with CartPole"):
+        dqn_cli.train(["env.id=MountainCar-v0"])
     assert not (tmp_path / "outputs" / "runs").exists() or not list((tmp_path / "outputs" / "runs").iterdir())
     with pytest.raises(RunDirError, match="does not exist"):
         dqn_cli.load(tmp_path / "nope")

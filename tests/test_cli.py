@@ -152,8 +152,14 @@ BAD_TRAIN_INPUTS = [
     (["total_steps=abc"], "total_steps='abc' is not valid: expected integer"),
     (["gamma=1.5"], "gamma=1.5 is out of range; allowed: 0 <= gamma <= 1"),
     (["buffer.capacity=0"], "buffer.capacity=0 is out of range; allowed: an integer > 0"),
-    (["env.id=NoSuchGame-v0"], "env.id='NoSuchGame-v0' is not a registered gymnasium environment"),
-    (["env.id=Pendulum-v1"], "has a Box action space; DQN needs a Discrete one"),
+    (["env=gym", "env.id=NoSuchGame-v0"], "env.id='NoSuchGame-v0' is not a registered gymnasium environment"),
+    (["env=gym", "env.id=Pendulum-v1"], "has a Box action space; DQN needs a Discrete one"),
+    (["env.id=MountainCar-v0"], "env.id=MountainCar-v0 under env=cartpole would train it with CartPole-v1's "
+                                "settings (num_envs 16, solve_threshold 475.0); for another Gymnasium env write "
+                                "env=gym env.id=MountainCar-v0"),
+    (["experiment=acrobot", "env.id=CartPole-v1"], "under env=acrobot would train it with Acrobot-v1's settings"),
+    (["env=pong", "env.id=ALE/Breakout-v5"], "would keep ALE/Pong-v5's solve_threshold (9.3); add "
+                                             "env.solve_threshold=<a score for ALE/Breakout-v5> (or null)"),
     (["experiment=nosuch"], "experiment=nosuch is not an option; choose one of:"),
     (["seed=-1"], "seed=-1 is out of range; allowed: an integer from 0 to 4294967295"),
     (["seed=18446744073709551616"], "seed=18446744073709551616 is out of range"),
@@ -346,7 +352,7 @@ def test_any_gymnasium_env_from_a_package_the_user_brings(workdir: Path, tmp_pat
     assert result.returncode == 0, result.stderr
     summary = json.loads((only_run_dir(workdir) / "summary.json").read_text())
     assert summary["env_id"] == "Corridor-v0" and summary["final_eval"]["best"]["mean"] >= 0
-    assert only_run_dir(workdir).name.endswith("_gym_seed0")
+    assert only_run_dir(workdir).name.endswith("_corridor-v0_seed0")  # named after the env it trained
 
 
 def test_unknown_import_module_is_one_line(workdir: Path):
