@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import logging
+import sys
 import threading
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
@@ -12,6 +14,7 @@ import torch
 from omegaconf.errors import OmegaConfBaseException
 
 from dqn_cli.checkpoint import load_checkpoint
+from dqn_cli.console import result_line
 from dqn_cli.config import TrainConfig, from_dict
 from dqn_cli.config.train import MAX_SEED
 from dqn_cli.envs import FINAL_EVAL_SEED_OFFSET, make_env
@@ -137,6 +140,7 @@ def load(run_dir: Union[str, Path], checkpoint: Union[str, Path] = "best", devic
                         step=int(state["counters"]["step"]), checkpoint=path)
 
 
+log = logging.getLogger("dqn_cli")
 _HYDRA_LOCK = threading.Lock()  # Hydra's compose API keeps one global state per process
 
 
@@ -215,14 +219,46 @@ def train(overrides: Sequence[str] = ()) -> Dict[str, Any]:
             remove_if_only_bookkeeping(run_dir, {".hydra", ".lock"})
             raise
     try:
-        if typed.resume is None:
-            (run_dir / ".hydra").mkdir(parents=True, exist_ok=True)  # what dqn-report reads, as for the CLI
-            # a reproduction trains the original's config, not the composed defaults
-            OmegaConf.save(composed if typed.reproduce is None else OmegaConf.structured(typed),
-                           run_dir / ".hydra" / "config.yaml")
-            OmegaConf.save(OmegaConf.create(overrides), run_dir / ".hydra" / "overrides.yaml")
-        summary = train_core(typed, run_dir, resume=typed.resume is not None, overrides=overrides)
+        with _talking(str(typed.log.progress) != "off"):
+            summary = _train_in(run_dir, typed, composed, overrides)
     except Exception:
         remove_if_only_bookkeeping(run_dir, {".hydra", ".lock"})
         raise
     return {**summary, "run_dir": str(run_dir)}
+
+
+@contextlib.contextmanager
+def _talking(enabled: bool):
+    """A caller that set up no logging (a script, a notebook) still sees progress and evaluations, on
+    stderr, as dqn-train prints them; one that did gets them through its own handlers."""
+    logger = logging.getLogger("dqn_cli")
+    if not enabled or logger.hasHandlers():
+        yield
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("[%(asctime)s] %(message)s", "%H:%M:%S"))
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def _train_in(run_dir: Path, typed: TrainConfig, composed, overrides: List[str]) -> Dict[str, Any]:
+    """Train and end with dqn-train's result line."""
+    from omegaconf import OmegaConf
+
+    from dqn_cli.run.train import train as train_core
+
+    if typed.resume is None:
+        (run_dir / ".hydra").mkdir(parents=True, exist_ok=True)  # what dqn-report reads, as for the CLI
+        # a reproduction trains the original's config, not the composed defaults
+        OmegaConf.save(composed if typed.reproduce is None else OmegaConf.structured(typed),
+                       run_dir / ".hydra" / "config.yaml")
+        OmegaConf.save(OmegaConf.create(overrides), run_dir / ".hydra" / "overrides.yaml")
+    summary = train_core(typed, run_dir, resume=typed.resume is not None, overrides=overrides)
+    log.info(result_line(run_dir, summary))
+    return summary

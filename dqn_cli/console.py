@@ -19,6 +19,18 @@ def record_in_train_log(line: str, level: int = logging.ERROR) -> None:
             handler.emit(logging.LogRecord("dqn_cli", level, __file__, 0, line, None, None))
 
 
+def result_line(run_dir, summary: dict) -> str:
+    """The line that ends a run: where it is, how best.pt and last.pt play, how long it took in all."""
+    best, last = summary["final_eval"]["best"], summary["final_eval"]["last"]
+    line = (f"run dir: {run_dir} | best.pt {best['mean']:.1f} ± {best['std']:.1f}, last.pt {last['mean']:.1f} ± "
+            f"{last['std']:.1f} over {best['episodes']} greedy episodes | {summary['steps']:,} steps in ")
+    resumed_at = summary.get("resumed_at_step")
+    if not resumed_at:
+        return line + f"{summary['wall_time_s']:.1f} s"
+    return line + (f"{summary['total_wall_time_s']:.1f} s in all (resumed at step {resumed_at:,}: "
+                   f"{summary['steps'] - resumed_at:,} steps in {summary['wall_time_s']:.1f} s)")
+
+
 def _duration(seconds: float) -> str:
     seconds = int(max(seconds, 0))
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \

@@ -14,7 +14,7 @@ from typing import List, Optional
 
 from dqn_cli import sweep_stop
 from dqn_cli.compose import config_for_run, remove_if_only_bookkeeping
-from dqn_cli.console import fail, record_in_train_log, say
+from dqn_cli.console import fail, record_in_train_log, result_line, say
 from dqn_cli.errors import (EnvBroken, RunAlreadyFinished, TrainingDiverged, TrainingInterrupted, UserError,
                             hydra_quoted)
 from dqn_cli.startup import start_up_done
@@ -61,11 +61,8 @@ class TrainTask:
                 return self._record_failed_job(run_dir, traceback.format_exc())
             self.error = sys.exc_info()[1]  # re-raised after Hydra returns, without its job-failure line
             return float("nan")
-        best, last = summary["final_eval"]["best"], summary["final_eval"]["last"]
-        log.info(f"run dir: {run_dir} | best.pt {best['mean']:.1f} ± {best['std']:.1f}, "
-                 f"last.pt {last['mean']:.1f} ± {last['std']:.1f} over {best['episodes']} greedy episodes "
-                 f"| {summary['steps']} steps in {summary['wall_time_s']:.1f} s")  # console and train.log
-        return best["mean"]
+        log.info(result_line(run_dir, summary))  # console and train.log
+        return summary["final_eval"]["best"]["mean"]
 
     @staticmethod
     def _train(cfg, hydra_cfg, run_dir: Path, in_sweep: bool) -> dict:

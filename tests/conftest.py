@@ -91,7 +91,8 @@ def agent_config(**settings) -> TrainConfig:
 
 # Exact-resume comparisons: these summary.json entries are times, which differ between any two runs.
 TIMING_KEYS = {"startup_s", "wall_time_s", "train_time_s", "periodic_eval_time_s", "final_eval_time_s",
-               "steps_per_second"}
+               "steps_per_second", "total_wall_time_s", "resumed_at_step",
+               "provenance"}  # its start time, and a resumed run's own
 
 
 def scores(summary: dict) -> dict:

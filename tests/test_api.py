@@ -159,3 +159,30 @@ def test_importing_dqn_cli_loads_nothing_heavy():
     code = "import sys, dqn_cli; print(sorted(m for m in ('torch', 'gymnasium', 'hydra') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("progress, talks", [("lines", True), ("off", False)])
+def test_train_talks_without_the_caller_configuring_logging(tmp_path: Path, progress: str, talks: bool):
+    """A script or a notebook that set up no logging still sees each evaluation and the result line."""
+    overrides = [o for o in TINY if not o.startswith("log.progress")] + [f"log.progress={progress}"]
+    code = f"import dqn_cli; dqn_cli.train({overrides!r})"
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    said = result.stderr
+    assert ("eval @ 300:" in said and "run dir: " in said and "greedy episodes" in said) is talks
+    assert talks or said == ""
+
+
+@pytest.mark.parametrize("overrides, said", [
+    (["total_steps=5000"], "total_steps=5,000 is not a multiple of 16 (one step of the 16 envs): the run trains 5,008 "
+                           "steps"),
+    (["experiment=pqn_cartpole", "total_steps=5000"], "(one rollout: "),
+    (["total_steps=4992"], None),
+])
+def test_a_budget_rounded_up_is_said_at_the_start(caplog, overrides, said):
+    from dqn_cli.run.assembly import warn_about_settings
+
+    with caplog.at_level("INFO", logger="dqn_cli"):
+        warn_about_settings(dqn_cli.compose_config(overrides))
+    notes = [r.getMessage() for r in caplog.records if "is not a multiple of" in r.getMessage()]
+    assert (said is None and not notes) or (len(notes) == 1 and said in notes[0])

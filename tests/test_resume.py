@@ -40,6 +40,19 @@ def test_resume_gives_the_same_weights_and_scores_as_running_straight(straight_a
     assert a["counters"] == b["counters"]
 
 
+@pytest.mark.slow  # two whole training runs
+def test_a_resumed_runs_result_line_gives_its_total_steps_and_time(straight_and_resumed):
+    from dqn_cli.console import result_line
+
+    folder, straight, resumed = straight_and_resumed
+    assert straight["resumed_at_step"] is None and straight["total_wall_time_s"] == straight["wall_time_s"]
+    assert resumed["resumed_at_step"] == N and resumed["total_wall_time_s"] > resumed["wall_time_s"]
+    line = result_line(folder / "resumed", resumed)
+    assert f"| {resumed['steps']:,} steps in {resumed['total_wall_time_s']:.1f} s in all (resumed at step {N:,}: " \
+           f"{resumed['steps'] - N:,} steps in {resumed['wall_time_s']:.1f} s)" in line
+    assert result_line(folder / "straight", straight).endswith(f"steps in {straight['wall_time_s']:.1f} s")
+
+
 @pytest.mark.slow  # two whole training runs, compared bit for bit
 def test_resumed_tensorboard_has_no_duplicate_or_missing_points(straight_and_resumed):
     folder, _, _ = straight_and_resumed

@@ -31,6 +31,13 @@ def warn_about_settings(cfg: TrainConfig) -> None:
     """Settings that are valid but probably not what was meant."""
     if cfg.total_episodes is not None:
         return  # how many steps the episodes take is not known ahead
+    per_round = cfg.env.num_envs * (cfg.algorithm.rollout_steps if cfg.algorithm.name == "pqn" else 1)
+    trained = -(-cfg.total_steps // per_round) * per_round
+    if trained != cfg.total_steps:
+        what = f"one rollout: {cfg.env.num_envs} envs x {cfg.algorithm.rollout_steps} steps" \
+            if per_round != cfg.env.num_envs else f"one step of the {cfg.env.num_envs} envs"
+        log.info(f"total_steps={cfg.total_steps:,} is not a multiple of {per_round:,} ({what}): the run trains "
+                 f"{trained:,} steps")
     if cfg.learning_starts >= cfg.total_steps:
         log.warning(f"learning_starts ({cfg.learning_starts:,}) >= total_steps ({cfg.total_steps:,}): no update will "
                     "happen; lower learning_starts or raise total_steps")

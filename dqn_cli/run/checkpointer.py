@@ -79,13 +79,15 @@ class Checkpointer:
         training["loop"].update(own.pop("loop", {}))
         training["loop"]["envs"] = to_tensor_tree(capture_env_states(run.envs))
         rng = {**rng_state(run.rng), **own.pop("rng", {})}
-        return {**own, **training, "rng": rng, "config": self.config_dict}
+        timing = {"wall_time_s": run.clock.earlier_s + run.clock.since_start()}  # a resumed run's total time
+        return {**own, **training, "rng": rng, "config": self.config_dict, "timing": timing}
 
     def load_state_dict(self, state: Dict[str, Any], replay_arrays: Optional[Dict[str, Any]]) -> None:
         run = self.run
         run.algorithm.load_state_dict(state, replay_arrays)
         restore_rng_state(state["rng"], run.rng)
         run.state = TrainingState.from_state_dict(state)
+        run.clock.earlier_s = float(state.get("timing", {}).get("wall_time_s", 0.0))  # older checkpoints: unknown
         inexact = restore_env_states(run.envs, to_numpy_tree(state["loop"]["envs"]))
         if inexact:  # native simulator state (Box2D, ALE) and async workers' state cannot be copied
             seeds = [run.cfg.seed + TRAIN_SEED_OFFSET + run.state.step + i for i in inexact]

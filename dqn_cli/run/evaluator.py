@@ -154,6 +154,9 @@ class Evaluator:
             **{name: None if seconds is None else round(seconds, 3) for name, seconds in timings.items()},
             # env steps per second of training alone; wall_time_s covers start-up and every evaluation
             "steps_per_second": round(trained_steps / trained_seconds, 1),
+            # a resumed run: where this process started, and the wall time of all its processes together
+            "resumed_at_step": self.run.clock.start_step or None,
+            "total_wall_time_s": round(self.run.clock.earlier_s + timings["wall_time_s"], 3),
             "best_periodic_eval": {**state.best_eval, "episodes": cfg.eval.episodes},
             "final_eval": {name: result.as_dict() for name, result in final.items()},
             "solve_threshold": threshold,

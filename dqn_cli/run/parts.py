@@ -32,6 +32,7 @@ class RunClock:
     startup_s: Optional[float] = None  # process launch -> first env step
     loop_started: float = 0.0
     start_step: int = 0  # a resumed run's loop starts past 0
+    earlier_s: float = 0.0  # a resumed run: the wall time of its earlier processes, up to their last checkpoint
 
     def loop_starts(self, step: int, startup_s: Optional[float]) -> None:
         self.loop_started, self.start_step, self.startup_s = time.perf_counter(), step, startup_s
