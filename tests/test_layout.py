@@ -103,3 +103,10 @@ def test_no_long_positional_argument_lists():
                 if positional > MAX_POSITIONAL:
                     long_lists.append(f"{name}.{node.name}: {positional}")
     assert long_lists == []
+
+
+def test_the_outputs_folder_of_the_layout_is_in_the_checkout_and_kept_empty():
+    root = PACKAGE.parent
+    assert (root / "outputs" / ".gitkeep").is_file()
+    ignored = (root / ".gitignore").read_text().splitlines()
+    assert "outputs/*" in ignored and "!outputs/.gitkeep" in ignored  # runs never land in git

@@ -107,10 +107,14 @@ def test_wandb_online_without_a_reachable_service_is_one_line_in_seconds(workdir
     assert not (workdir / "outputs" / "runs").exists() or not list((workdir / "outputs" / "runs").iterdir())
 
 
-def test_wandb_keeps_its_files_in_wandb_dir_when_it_is_set(workdir: Path, tmp_path: Path):
-    env = {"WANDB_MODE": "offline", "WANDB_SILENT": "true", "WANDB_DIR": str(tmp_path / "wandb_files")}
+def test_wandb_follows_its_environment_variables(workdir: Path, tmp_path: Path):
+    env = {"WANDB_MODE": "offline", "WANDB_SILENT": "true", "WANDB_DIR": str(tmp_path / "wandb_files"),
+           "WANDB_PROJECT": "my-project-x", "WANDB_NAME": "my-run-name-y", "WANDB_RUN_GROUP": "my-group-z"}
     result = run_cli("dqn-train", ["tracker=wandb", *TINY], workdir, extra_env=env)
     assert result.returncode == 0, result.stderr
     run_id = json.loads((only_run_dir(workdir) / "tracker.json").read_text())["wandb"]
-    assert list((tmp_path / "wandb_files").glob(f"wandb/offline-run-*-{run_id}"))
+    (record,) = (tmp_path / "wandb_files").glob(f"wandb/offline-run-*-{run_id}/run-{run_id}.wandb")
     assert not (only_run_dir(workdir) / "wandb").exists()
+    data = record.read_bytes()  # protobuf records: their strings are stored as written
+    for text in ("my-project-x", "my-run-name-y", "my-group-z"):
+        assert text.encode() in data, text

@@ -300,10 +300,10 @@ class MLflowTrackerConfig(TrackerConfig):
 @dataclass
 class WandbTrackerConfig(TrackerConfig):
     name: str = "wandb"
-    project: str = "dqn-cli"
-    """The W&B project the runs go to."""
+    project: Optional[str] = None
+    """The W&B project the runs go to; null: $WANDB_PROJECT, else dqn-cli."""
     entity: Optional[str] = None
-    """The W&B team or user; null: your default entity."""
+    """The W&B team or user; null: $WANDB_ENTITY, else your default entity."""
     mode: Optional[str] = None
     """online | offline | disabled; null: $WANDB_MODE, else online."""
 

@@ -17,9 +17,12 @@ class WandbTracker(Tracker):
             check_service_answers(service, "tracker=wandb (online)",
                                   "record offline (tracker.mode=offline, then wandb sync) or train with tracker=none")
         run_id = run.previous_id
-        # WANDB_DIR, when set, is where W&B keeps its files; else the run dir.
-        self.run = wandb.init(project=cfg.project, entity=cfg.entity, mode=cfg.mode, name=run.name, group=run.group,
-                              config=run.params, dir=os.environ.get("WANDB_DIR") or str(run.run_dir), id=run_id,
+        # W&B's own environment variables win over dqn-cli's defaults (an explicit tracker.* key wins over both).
+        environ = os.environ.get
+        self.run = wandb.init(project=cfg.project or environ("WANDB_PROJECT") or "dqn-cli", entity=cfg.entity,
+                              mode=cfg.mode, name=environ("WANDB_NAME") or run.name,
+                              group=environ("WANDB_RUN_GROUP") or run.group, config=run.params,
+                              dir=environ("WANDB_DIR") or str(run.run_dir), id=run_id,
                               resume="allow" if run_id else None, reinit="create_new")
         self.run_id = self.run.id
 
