@@ -92,6 +92,24 @@ def env_name(env_choice: str, env_id: str) -> str:
     return re.sub(r"[^a-z0-9._-]+", "-", env_id.lower()).strip("-") or env_choice
 
 
+# Overrides a run dir's name already says (env, seed) or that do not change what trains.
+_NOT_IN_NAME = ("seed", "env", "env.id", "device", "torch_threads")
+_NOT_IN_NAME_GROUPS = ("resume", "reproduce", "log", "tracker", "hydra")
+MAX_CHANGES_BYTES = 80
+
+
+def run_changes(overrides) -> str:
+    """What a run's command line changed, for its dir's name, so runs tell apart in TensorBoard's run
+    list: '_target=soft,optimizer.lr=3e-4'; a long list is cut at an override and ends in a hash."""
+    keys = [(str(o).lstrip("+"), str(o).lstrip("+~").split("=", 1)[0]) for o in overrides or ()]
+    kept = [o for o, key in keys if key not in _NOT_IN_NAME and re.split("[./]", key)[0] not in _NOT_IN_NAME_GROUPS]
+    text = re.sub(r"[/\\\s'\"]+", "-", re.sub(r"[\[\]{}()]", "", ",".join(kept)))
+    if len(text.encode()) > MAX_CHANGES_BYTES:
+        digest = hashlib.sha1(text.encode()).hexdigest()[:8]
+        text = text.encode()[:MAX_CHANGES_BYTES - 12].decode(errors="ignore").rsplit(",", 1)[0] + f",..{digest}"
+    return f"_{text}" if text else ""
+
+
 MAX_NAME_BYTES = 255  # a file name's limit on Linux and macOS file systems
 
 
@@ -125,6 +143,7 @@ def register_schemas() -> None:
     OmegaConf.register_new_resolver("dqn_job_dir", job_dir_name, replace=True)
     OmegaConf.register_new_resolver("dqn_run_name", _run_name, replace=True)
     OmegaConf.register_new_resolver("dqn_env_name", env_name, replace=True)
+    OmegaConf.register_new_resolver("dqn_run_changes", run_changes, replace=True)
 
     store = ConfigStore.instance()
     store.store(name="train_schema", node=config_module.TrainConfig)

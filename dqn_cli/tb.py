@@ -23,13 +23,14 @@ STEPS_PER_SECOND = "perf/steps_per_second"
 # periodic greedy evaluation, against env steps
 EVAL_MEAN = "eval/mean_return"
 EVAL_STD = "eval/std_return"
-# final evaluation, the HPARAMS tab's metrics (written to the sub-run <run>/final, not the run's charts)
+# final evaluation: one point each at the last step, and the HPARAMS tab's metrics
 FINAL_BEST_MEAN = "final/best_mean_return"
 FINAL_BEST_STD = "final/best_std_return"
 FINAL_LAST_MEAN = "final/last_mean_return"
 FINAL_LAST_STD = "final/last_std_return"
+FINAL_NAMES = {FINAL_BEST_MEAN: "best.pt mean return", FINAL_BEST_STD: "best.pt std",
+               FINAL_LAST_MEAN: "last.pt mean return", FINAL_LAST_STD: "last.pt std"}  # HPARAMS' column names
 CONFIG_TEXT = "config"
-FINAL_RUN = "final"
 
 RUN_SCALAR_TAGS = (EPISODE_RETURN, EPISODE_LENGTH, EPSILON, TD_LOSS, MEAN_Q, STEPS_PER_SECOND, EVAL_MEAN, EVAL_STD)
 FINAL_TAGS = (FINAL_BEST_MEAN, FINAL_BEST_STD, FINAL_LAST_MEAN, FINAL_LAST_STD)
@@ -37,9 +38,12 @@ ALL_SCALAR_TAGS = RUN_SCALAR_TAGS + FINAL_TAGS
 
 
 def _hparam_value(value: Any) -> Any:
-    """HPARAMS shows bools, floats and text; integers go as text, which it shows as written
-    (as numbers it would print 40000 as 4.0000e+4), and lists and nulls as JSON."""
-    if isinstance(value, (bool, float, str)):
+    """HPARAMS shows floats and text; integers go as text, which it shows as written (as numbers it
+    would print 40000 as 4.0000e+4), booleans as true/false (torch would write them as 0/1 numbers),
+    and lists and nulls as JSON."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (float, str)):
         return value
     return str(value) if isinstance(value, int) else json.dumps(value)
 
@@ -103,20 +107,19 @@ class TensorBoardLogger:
         self.writer.add_text(tag, markdown, 0)
 
     def hparams(self, params: Dict[str, Any], final_metrics: Dict[str, float], step: int) -> None:
-        """One HPARAMS entry per run, its columns in the order of `params`. The final metrics'
-        values live in a sub-run, `<run>/final`, so the run's own charts hold no single points."""
+        """One HPARAMS entry per run, its columns in the order of `params`; the final metrics are the
+        run's own scalars (one point each, under final/), shown in HPARAMS by plain names."""
         shown = {key: _hparam_value(value) for key, value in params.items()}
         experiment, session_start, session_end = hparams(shown, final_metrics)
         data = plugin_data_pb2.HParamsPluginData.FromString(experiment.value[0].metadata.plugin_data.content)
         for info in data.experiment.metric_infos:
-            info.name.group = FINAL_RUN  # where the plugin finds each metric's value
+            info.display_name = FINAL_NAMES[info.name.tag]
         experiment.value[0].metadata.plugin_data.content = data.SerializeToString()
         file_writer = self.writer._get_file_writer()
         for summary in (experiment, session_start, session_end):
             file_writer.add_summary(summary)
-        with _naming(self.path), SummaryWriter(log_dir=str(Path(self.path) / FINAL_RUN)) as final:
-            for tag, value in final_metrics.items():
-                final.add_scalar(tag, value, step)
+        for tag, value in final_metrics.items():
+            self.scalar(tag, value, step)
 
     def close(self) -> None:
         with _naming(self.path):

@@ -26,7 +26,7 @@ def run(tmp_path: Path, name: str, seed: int):
     summary = train(cfg, run_dir)
     numbers = {k: v for k, v in summary.items() if k not in TIMING_KEYS}
     scalars = {tag: [v.tolist() for v in read_scalars(run_dir, tag)] for tag in LEARNING_TAGS}
-    scalars.update({tag: [v.tolist() for v in read_scalars(run_dir / tb.FINAL_RUN, tag)] for tag in tb.FINAL_TAGS})
+    scalars.update({tag: [v.tolist() for v in read_scalars(run_dir, tag)] for tag in tb.FINAL_TAGS})
     return numbers, scalars
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -409,3 +410,26 @@ def test_report_flags_a_seed_counted_twice(workdir: Path):
     assert report.returncode == 0, report.stderr
     assert "seed(s) 0 ran more than once and count as independent seeds" in report.stdout + \
         (workdir / "report" / "report.md").read_text()
+
+
+@pytest.mark.parametrize("overrides, suffix", [
+    ([], ""),
+    (["seed=3", "env=acrobot", "log.progress=off", "hydra.run.dir=x", "tracker=mlflow", "tracker.experiment=e"], ""),
+    (["target=soft", "optimizer.lr=3e-4"], "_target=soft,optimizer.lr=3e-4"),
+    (["network.hidden_sizes=[64,64]", "+variant=double"], "_network.hidden_sizes=64,64,variant=double"),
+    (["env.make_kwargs.path=/tmp/a b"], "_env.make_kwargs.path=-tmp-a-b"),
+])
+def test_a_run_dir_name_says_what_the_command_line_changed(overrides, suffix):
+    from dqn_cli.compose import run_changes
+
+    assert run_changes(overrides) == suffix
+
+
+def test_a_long_list_of_changes_is_cut_at_an_override_with_a_hash():
+    from dqn_cli.compose import MAX_CHANGES_BYTES, run_changes
+
+    many = [f"optimizer.lr=0.00{i}" for i in range(40)]
+    name = run_changes(many)
+    assert len(name.encode()) <= MAX_CHANGES_BYTES + 1 and name.startswith("_optimizer.lr=0.000,optimizer.lr=0.001,")
+    assert re.fullmatch(r"_[^/]*,\.\.[0-9a-f]{8}", name) and run_changes(many[:-1]) != name
+
