@@ -98,15 +98,21 @@ _NOT_IN_NAME_GROUPS = ("resume", "reproduce", "log", "tracker", "hydra")
 MAX_CHANGES_BYTES = 80
 
 
+def changed_by(overrides) -> List[str]:
+    """The overrides that change what trains, beside the env and the seed: ['target=soft', ...]."""
+    keys = [(str(o).lstrip("+"), str(o).lstrip("+~").split("=", 1)[0]) for o in overrides or ()]
+    return [o for o, key in keys if key not in _NOT_IN_NAME and re.split("[./]", key)[0] not in _NOT_IN_NAME_GROUPS]
+
+
 def run_changes(overrides) -> str:
     """What a run's command line changed, for its dir's name, so runs tell apart in TensorBoard's run
-    list: '_target=soft,optimizer.lr=3e-4'; a long list is cut at an override and ends in a hash."""
-    keys = [(str(o).lstrip("+"), str(o).lstrip("+~").split("=", 1)[0]) for o in overrides or ()]
-    kept = [o for o, key in keys if key not in _NOT_IN_NAME and re.split("[./]", key)[0] not in _NOT_IN_NAME_GROUPS]
-    text = re.sub(r"[/\\\s'\"]+", "-", re.sub(r"[\[\]{}()]", "", ",".join(kept)))
+    list: '_target-soft+optimizer.lr-3e-4', in characters Hydra reads unquoted (resume=<dir> needs no
+    quotes); a long list is cut at an override and ends in a hash of the whole."""
+    parts = [re.sub(r"[^A-Za-z0-9._:-]+", "-", re.sub(r"[\[\]{}()'\"]", "", o)).strip("-") for o in changed_by(overrides)]
+    text = "+".join(parts)
     if len(text.encode()) > MAX_CHANGES_BYTES:
         digest = hashlib.sha1(text.encode()).hexdigest()[:8]
-        text = text.encode()[:MAX_CHANGES_BYTES - 12].decode(errors="ignore").rsplit(",", 1)[0] + f",..{digest}"
+        text = text[:MAX_CHANGES_BYTES - 11].rsplit("+", 1)[0] + f"+..{digest}"
     return f"_{text}" if text else ""
 
 

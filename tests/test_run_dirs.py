@@ -415,9 +415,9 @@ def test_report_flags_a_seed_counted_twice(workdir: Path):
 @pytest.mark.parametrize("overrides, suffix", [
     ([], ""),
     (["seed=3", "env=acrobot", "log.progress=off", "hydra.run.dir=x", "tracker=mlflow", "tracker.experiment=e"], ""),
-    (["target=soft", "optimizer.lr=3e-4"], "_target=soft,optimizer.lr=3e-4"),
-    (["network.hidden_sizes=[64,64]", "+variant=double"], "_network.hidden_sizes=64,64,variant=double"),
-    (["env.make_kwargs.path=/tmp/a b"], "_env.make_kwargs.path=-tmp-a-b"),
+    (["target=soft", "optimizer.lr=3e-4"], "_target-soft+optimizer.lr-3e-4"),
+    (["network.hidden_sizes=[64,64]", "+variant=double"], "_network.hidden_sizes-64-64+variant-double"),
+    (["env.make_kwargs.path=/tmp/a b", "env.id=x"], "_env.make_kwargs.path-tmp-a-b"),
 ])
 def test_a_run_dir_name_says_what_the_command_line_changed(overrides, suffix):
     from dqn_cli.compose import run_changes
@@ -430,6 +430,18 @@ def test_a_long_list_of_changes_is_cut_at_an_override_with_a_hash():
 
     many = [f"optimizer.lr=0.00{i}" for i in range(40)]
     name = run_changes(many)
-    assert len(name.encode()) <= MAX_CHANGES_BYTES + 1 and name.startswith("_optimizer.lr=0.000,optimizer.lr=0.001,")
-    assert re.fullmatch(r"_[^/]*,\.\.[0-9a-f]{8}", name) and run_changes(many[:-1]) != name
+    assert len(name.encode()) <= MAX_CHANGES_BYTES + 1 and name.startswith("_optimizer.lr-0.000+optimizer.lr-0.001+")
+    assert re.fullmatch(r"_[A-Za-z0-9._:+-]*\+\.\.[0-9a-f]{8}", name) and run_changes(many[:-1]) != name
+
+
+def test_a_run_dir_named_by_its_changes_resumes_without_quotes(tmp_path: Path):
+    result = run_cli("dqn-train", ["target=soft", "network.hidden_sizes=[16,16]", "gamma=0.9", *SHORT], tmp_path)
+    assert result.returncode == 0, result.stderr
+    run_dir = only_run_dir(tmp_path)
+    assert "_cartpole_seed0_target-soft+network.hidden_sizes-16-16+gamma-0.9+" in run_dir.name
+    assert not set("=,[]") & set(run_dir.name)  # what Hydra would read as syntax
+    extended = run_cli("dqn-train", [f"resume={run_dir.relative_to(tmp_path)}", "total_steps=1500", "log.progress=off"],
+                       tmp_path)
+    assert extended.returncode == 0, extended.stderr
+    assert json.loads((run_dir / "summary.json").read_text())["steps"] == 1500
 

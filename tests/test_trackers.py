@@ -28,7 +28,11 @@ def test_mlflow_gets_the_scalars_config_and_final_metrics_and_a_resume_continues
     args = ["tracker=mlflow", f"tracker.tracking_uri=sqlite:///{db}", "target=soft", *LOGGED]
     assert run_cli("dqn-train", args, workdir).returncode == 0
     client, (run,) = mlflow_runs(db)
-    assert run.info.run_name == "CartPole-v1 seed=0 target=soft " + " ".join(t for t in LOGGED if not t.startswith("log."))
+    changed = " ".join(t for t in LOGGED if not t.startswith("log."))
+    assert run.info.run_name == f"target=soft {changed} seed=0 CartPole-v1"  # what differs first
+    assert run.data.tags["run_dir"] == str(only_run_dir(workdir))
+    artifacts = {f.path for f in client.list_artifacts(run.info.run_id)}
+    assert artifacts == {"config.yaml", "summary.json", "best.pt"}
     assert run.info.status == "FINISHED" and run.data.params["optimizer.lr"] == "0.0025"
     assert run.data.params["provenance.torch"] == torch.__version__  # what produced the run
     assert set(tb.ALL_SCALAR_TAGS) <= set(run.data.metrics)  # what TensorBoard gets, under the same tags
@@ -60,7 +64,7 @@ def test_wandb_offline_records_the_run_its_config_scalars_and_group(workdir: Pat
     run_id = json.loads((job / "tracker.json").read_text())["wandb"]
     (record,) = job.glob(f"wandb/offline-run-*-{run_id}/run-{run_id}.wandb")
     data = record.read_bytes()  # protobuf records: their strings are stored as written
-    for text in ("CartPole-v1 seed=0", sweep.name, "optimizer.lr", tb.EPISODE_RETURN, tb.EVAL_MEAN, tb.FINAL_BEST_MEAN):
+    for text in ("seed=0 CartPole-v1", sweep.name, "optimizer.lr", tb.EPISODE_RETURN, tb.EVAL_MEAN, tb.FINAL_BEST_MEAN):
         assert text.encode() in data, text
 
 
@@ -118,3 +122,53 @@ def test_wandb_follows_its_environment_variables(workdir: Path, tmp_path: Path):
     data = record.read_bytes()  # protobuf records: their strings are stored as written
     for text in ("my-project-x", "my-run-name-y", "my-group-z"):
         assert text.encode() in data, text
+
+
+def test_mlflow_names_repeated_runs_apart(workdir: Path, tmp_path: Path):
+    db = tmp_path / "mlflow.db"
+    for _ in range(3):
+        assert run_cli("dqn-train", ["tracker=mlflow", f"tracker.tracking_uri=sqlite:///{db}", *TINY],
+                       workdir).returncode == 0
+    _, runs = mlflow_runs(db)
+    changed = " ".join(t for t in TINY if not t.startswith("log."))
+    assert sorted(r.info.run_name for r in runs) == [f"{changed} seed=0 CartPole-v1{n}" for n in ("", " #2", " #3")]
+
+
+def test_the_mlflow_ui_serves_a_run_with_its_artifacts(workdir: Path, tmp_path: Path):
+    """`mlflow ui` (the mlflow-ui extra) on a loopback port: its page loads, and the API its run page
+    reads answers with the run, its run-dir tag and its artifacts."""
+    import importlib.util
+    import subprocess
+    import sys
+    import urllib.request
+
+    mlflow_cli = Path(sys.executable).parent / "mlflow"
+    if not mlflow_cli.exists() or importlib.util.find_spec("flask") is None:  # mlflow-skinny only
+        pytest.skip("the mlflow-ui extra is not installed (pip install \"dqn-cli[mlflow-ui]\")")
+    db = tmp_path / "mlflow.db"
+    assert run_cli("dqn-train", ["tracker=mlflow", f"tracker.tracking_uri=sqlite:///{db}", *TINY], workdir).returncode == 0
+    _, (run,) = mlflow_runs(db)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([str(mlflow_cli), "ui", "--backend-store-uri", f"sqlite:///{db}", "--host", "127.0.0.1",
+                               "--port", str(port), "--workers", "1"], cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True)
+    try:
+        for line in server.stdout:  # the server says when its worker is ready
+            if "Application startup complete" in line:
+                break
+        base = f"http://127.0.0.1:{port}"
+        page = urllib.request.urlopen(f"{base}/", timeout=30).read().decode()
+        assert "<title>MLflow</title>" in page or "mlflow" in page.lower()
+        got = json.loads(urllib.request.urlopen(f"{base}/ajax-api/2.0/mlflow/runs/get?run_id={run.info.run_id}",
+                                                timeout=30).read())
+        assert got["run"]["info"]["run_name"] == run.info.run_name
+        assert {"key": "run_dir", "value": str(only_run_dir(workdir))} in got["run"]["data"]["tags"]
+        listed = json.loads(urllib.request.urlopen(
+            f"{base}/ajax-api/2.0/mlflow/artifacts/list?run_id={run.info.run_id}", timeout=30).read())
+        assert {f["path"] for f in listed["files"]} == {"config.yaml", "summary.json", "best.pt"}
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+

@@ -136,6 +136,9 @@ class Evaluator:
             result["partial"] = True
             result["solved"] = None
         atomic_write_json(run.run_dir / "summary.json", result)
+        if complete:
+            run.metrics.tracker.artifacts(self.checkpoints.config_dict,
+                                          [run.run_dir / "summary.json", self.checkpoints.dir / "best.pt"])
         return result
 
     def summary(self, final: Dict[str, EvalResult], timings: Dict[str, Any]) -> Dict[str, Any]:

@@ -17,10 +17,11 @@ from dqn_cli.trackers.base import TrackedRun, Tracker
 
 
 def run_name(env_id: str, seed: int, overrides: Sequence[str]) -> str:
-    """'CartPole-v1 seed=0 target=soft': the env, the seed and what the command line changed."""
-    rest = [o.lstrip("+") for o in overrides
-            if o.split("=", 1)[0].lstrip("+").split(".")[0] not in ("seed", "resume", "tracker", "log")]
-    return " ".join([env_id, f"seed={seed}", *rest])
+    """'target=soft seed=0 CartPole-v1': what the command line changed first (a runs table cuts long
+    names at the end), then the seed and the env."""
+    from dqn_cli.compose import changed_by
+
+    return " ".join([*changed_by(overrides), f"seed={seed}", env_id])
 
 
 def _mlflow(cfg: MLflowTrackerConfig, run: TrackedRun) -> Tracker:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any, Dict, NamedTuple, Optional
+from typing import Any, Dict, NamedTuple, Optional, Sequence
 
 from dqn_cli.errors import ConfigError
 
@@ -29,6 +29,9 @@ class Tracker:
 
     def final(self, metrics: Dict[str, float]) -> None:
         pass
+
+    def artifacts(self, config: Dict[str, Any], files: Sequence[Path]) -> None:
+        """A finished run's config (as config.yaml) and files (summary.json, best.pt)."""
 
     def close(self) -> None:
         pass

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from typing import Dict
+from pathlib import Path
+from typing import Any, Dict, Sequence
 
 from dqn_cli.config import MLflowTrackerConfig
 from dqn_cli.trackers.base import TrackedRun, Tracker, check_service_answers, import_library
@@ -24,7 +25,8 @@ class MLflowTracker(Tracker):
         if run_id is None:
             experiment = self.client.get_experiment_by_name(cfg.experiment)
             experiment_id = experiment.experiment_id if experiment else self.client.create_experiment(cfg.experiment)
-            tags = {"mlflow.runName": name, **({"sweep": group} if group else {})}
+            name = self.unique(experiment_id, name)
+            tags = {"mlflow.runName": name, "run_dir": str(run.run_dir), **({"sweep": group} if group else {})}
             run_id = self.client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
             params = [mlflow.entities.Param(key, str(value)) for key, value in params.items()]
             self.client.log_batch(run_id, params=params)  # set once: a resumed run keeps them
@@ -32,6 +34,19 @@ class MLflowTracker(Tracker):
             self.client.update_run(run_id, status="RUNNING")
         self.run_id = run_id
         self.pending: list = []  # metrics not yet sent
+
+    def unique(self, experiment_id: str, name: str) -> str:
+        """The name, or 'name #N' when N-1 runs of the experiment already have it: one row per name."""
+        escaped = name.replace("'", "\\'")
+        taken = self.client.search_runs([experiment_id], f"attributes.run_name LIKE '{escaped}%'", max_results=1000)
+        names = {found.info.run_name for found in taken}
+        return next(candidate for candidate in (name, *(f"{name} #{n}" for n in range(2, len(names) + 3)))
+                    if candidate not in names)
+
+    def artifacts(self, config: Dict[str, Any], files: Sequence[Path]) -> None:
+        self.client.log_dict(self.run_id, config, "config.yaml")
+        for path in files:
+            self.client.log_artifact(self.run_id, str(path))
 
     def scalar(self, tag: str, value: float, step: int) -> None:
         self.pending.append(self.metric(tag, float(value), int(time.time() * 1000), int(step)))

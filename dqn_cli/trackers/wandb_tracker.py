@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from typing import Dict
+from pathlib import Path
+from typing import Any, Dict, Sequence
 
 from dqn_cli.config import WandbTrackerConfig
 from dqn_cli.trackers.base import TrackedRun, Tracker, check_service_answers, import_library
@@ -31,6 +32,10 @@ class WandbTracker(Tracker):
 
     def final(self, metrics: Dict[str, float]) -> None:
         self.run.summary.update(metrics)
+
+    def artifacts(self, config: Dict[str, Any], files: Sequence[Path]) -> None:
+        for path in files:  # the config is the run's W&B config already
+            self.run.save(str(path), base_path=str(path.parent), policy="now")
 
     def close(self) -> None:
         self.run.finish()
