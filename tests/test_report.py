@@ -148,6 +148,7 @@ def test_labels_name_groups_and_fewer_than_five_seeds_give_no_interval(sweep: Pa
     assert set(rows) == {"Hard", "Soft"} and not rows["Hard"]["best"]["ci95_meaningful"]
     markdown = (tmp_path / "out" / "report.md").read_text()
     assert "| Hard | CartPole-v1 | 2 of 2 |" in markdown and "n/a (2 seeds; needs 5)" in markdown
+    assert "Caveat: Hard (2 seeds), Soft (2 seeds) has fewer than 5 seeds" in markdown  # beside comparison.png
     assert (tmp_path / "out" / "comparison.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     bad = run_cli("dqn-report", ["--label", "no-equals-sign"], workdir)
     assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
@@ -182,6 +183,46 @@ def test_plot_titles_name_the_env_the_budget_and_the_seeds(sweep: Path):
     from dqn_cli.report.runs import find_runs, group_runs
 
     assert _setting(group_runs(find_runs([sweep]))) == "CartPole-v1, 600 steps, 2 seeds"
+
+
+def test_titles_give_the_steps_actually_trained_and_count_one_seed():
+    from dqn_cli.report.plots import _setting
+    from dqn_cli.report.runs import Group
+
+    def run(steps: int, seed: int) -> Run:
+        return Run(Path(f"r{seed}"), [], seed, "finished", {"env_id": "CartPole-v1", "steps": steps,
+                   "budget": {"total": 50000, "unit": "step"}, "stopped_when_solved": steps})
+
+    assert _setting([Group("a", [run(13008, 0)]), Group("b", [run(16000, 1)])]) == \
+        "CartPole-v1, 13,008-16,000 steps trained (of 50,000 steps; stopped when solved), 1 seed"
+
+
+def test_labels_leave_out_overrides_that_name_a_default():
+    def overrides(*given: str) -> frozenset:
+        return Run(Path("r"), list(given), 0, "finished").config_overrides
+
+    assert overrides("env=cartpole", "target=soft", "seed=3", "gamma=0.99") == {"target=soft"}
+    assert overrides("env=acrobot", "target=hard", "gamma=0.9") == {"env=acrobot", "gamma=0.9"}
+    # a preset sets its own values: there env=cartpole or gamma=0.99 may well change something
+    assert overrides("experiment=acrobot", "gamma=0.99") == {"experiment=acrobot", "gamma=0.99"}
+    from dqn_cli.report.runs import group_runs
+
+    runs = [Run(Path(str(i)), given, i, "finished", {"env_id": "CartPole-v1"})
+            for i, given in enumerate([["env=cartpole", "target=soft"], ["target=soft"], ["target=hard"]])]
+    groups = {g.label: len(g.runs) for g in group_runs(runs)}
+    assert groups == {"target=soft": 2, "target=hard": 1}  # the swept default keeps its name
+
+
+def test_learning_curves_draw_no_band_below_five_seeds(sweep: Path, monkeypatch, tmp_path: Path):
+    from dqn_cli.report import plots
+    from dqn_cli.report.runs import find_runs, group_runs
+
+    drawn = []
+    monkeypatch.setattr(plots, "_save_figure", lambda figure, path: drawn.append(figure))
+    plots.learning_curves(group_runs(find_runs([sweep])), tmp_path / "curves.png")
+    (axis,) = drawn[0].axes
+    assert not axis.collections  # fill_between's bands
+    assert all("no CI below 5 seeds" in line.get_label() for line in axis.lines if line.get_label().startswith("target"))
 
 
 def test_a_run_that_stopped_when_solved_keeps_its_last_score_in_the_learning_curve():

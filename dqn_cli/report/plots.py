@@ -10,18 +10,25 @@ import numpy as np
 
 from dqn_cli.checkpoint import atomic_write_bytes
 from dqn_cli.report.runs import Group, Run, read_scalars
-from dqn_cli.report.stats import (MOVING_AVERAGE, bootstrap_ci, bootstrap_interval, moving_average, performance_profile,
-                                  probability_of_improvement)
+from dqn_cli.report.stats import (MIN_SEEDS_FOR_CI, MOVING_AVERAGE, bootstrap_ci, bootstrap_interval, moving_average,
+                                  performance_profile, probability_of_improvement)
 
 
 def _setting(groups: List[Group]) -> str:
-    """The env, budget and seed count the runs share, for titles: 'CartPole-v1, 40,000 steps, 5 seeds'."""
+    """The env, the steps trained and the seed count, for titles: 'CartPole-v1, 40,000 steps, 5 seeds',
+    or 'CartPole-v1, 13,008-16,000 steps (of 50,000; stopped when solved), 1 seed'."""
     summaries = [r.summary for g in groups for r in g.finished]
     envs = sorted({s["env_id"] for s in summaries})
     budgets = sorted({_budget(s) for s in summaries if "steps" in s})
+    trained = sorted({s["steps"] for s in summaries if "steps" in s})
+    steps = " / ".join(budgets)
+    if trained and [f"{trained[-1]:,} steps"] != budgets:
+        span = f"{trained[0]:,}" + (f"-{trained[-1]:,}" if len(trained) > 1 else "")
+        steps = f"{span} steps trained (of {steps}" + ("; stopped when solved)" if any(
+            s.get("stopped_when_solved") for s in summaries) else ")")
     seeds = sorted({len(g.finished) for g in groups if g.finished})
-    return ", ".join(filter(None, [" / ".join(envs), " / ".join(budgets),
-                                   " / ".join(map(str, seeds)) + " seeds" if seeds else ""]))
+    return ", ".join(filter(None, [" / ".join(envs), steps, " / ".join(map(str, seeds))
+                                   + (" seed" if seeds == [1] else " seeds") if seeds else ""]))
 
 
 def _episode_budgets(groups: List[Group]) -> bool:
@@ -92,13 +99,16 @@ def learning_curves(groups: List[Group], path: Path) -> None:
         mean = matrix.mean(axis=0)
         band = np.array([bootstrap_ci(matrix[:, j], seed=j) for j in range(len(common))])
         color = f"C{index % 10}"
-        axis.plot(common, mean, color=color, label=f"{group.label} (n={len(curves)})")
-        axis.fill_between(common, band[:, 0], band[:, 1], color=color, alpha=0.2)
+        banded = len(curves) >= MIN_SEEDS_FOR_CI  # fewer seeds: an interval would be little more than [min, max]
+        axis.plot(common, mean, color=color, label=f"{group.label} (n={len(curves)}"
+                  + ("" if banded else f"; no CI below {MIN_SEEDS_FOR_CI} seeds") + ")")
+        if banded:
+            axis.fill_between(common, band[:, 0], band[:, 1], color=color, alpha=0.2)
     _steps_axis(axis)
     _solve_line(axis, groups)
     axis.set_ylabel("greedy evaluation return (mean over seeds)")
-    axis.set_title(f"Learning curves: {_setting(groups)}\n(band: 95% bootstrap CI over seeds; a run that "
-                   "stopped when solved keeps its last score)")
+    axis.set_title(f"Learning curves: {_setting(groups)}\n(band: 95% bootstrap CI over seeds, from "
+                   f"{MIN_SEEDS_FOR_CI} seeds on; a run that stopped when solved keeps its last score)")
     axis.grid(alpha=0.3)
     if axis.lines:
         axis.legend(fontsize=8, loc="best")
@@ -167,6 +177,10 @@ def comparison(groups: List[Group], path: Path) -> None:
     left.set_xlim(0, 1)
     left.set_xlabel("probability of improvement (best.pt final score; 0.5: no difference)")
     left.invert_yaxis()
+    few = sorted({len(v) for v in scores.values() if len(v) < MIN_SEEDS_FOR_CI})
+    if few:  # the estimate is still drawn, with its caveat in the figure itself
+        left.set_title(f"Caveat: n={' / '.join(map(str, few))} seeds (< {MIN_SEEDS_FOR_CI}): these probabilities "
+                       "and intervals rest on too few runs to rely on", color="C3", fontsize=9)
     everything = np.concatenate([np.asarray(v, dtype=float) for v in scores.values()])
     thresholds = np.linspace(everything.min(), everything.max(), 100)
     for index, (label, values) in enumerate(scores.items()):

@@ -3,6 +3,7 @@ and its TensorBoard scalars."""
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from dataclasses import dataclass, field
@@ -27,8 +28,31 @@ class Run:
 
     @property
     def config_overrides(self) -> frozenset:
-        """The run's overrides without its seed: runs with equal sets are one configuration."""
-        return frozenset(o for o in self.overrides if o.split("=", 1)[0].lstrip("+~") != "seed")
+        """The run's overrides without its seed and without those that name a default (env=cartpole,
+        target=hard, gamma=0.99 without a preset): runs with equal sets are one configuration."""
+        preset = any(o.split("=", 1)[0].lstrip("+") == "experiment" for o in self.overrides)
+        return frozenset(o for o in self.overrides if o.split("=", 1)[0].lstrip("+~") != "seed"
+                         and (preset or not names_a_default(o)))
+
+
+def names_a_default(override: str) -> bool:
+    """`env=cartpole`, `target=hard`, `gamma=0.99`: what a plain dqn-train uses anyway."""
+    from dqn_cli.help import GROUP_DEFAULTS
+
+    key, _, value = override.partition("=")
+    if key.startswith(("+", "~")):
+        return False
+    if key in GROUP_DEFAULTS:
+        return GROUP_DEFAULTS[key] == value
+    top_level = _top_level_defaults()
+    return key in top_level and not isinstance(top_level[key], dict) and str(top_level[key]) == value
+
+
+@functools.lru_cache(maxsize=1)
+def _top_level_defaults() -> Dict[str, object]:
+    from dqn_cli.hydra_errors import CONF_DIR
+
+    return OmegaConf.to_container(OmegaConf.load(CONF_DIR / "config.yaml"))
 
 
 @dataclass
@@ -115,10 +139,16 @@ def group_runs(runs: Sequence[Run]) -> List[Group]:
     """One group per configuration, labelled by what sets it apart from the others; a single
     configuration is labelled by its env and preset."""
     shared = shared_overrides(runs)
-    groups: Dict[str, Group] = {}
+    # A default named on the command line (target=hard) stays in a label where other groups set that key.
+    swept = {o.split("=", 1)[0] for run in runs for o in run.config_overrides - shared}
+    groups: Dict[frozenset, Group] = {}
     for run in runs:
-        label = ",".join(sorted(run.config_overrides - shared)) or _setup_label(runs, shared)
-        groups.setdefault(label, Group(label)).runs.append(run)
+        own = run.config_overrides - shared
+        if own not in groups:
+            named = {o for o in run.overrides if names_a_default(o) and o.split("=", 1)[0] in swept
+                     and o.split("=", 1)[0] not in {k.split("=", 1)[0] for k in own}}
+            groups[own] = Group(",".join(sorted(own | named)) or _setup_label(runs, shared))
+        groups[own].runs.append(run)
     return sorted(groups.values(), key=lambda g: g.label)
 
 

@@ -67,7 +67,7 @@ def provenance_lines(rows: List[dict]) -> List[str]:
 def _fmt(stats: dict) -> str:
     low, high = stats["ci95"]
     interval = f"[{low:.1f}, {high:.1f}]" if len(stats["values"]) >= MIN_SEEDS_FOR_CI else \
-        f"n/a ({len(stats['values'])} seeds; needs {MIN_SEEDS_FOR_CI})"
+        f"n/a ({len(stats['values'])} {'seed' if len(stats['values']) == 1 else 'seeds'}; needs {MIN_SEEDS_FOR_CI})"
     return f"{stats['mean']:.1f} ± {stats['std']:.1f} | {stats['iqm']:.1f} | {interval}"
 
 
@@ -100,8 +100,12 @@ def markdown(rows: List[dict], runs: List[Run]) -> str:
         lines += [f"- `{r.path}`: {r.status}" + (f" ({r.error})" if r.error else "") for r in problems]
     lines += ["", "![learning curves](learning_curves.png)", "", "![episode returns](episode_returns.png)", ""]
     if len([row for row in rows if row["seeds"]]) > 1:
+        few = [f"{row['configuration']} ({row['seeds']} {'seed' if row['seeds'] == 1 else 'seeds'})" for row in rows
+               if 0 < row["seeds"] < MIN_SEEDS_FOR_CI]
+        caveat = f" Caveat: {', '.join(few)} has fewer than {MIN_SEEDS_FOR_CI} seeds; its probabilities and " \
+                 "intervals rest on too few runs to rely on." if few else ""
         lines += ["Probability of improvement and performance profiles of the final best.pt scores (95% "
-                  "stratified-bootstrap intervals; after rliable, Agarwal et al., 2021):", "",
+                  f"stratified-bootstrap intervals; after rliable, Agarwal et al., 2021).{caveat}", "",
                   "![comparison](comparison.png)", ""]
     return "\n".join(lines + provenance_lines(rows))
 
