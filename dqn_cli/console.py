@@ -31,6 +31,13 @@ def result_line(run_dir, summary: dict) -> str:
                    f"{summary['steps'] - resumed_at:,} steps in {summary['wall_time_s']:.1f} s)")
 
 
+def prefix_log_lines(prefix: str) -> None:
+    """Every log line of this process from now on starts with `prefix` after its time: a sweep job's
+    identity ('[seed=1] '), on the console and in its train.log."""
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(logging.Formatter(f"[%(asctime)s] {prefix.replace('%', '%%')}%(message)s", "%H:%M:%S"))
+
+
 def _duration(seconds: float) -> str:
     seconds = int(max(seconds, 0))
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \

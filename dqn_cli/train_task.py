@@ -14,7 +14,7 @@ from typing import List, Optional
 
 from dqn_cli import sweep_stop
 from dqn_cli.compose import config_for_run, remove_if_only_bookkeeping
-from dqn_cli.console import fail, record_in_train_log, result_line, say
+from dqn_cli.console import fail, prefix_log_lines, record_in_train_log, result_line, say
 from dqn_cli.errors import (EnvBroken, RunAlreadyFinished, TrainingDiverged, TrainingInterrupted, UserError,
                             hydra_quoted)
 from dqn_cli.startup import start_up_done
@@ -39,6 +39,7 @@ class TrainTask:
         run_dir = Path(hydra_cfg.runtime.output_dir)
         in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
         if in_sweep:
+            prefix_log_lines(f"[{job_identity(hydra_cfg)}] ")  # parallel jobs' lines interleave on the console
             sweep_stop.catch_stop_signals(forward_to_workers=False)
             if sweep_stop.stopped_by:
                 return self._record_failed_job(run_dir, f"not started: the sweep was stopped by {sweep_stop.stopped_by}")
@@ -111,6 +112,23 @@ class TrainTask:
         (run_dir / "error.txt").write_text(message + "\n")
         log.error(f"job failed ({run_dir}): {message.strip().splitlines()[0] if message.strip() else 'no message'}")
         return None  # no objective: an Optuna sweep records the trial as failed and goes on
+
+
+def job_identity(hydra_cfg) -> str:
+    """'seed=1 target=soft': this job's values of what its sweep varies (else 'job 3')."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    swept = set((hydra_cfg.sweeper.get("params") or {}).keys())
+    try:
+        typed = OmegaConf.load(Path(hydra_cfg.sweep.dir) / "multirun.yaml").hydra.overrides.task
+        swept |= {o.key_or_group for o in OverridesParser.create().parse_overrides(list(typed)) if o.is_sweep_override()}
+    except (OSError, OmegaConfBaseException, HydraException):
+        pass  # no multirun.yaml to read: the job number says which job it is
+    own = [o for o in hydra_cfg.overrides.task if o.split("=", 1)[0].lstrip("+~") in swept]
+    return " ".join(own) or f"job {hydra_cfg.job.num}"
 
 
 # The sweep dir and the folders above it that this sweep creates, the sweep dir first.

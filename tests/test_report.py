@@ -61,6 +61,15 @@ def test_multirun_writes_the_report_grouped_by_target(sweep: Path):
         assert (sweep / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_each_sweep_jobs_lines_carry_its_identity(sweep: Path):
+    for job in (p for p in sweep.iterdir() if p.is_dir()):
+        swept = dict(o.split("=", 1) for o in job.name.split(",") if o.split("=", 1)[0] in ("seed", "target"))
+        identity = {f"seed={swept['seed']}", f"target={swept['target']}"}  # in the command line's order
+        lines = [line.split("] ", 1)[1] for line in (job / "train.log").read_text().splitlines() if line.startswith("[")]
+        assert lines and all(set(line[1:].split("] ", 1)[0].split()) == identity for line in lines), lines[:3]
+        assert any(line.split("] ", 1)[1].startswith("eval @ 300:") for line in lines)
+
+
 def test_report_names_failed_and_unfinished_runs(sweep: Path, tmp_path: Path):
     copy = tmp_path / "sweep"
     shutil.copytree(sweep, copy)
