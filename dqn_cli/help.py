@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import html
 import inspect
 import textwrap
 from functools import lru_cache
@@ -140,18 +141,39 @@ def eval_help() -> str:
     ])
 
 
+def _cell(text: str, code: bool = False) -> str:
+    """Text for a Markdown table cell that renders as written: <run> stays visible, |TD error| stays
+    (inside a code span only the pipe needs escaping)."""
+    return (text if code else html.escape(text, quote=False)).replace("|", "\\|")
+
+
+def plain_defaults() -> Dict[str, str]:
+    """What a plain `dqn-train` sets each key to (its composed config, flattened), as the help writes values."""
+    from dqn_cli.api import compose_config
+
+    flat = config_module.flatten(config_module.to_dict(compose_config([])))
+    return {key: "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+            for key, value in flat.items()}
+
+
 def reference_markdown() -> str:
     """The configuration reference of the docs site: every group with its options, every key with
-    its default and description (the same rows as `dqn-train --help`)."""
+    what a plain `dqn-train` uses, the schema's default where it differs, and its description."""
     lines = ["## Groups and their options", "", "| group | options (default in bold) |", "|---|---|"]
     for group in [*GROUP_DEFAULTS, *OTHER_GROUPS]:
         options = [f"**`{o}`**" if o == GROUP_DEFAULTS.get(group) else f"`{o}`" for o in group_options(group)]
         lines.append(f"| `{group}` | {', '.join(options)} |")
-    lines += ["", "## Keys", "", "Defaults are the schemas' own; a group option or a preset may set others "
-              "(`dqn-train <overrides> --cfg job` prints the composed config). Keys that only some options "
-              "have name them.", "", "| key | default | what it does |", "|---|---|---|"]
+    lines += ["", "## Keys", "", "\"dqn-train uses\" is the value of a plain `dqn-train` (its groups' defaults "
+              "and conf/config.yaml composed); where the schema's own default differs (an option or a preset may "
+              "set another) it is beside it. Keys of an option other than the default show the schema's default. "
+              "`dqn-train <overrides> --cfg job` prints the composed config of any command.", "",
+              "| key | dqn-train uses | schema default | what it does |", "|---|---|---|---|"]
+    plain = plain_defaults()
     for key, default, doc in every_key():
         name, _, options = key.partition(" (")
         where = f" ({options}" if options else ""
-        lines.append(f"| `{name}`{where} | `{default}` | {doc.replace('|', '/')} |")
+        used = plain.get(name, default)
+        lines.append(f"| `{name}`{where} | `{_cell(used, code=True)}` | "
+                     f"{'' if used == default else f'`{_cell(default, code=True)}`'} | "
+                     f"{_cell(doc)} |")
     return "\n".join(lines) + "\n"

@@ -74,6 +74,12 @@ def test_the_docs_site_builds_strictly(tmp_path: Path):
     assert result.returncode == 0, result.stderr[-3000:]
     reference = (tmp_path / "site" / "configuration" / "index.html").read_text()
     assert "optimizer.lr" in reference and "configuration reference: generated" not in reference
+    # every key renders as written: <run> is text, not a swallowed tag; |TD error| keeps its bars
+    assert "dqn-train resume=outputs/runs/&lt;run&gt;" in reference and "Added to |TD error| so" in reference
+    # what a plain dqn-train uses, with the schema's default beside it where they differ
+    for key, used, schema in (("env.num_envs", "16", "1"), ("env.solve_threshold", "475.0", "null")):
+        assert re.search(rf"<code>{re.escape(key)}</code></td>\s*<td><code>{used}</code></td>\s*"
+                         rf"<td><code>{schema}</code></td>", reference), key
 
 
 def runnable_commands() -> list:
