@@ -123,7 +123,7 @@ def episode_returns(groups: List[Group], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    columns = min(len(groups), 3)
+    columns = min(len(groups), 2)  # panels stay readable at a page's width
     rows = math.ceil(len(groups) / columns)
     figure, axes = plt.subplots(rows, columns, figsize=(5.5 * columns, 3.6 * rows), squeeze=False, sharey=True,
                                 constrained_layout=True)
