@@ -30,13 +30,18 @@ KEY_HYPERPARAMETERS = ("env.id", "seed", "total_steps", "total_episodes", "netwo
                        "train_freq", "double_q", "loss")
 
 
-def hparams(flat_config: Dict[str, Any], overrides: Sequence[str]) -> Dict[str, Any]:
-    """The run's overrides first (its seed, the swept keys; `target=soft` shows as target.name), then
-    the key hyperparameters that are set, each once."""
-    keys = [o.split("=", 1)[0].lstrip("+~") for o in overrides]
+def override_keys(flat_config: Dict[str, Any], overrides: Sequence[str]) -> List[str]:
+    """The config keys the run's overrides set (its seed, the swept keys; `target=soft` is target.name)."""
+    keys = [o.split("=", 1)[0].lstrip("+~") for o in overrides
+            if o.lstrip("+~").split("=", 1)[0].split(".")[0] not in ("log", "tracker", "hydra", "resume", "reproduce")]
     keys = [key if key in flat_config else "env.id" if key == "env" else f"{key}.name" for key in keys]
-    ordered = [key for key in keys if key in flat_config] + [key for key in KEY_HYPERPARAMETERS
-                                                             if flat_config.get(key) is not None]
+    return [key for key in dict.fromkeys(keys) if key in flat_config]
+
+
+def hparams(flat_config: Dict[str, Any], overrides: Sequence[str]) -> Dict[str, Any]:
+    """The run's overrides first, then the key hyperparameters that are set, each once."""
+    ordered = override_keys(flat_config, overrides) + [key for key in KEY_HYPERPARAMETERS
+                                                       if flat_config.get(key) is not None]
     return {key: flat_config[key] for key in dict.fromkeys(ordered) if key in flat_config}
 
 
@@ -126,10 +131,12 @@ class Metrics:
                  + (" (new best)" if new_best else ""))
         self.progress.last_eval = result.mean
 
-    def final(self, params: Dict[str, Any], final: Dict[str, EvalResult], step: int) -> None:
+    def final(self, flat_config: Dict[str, Any], overrides: Sequence[str], final: Dict[str, EvalResult],
+              step: int) -> None:
         metrics = {tb.FINAL_BEST_MEAN: final["best"].mean, tb.FINAL_BEST_STD: final["best"].std,
                    tb.FINAL_LAST_MEAN: final["last"].mean, tb.FINAL_LAST_STD: final["last"].std}
-        self.writer.hparams(params, metrics, step)
+        leading = override_keys(flat_config, overrides)
+        self.writer.hparams(hparams(flat_config, overrides), metrics, step, leading=leading)
         self.tracker.final(metrics)
         self.writer.close()
 

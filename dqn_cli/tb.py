@@ -7,7 +7,7 @@ import json
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Sequence
 
 from tensorboard.plugins.hparams import plugin_data_pb2
 from torch.utils.tensorboard import SummaryWriter
@@ -106,14 +106,18 @@ class TensorBoardLogger:
     def text(self, tag: str, markdown: str) -> None:
         self.writer.add_text(tag, markdown, 0)
 
-    def hparams(self, params: Dict[str, Any], final_metrics: Dict[str, float], step: int) -> None:
-        """One HPARAMS entry per run, its columns in the order of `params`; the final metrics are the
-        run's own scalars (one point each, under final/), shown in HPARAMS by plain names."""
+    def hparams(self, params: Dict[str, Any], final_metrics: Dict[str, float], step: int,
+                leading: Sequence[str] = ()) -> None:
+        """One HPARAMS entry per run; the final metrics are the run's own scalars (one point each, under
+        final/), shown in HPARAMS by plain names. TensorBoard shows the columns marked as differing
+        between runs first and ticked: `leading`, the run's overrides."""
         shown = {key: _hparam_value(value) for key, value in params.items()}
         experiment, session_start, session_end = hparams(shown, final_metrics)
         data = plugin_data_pb2.HParamsPluginData.FromString(experiment.value[0].metadata.plugin_data.content)
         for info in data.experiment.metric_infos:
             info.display_name = FINAL_NAMES[info.name.tag]
+        for info in data.experiment.hparam_infos:
+            info.differs = info.name in leading
         experiment.value[0].metadata.plugin_data.content = data.SerializeToString()
         file_writer = self.writer._get_file_writer()
         for summary in (experiment, session_start, session_end):

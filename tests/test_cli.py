@@ -97,6 +97,9 @@ def test_tensorboard_has_every_tag_config_text_and_hparams(finished_run: Path):
     assert [e.value for e in events.Scalars(tb.FINAL_BEST_MEAN)] == pytest.approx(
         [json.loads((finished_run / "summary.json").read_text())["final_eval"]["best"]["mean"]])
     assert start.hparams["double_q"].string_value == "false"  # not 0.0000
+    leading = [info.name for info in experiment.hparam_infos if info.differs]  # TensorBoard shows these first
+    assert leading == ["env.id", "target.name", "total_steps", "learning_starts", "eval.interval", "eval.episodes",
+                       "eval.final_episodes", "env.num_envs"]  # not log.progress
     returns = events.Scalars(tb.EPISODE_RETURN)
     assert len(returns) > 5 and all(0 < e.step <= 600 for e in returns)
 

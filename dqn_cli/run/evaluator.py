@@ -14,7 +14,6 @@ from dqn_cli.config import flatten
 from dqn_cli.envs import EVAL_SEED_OFFSET, FINAL_EVAL_SEED_OFFSET
 from dqn_cli.errors import TrainingInterrupted
 from dqn_cli.evaluate import EvalResult, evaluate, greedy_policy
-from dqn_cli.metrics import hparams
 from dqn_cli.run.checkpointer import Checkpointer
 from dqn_cli.run.parts import RunParts
 
@@ -131,7 +130,7 @@ class Evaluator:
                    "final_eval_time_s": time.perf_counter() - final_started}
         result = self.summary(final, timings)
         if complete:
-            run.metrics.final(hparams(flatten(self.checkpoints.config_dict), overrides), final, run.state.step)
+            run.metrics.final(flatten(self.checkpoints.config_dict), overrides, final, run.state.step)
         else:
             result["partial"] = True
             result["solved"] = None
