@@ -262,3 +262,14 @@ def _train_in(run_dir: Path, typed: TrainConfig, composed, overrides: List[str])
     summary = train_core(typed, run_dir, resume=typed.resume is not None, overrides=overrides)
     log.info(result_line(run_dir, summary))
     return summary
+
+
+def plain_defaults() -> Dict[str, str]:
+    """What a plain `dqn-train` sets each key to (its composed config, flattened), written as the help
+    writes values: for the configuration reference."""
+    from dqn_cli.config import flatten, to_dict
+
+    flat = flatten(to_dict(compose_config([])))
+    return {key: "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+            for key, value in flat.items()}
+

@@ -147,18 +147,10 @@ def _cell(text: str, code: bool = False) -> str:
     return (text if code else html.escape(text, quote=False)).replace("|", "\\|")
 
 
-def plain_defaults() -> Dict[str, str]:
-    """What a plain `dqn-train` sets each key to (its composed config, flattened), as the help writes values."""
-    from dqn_cli.api import compose_config
-
-    flat = config_module.flatten(config_module.to_dict(compose_config([])))
-    return {key: "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
-            for key, value in flat.items()}
-
-
-def reference_markdown() -> str:
+def reference_markdown(plain: Dict[str, str]) -> str:
     """The configuration reference of the docs site: every group with its options, every key with
-    what a plain `dqn-train` uses, the schema's default where it differs, and its description."""
+    what a plain `dqn-train` uses (`plain`: api.plain_defaults()), the schema's default where it
+    differs, and its description."""
     lines = ["## Groups and their options", "", "| group | options (default in bold) |", "|---|---|"]
     for group in [*GROUP_DEFAULTS, *OTHER_GROUPS]:
         options = [f"**`{o}`**" if o == GROUP_DEFAULTS.get(group) else f"`{o}`" for o in group_options(group)]
@@ -168,7 +160,6 @@ def reference_markdown() -> str:
               "set another) it is beside it. Keys of an option other than the default show the schema's default. "
               "`dqn-train <overrides> --cfg job` prints the composed config of any command.", "",
               "| key | dqn-train uses | schema default | what it does |", "|---|---|---|---|"]
-    plain = plain_defaults()
     for key, default, doc in every_key():
         name, _, options = key.partition(" (")
         where = f" ({options}" if options else ""

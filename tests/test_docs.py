@@ -45,9 +45,10 @@ def setting_keys() -> list:
 
 def test_the_configuration_reference_has_every_key_and_option():
     """The reference page is generated from the schemas; this compares it with them."""
+    from dqn_cli.api import plain_defaults
     from dqn_cli.help import reference_markdown
 
-    reference = reference_markdown()
+    reference = reference_markdown(plain_defaults())
     assert [key for key in setting_keys() if f"`{key}`" not in reference] == []
     for group in ("env", "network", "buffer", "target", "optimizer", "exploration", "tracker", "experiment"):
         for option in group_options(group):
