@@ -86,7 +86,18 @@ def collect(device: torch.device, overrides: Sequence[str] = ()) -> Dict[str, An
         "command": command_line(sys.argv, overrides),
         "cwd": os.getcwd(),
         "started_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        **slurm_job(),
     }
+
+
+def slurm_job() -> Dict[str, Any]:
+    """Under SLURM: the job id (an array job's own, e.g. 41_3) and how often it was requeued."""
+    job = os.environ.get("SLURM_JOB_ID")
+    if job is None:
+        return {}
+    array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    return {"slurm_job_id": f"{array}_{task}" if array and task else job,
+            "slurm_restart_count": int(os.environ.get("SLURM_RESTART_COUNT") or 0)}
 
 
 def describe(provenance: Dict[str, Any]) -> str:

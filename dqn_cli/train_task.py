@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shlex
 import shutil
 import sys
@@ -48,10 +49,11 @@ class TrainTask:
             summary = self._train(cfg, hydra_cfg, run_dir, in_sweep)
         except (UserError, TrainingInterrupted, RunAlreadyFinished) as error:
             if isinstance(error, (TrainingInterrupted, TrainingDiverged, EnvBroken)):  # a refusal writes nothing
-                record_in_train_log(f"{'stopped' if isinstance(error, TrainingInterrupted) else 'error'}: {error}")
+                record_in_train_log(str(error) if isinstance(error, TrainingInterrupted) else f"error: {error}")
             if in_sweep:
                 if isinstance(error, TrainingInterrupted):
                     sweep_stop.note_stop(error.signal_name)
+                    leave_to_slurm(error)
                 return self._record_failed_job(run_dir, str(error))
             self.error = error
             if not isinstance(error, TrainingInterrupted):
@@ -112,6 +114,18 @@ class TrainTask:
         (run_dir / "error.txt").write_text(message + "\n")
         log.error(f"job failed ({run_dir}): {message.strip().splitlines()[0] if message.strip() else 'no message'}")
         return None  # no objective: an Optuna sweep records the trial as failed and goes on
+
+
+def leave_to_slurm(stop: TrainingInterrupted) -> None:
+    """A submitit job on SLURM stopped by a signal (preemption, `scontrol requeue`, the time limit) ends
+    without a result: the sweep waits on, and the requeued job resumes from the checkpoint just written."""
+    if os.environ.get("SUBMITIT_EXECUTOR") != "slurm":
+        return
+    from dqn_cli.runtime import EXIT_STATUS
+
+    log.info(f"stopped by {stop.signal_name} in SLURM job {os.environ.get('SLURM_JOB_ID')} at step {stop.step:,}; "
+             "checkpoint written: a requeued job resumes it")
+    raise SystemExit(EXIT_STATUS.get(stop.signal_name or "", 143))
 
 
 def job_identity(hydra_cfg) -> str:
