@@ -283,7 +283,8 @@ def test_dqn_eval_checks_the_run_dir_is_writable_before_playing(finished_run: Pa
 
     monkeypatch.setattr(Path, "write_bytes", read_only)
     monkeypatch.setattr(module.TrainedAgent, "evaluate", lambda *a, **k: pytest.fail("played before checking"))
-    with pytest.raises(RunDirError, match=f"cannot write eval results into {finished_run} \\(Permission denied\\)"):
+    with pytest.raises(RunDirError, match=f"cannot write eval results into {re.escape(str(finished_run))} "
+                                          "\\(Permission denied\\)"):
         module.evaluate_run(finished_run)
 
 

@@ -32,7 +32,7 @@ def test_reproduce_trains_the_same_config_to_the_same_numbers_in_a_new_dir(origi
     assert result.returncode == 0, result.stderr
     assert "with the code and libraries it ran with" in result.stdout + result.stderr
     new = reproduction(tmp_path)
-    assert new.name.endswith("_cartpole_seed3_reproduced") and new != original
+    assert new.name.endswith("_reproduced") and "_cartpole_seed3_target-soft+" in new.name and new != original
     before, after = (json.loads((d / "summary.json").read_text()) for d in (original, new))
     assert after["final_eval"] == before["final_eval"] and after["steps"] == before["steps"]
     assert after["reproduces"] == {"run_dir": str(original), "differences": []}

@@ -22,7 +22,7 @@ def _setting(groups: List[Group]) -> str:
     budgets = sorted({_budget(s) for s in summaries if "steps" in s})
     trained = sorted({s["steps"] for s in summaries if "steps" in s})
     steps = " / ".join(budgets)
-    if trained and [f"{trained[-1]:,} steps"] != budgets:
+    if trained and [f"{trained[-1]:,} steps"] != budgets and all(b.endswith(" steps") for b in budgets):
         span = f"{trained[0]:,}" + (f"-{trained[-1]:,}" if len(trained) > 1 else "")
         steps = f"{span} steps trained (of {steps}" + ("; stopped when solved)" if any(
             s.get("stopped_when_solved") for s in summaries) else ")")
