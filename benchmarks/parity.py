@@ -8,7 +8,8 @@ DQN results, and one figure of the four tasks' learning curves.
 
 Per task: the IQM of best.pt and of last.pt (each run's mean over 100 greedy episodes) with a 95%
 bootstrap interval of the IQM, mean ± std, the solved fraction and the median wall time per run.
-Writes parity.md, parity.json and curves.png into --out. Never asserts on anything.
+Prints the table (Markdown) and writes parity.json and curves.png into --out (no .md there: docs/
+is the site's source, and the table goes into docs/results.md). Never asserts on anything.
 """
 
 from __future__ import annotations
@@ -105,7 +106,6 @@ def main() -> int:
     args = parser.parse_args()
     rows = [task_row(task, Path(folder)) for task, _, folder in (s.partition("=") for s in args.sweeps)]
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "parity.md").write_text(markdown(rows))
     (args.out / "parity.json").write_text(json.dumps(rows, indent=1) + "\n")
     figure(rows, args.out / "curves.png")
     print(markdown(rows))
