@@ -58,19 +58,24 @@ def test_a_sweep_runs_its_jobs_under_slurmd_and_reports(cluster, tmp_path: Path)
 
 
 def test_a_requeued_job_resumes_and_ends_as_an_uninterrupted_run(cluster, tmp_path: Path):
-    straight = subprocess.run([str(Path(sys.executable).parent / "dqn-train"), "log.progress=off"], cwd=tmp_path,
+    # The defaults over their whole 50k-step budget: the job runs long enough after its first checkpoint
+    # for the test to catch it running on any machine.
+    whole_budget = ["eval.stop_when_solved=false", "log.progress=off"]
+    straight = subprocess.run([str(Path(sys.executable).parent / "dqn-train"), *whole_budget], cwd=tmp_path,
                               capture_output=True, text=True, timeout=300)
     assert straight.returncode == 0, straight.stderr
     (straight_dir,) = (tmp_path / "outputs" / "runs").iterdir()
     workdir = tmp_path / "sweep"
     workdir.mkdir()
-    process = sweep(["seed=0", "log.progress=off"], workdir, cluster, background=True)
+    process = sweep(["seed=0", *whole_budget], workdir, cluster, background=True)
     # The launcher asks SLURM about its job every second or two and says so (this cluster keeps no accounting):
     # each line is a moment to look for the job's first checkpoint, when it is preempted.
     for _ in process.stdout:
         if list(workdir.glob("outputs/sweeps/*/*/checkpoints/step_*.pt")):
             break
-    (job_id,) = subprocess.run(["squeue", "-h", "-o", "%i"], env=cluster, capture_output=True, text=True).stdout.split()
+    running = subprocess.run(["squeue", "-h", "-o", "%i"], env=cluster, capture_output=True, text=True).stdout.split()
+    assert len(running) == 1, f"expected the one job running after its first checkpoint, squeue says {running}"
+    job_id = running[0]
     subprocess.run(["scontrol", "requeue", job_id], env=cluster, check=True)
     # SLURM holds a requeued job back for a while; let it start again now
     subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], env=cluster, check=False)
