@@ -1,5 +1,6 @@
-"""Atari (env=pong) training envs stepped in this process (env.vectorization=sync) against one worker
-process each (async), in env steps per second, for several widths.
+"""Atari (env=pong) training envs stepped in this process (env.vectorization=sync), in one worker
+process each (async) and by EnvPool's C++ threads (env.backend=envpool, when the envpool extra is
+installed), in env steps per second, for several widths.
 
     python benchmarks/atari_envs.py                      # Pong, widths 1 4 8 16
     python benchmarks/atari_envs.py --widths 8 --steps 500
@@ -11,6 +12,7 @@ so this is the most a run can step. Prints one table row per width; never assert
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import time
 from dataclasses import replace
@@ -41,13 +43,16 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=400, help="vector steps per measurement")
     args = parser.parse_args()
     print(f"{args.game}, {os.cpu_count()} cores: env steps/s (random actions)\n")
-    print("| envs | sync (this process) | async (a worker each) | async speed-up |")
-    print("|---|---|---|---|")
+    pool = importlib.util.find_spec("envpool") is not None
+    print("| envs | sync (this process) | async (a worker each) | async speed-up | envpool | envpool speed-up |")
+    print("|---|---|---|---|---|---|")
     for width in args.widths:
         cfg = EnvConfig(id=args.game, num_envs=width, import_module="ale_py", frame_stack=4, atari=AtariConfig())
         sync = env_steps_per_second(cfg, args.steps)
         workers = env_steps_per_second(replace(cfg, vectorization="async"), args.steps) if width > 1 else sync
-        print(f"| {width} | {sync:,.0f} | {workers:,.0f} | {workers / sync:.2f}x |", flush=True)
+        threads = env_steps_per_second(replace(cfg, backend="envpool"), args.steps) if pool else float("nan")
+        print(f"| {width} | {sync:,.0f} | {workers:,.0f} | {workers / sync:.2f}x | {threads:,.0f} | "
+              f"{threads / sync:.2f}x |", flush=True)
 
 
 if __name__ == "__main__":

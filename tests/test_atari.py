@@ -281,6 +281,8 @@ def test_real_games_come_preprocessed():
     obs, _ = train_env.reset(seed=0)
     assert obs.shape == (4, 84, 84) and obs.dtype == np.uint8 and obs.max() > 0
     assert "EpisodicLife" in str(train_env) and "EpisodicLife" not in str(eval_env)  # training only
+    # The Nature setting: no sticky actions (ALE's v5 games default to 0.25)
+    assert train_env.unwrapped.ale.getFloat("repeat_action_probability") == 0.0
     with pytest.raises(ConfigError, match="not an ALE"):
         make_env(replace(cfg, id="CartPole-v1", import_module=None))
 

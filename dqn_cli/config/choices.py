@@ -39,6 +39,8 @@ Unit = Choice("Unit", {"step": "step", "episode": "episode"})
 DEVICES = ("auto", "cpu", "cuda")
 # How Python training envs step side by side: in this process, or one subprocess each.
 Vectorization = Choice("Vectorization", {"sync": "sync", "async": "async"})
+# What makes and steps the training envs: Gymnasium, or EnvPool's C++ pool (the Atari games).
+EnvBackend = Choice("EnvBackend", {"gymnasium": "gymnasium", "envpool": "envpool"})
 
 
 def require(ok: bool, key: str, value: Any, allowed: str) -> None:

@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Optional
 
 from omegaconf import MISSING
 
-from dqn_cli.config.choices import (Activation, Norm, Unit, Vectorization, require, require_null_or_positive,
+from dqn_cli.config.choices import (Activation, EnvBackend, Norm, Unit, Vectorization, require, require_null_or_positive,
                                     require_positive)
 from dqn_cli.errors import ConfigError
 
@@ -47,6 +47,9 @@ class EnvConfig:
     vectorization: Vectorization = Vectorization.sync
     """How num_envs Python envs step: sync (one after another in this process) or async (a subprocess
     each, all at once: pays off for envs slow to step, such as Atari, on a machine with the cores)."""
+    backend: EnvBackend = EnvBackend.gymnasium
+    """What makes and steps the training envs: gymnasium, or envpool (the Atari games, in C++ threads;
+    pip install "dqn-cli[envpool]"). Evaluation always plays the Gymnasium env."""
     reward_scale: float = 1.0
     """Training rewards are multiplied by this before they are stored (returns are logged raw)."""
     reward_clip: Optional[float] = None
@@ -70,6 +73,9 @@ class EnvConfig:
         require_positive(self, "env.", "num_envs")
         require_null_or_positive(self, "env.", "reward_clip", "max_episode_steps")
         require(self.frame_stack >= 1, "env.frame_stack", self.frame_stack, "an integer >= 1")
+        if self.backend == EnvBackend.envpool and self.atari is None:
+            raise ConfigError(f"env.backend=envpool steps the Atari games (env=pong, env=breakout), not env.id="
+                              f"{self.id}; use env.backend=gymnasium")
 
 
 # ---------------------------------------------------------------------------------------------

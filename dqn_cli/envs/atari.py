@@ -151,4 +151,4 @@ def wrap_atari(env: gym.Env, cfg: AtariConfig, training: bool, max_episode_steps
 
 # ALE's own frame skip and sticky actions are turned off: AtariFrames repeats actions itself,
 # and the Nature settings have no sticky actions (+env.make_kwargs.repeat_action_probability=0.25 adds them).
-ALE_MAKE_KWARGS: dict[str, Any] = {"frameskip": 1, "obs_type": "grayscale"}
+ALE_MAKE_KWARGS: dict[str, Any] = {"frameskip": 1, "obs_type": "grayscale", "repeat_action_probability": 0.0}

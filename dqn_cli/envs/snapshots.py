@@ -9,6 +9,7 @@ import gymnasium as gym
 import numpy as np
 
 from dqn_cli.envs.batched import BatchedTrainingEnv
+from dqn_cli.envs.envpool_atari import EnvPoolAtari
 
 
 _PLAIN = (bool, int, float, str, type(None), np.ndarray, np.generic)
@@ -66,6 +67,11 @@ def _restore(target: Any, attributes: dict) -> None:
             setattr(target, name, state)
 
 
+def _out_of_reach(envs: gym.vector.VectorEnv) -> bool:
+    """Envs whose state lives in worker processes or in EnvPool's C++ pool, where no checkpoint reaches."""
+    return isinstance(envs, (gym.vector.AsyncVectorEnv, EnvPoolAtari))
+
+
 def capture_env_states(envs: gym.vector.VectorEnv) -> list:
     """Per training env: its simulator's plain-data state, its RNG and its time-limit counter.
 
@@ -73,7 +79,7 @@ def capture_env_states(envs: gym.vector.VectorEnv) -> list:
     objects, so a resumed run continues their episodes exactly; envs whose state lives in native
     objects (Box2D) are marked `exact: False` and start a new episode on resume.
     """
-    if isinstance(envs, gym.vector.AsyncVectorEnv):  # their state lives in the worker processes
+    if _out_of_reach(envs):
         return [{"exact": False} for _ in range(envs.num_envs)]
     if isinstance(envs, BatchedTrainingEnv):
         envs.write_to_singles()
@@ -93,7 +99,7 @@ def capture_env_states(envs: gym.vector.VectorEnv) -> list:
 
 def restore_env_states(envs: gym.vector.VectorEnv, states: list) -> list:
     """Put captured states back; returns the indices of envs that could not be restored exactly."""
-    if isinstance(envs, gym.vector.AsyncVectorEnv):
+    if _out_of_reach(envs):
         return list(range(envs.num_envs))
     inexact = []
     for index, (env, state) in enumerate(zip(envs.envs, states)):
@@ -113,8 +119,9 @@ def restore_env_states(envs: gym.vector.VectorEnv, states: list) -> list:
 
 def restart_episodes(envs: gym.vector.VectorEnv, indices: list, seeds: list) -> np.ndarray:
     """New episodes, seeded `seeds`, in the envs `indices` that a checkpoint could not restore;
-    their first observations. Async workers all start over together (they are all inexact)."""
-    if isinstance(envs, gym.vector.AsyncVectorEnv):
+    their first observations. Async workers and EnvPool's envs all start over together (they are all
+    inexact)."""
+    if _out_of_reach(envs):
         observations, _ = envs.reset(seed=list(seeds))
         return observations.copy()
     return np.stack([envs.envs[i].reset(seed=s)[0] for i, s in zip(indices, seeds)])

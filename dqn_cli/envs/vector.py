@@ -12,6 +12,7 @@ import gymnasium as gym
 
 from dqn_cli.config import EnvConfig
 from dqn_cli.envs.batched import BatchedTrainingEnv, make_batched_env
+from dqn_cli.envs.envpool_atari import EnvPoolAtari
 from dqn_cli.envs.make import make_env
 
 # From this many training envs a numpy-vectorised batch steps faster than Python envs side by side.
@@ -25,9 +26,12 @@ def make_vector_env(cfg: EnvConfig, seed: int) -> gym.vector.VectorEnv:
     last one and puts the last one in info["final_obs"]; `real_next_obs` restores it. The
     observations returned are overwritten by the next step: keep a copy, not the array.
     From BATCHED_TRAINING_FROM copies of an env with a numpy-vectorised version (CartPole),
-    a `BatchedTrainingEnv` plays the same episodes, bit for bit, as one batch.
+    a `BatchedTrainingEnv` plays the same episodes, bit for bit, as one batch. env.backend=envpool
+    gives EnvPool's Atari envs behind the same interface (envpool_atari.py).
     """
     make_env(cfg).close()  # fail fast, with our one-line message, before building copies
+    if cfg.backend == "envpool":
+        return EnvPoolAtari(cfg, seed)
     if cfg.vectorization == "async" and cfg.num_envs > 1:
         # A worker's error reaches us as the env's exception, which the run reports in one line.
         warnings.filterwarnings("ignore", message=r".*ERROR: (Received the following error from Worker|Raising the "
