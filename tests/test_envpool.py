@@ -81,6 +81,30 @@ def test_envpool_refuses_what_it_cannot_play():
         make_vector_env(replace(atari, make_kwargs={"render_mode": "rgb_array"}), 0)
 
 
+def test_settings_envpool_cannot_play_as_the_gymnasium_stack_does_are_refused_before_any_env(monkeypatch):
+    atari = EnvConfig(id="ALE/Pong-v5", import_module="ale_py", frame_stack=4, atari=AtariConfig(), backend="envpool")
+    with pytest.raises(ConfigError, match="env.atari.noop_max=0 with env.backend=envpool"):  # EnvPool would crash
+        EnvConfig(**{**vars(atari), "atari": AtariConfig(noop_max=0)})
+    # Whatever else made EnvPool's screens differ from those evaluation plays is one line, not a crash mid-run
+    import dqn_cli.envs.envpool_atari as backend
+
+    settings = backend.envpool_settings
+    monkeypatch.setattr(backend, "envpool_settings", lambda cfg, training: {**settings(cfg, training), "img_height": 80})
+    with pytest.raises(ConfigError, match=r"observations of shape \(4, 80, 84\).*evaluation plays \(4, 84, 84\)"):
+        make_vector_env(atari, 0)
+
+
+def test_one_frame_without_a_stack_has_the_gymnasium_envs_shape():
+    cfg = EnvConfig(id="ALE/Breakout-v5", import_module="ale_py", frame_stack=1, atari=AtariConfig(), num_envs=2)
+    pool = make_vector_env(replace(cfg, backend="envpool"), 0)
+    obs, _ = pool.reset()
+    assert obs.shape == (2, 84, 84) == (2, *make_vector_env(cfg, 0).single_observation_space.shape)
+    for _ in range(300):  # through some lost lives: their resets keep the shape too
+        obs, *_ = pool.step(np.ones(2, dtype=int))
+        assert obs.shape == (2, 84, 84)
+    pool.close()
+
+
 def test_envpool_backend_on_the_command_line_is_one_line(workdir: Path):
     result = run_cli("dqn-train", ["env.backend=envpool"], workdir)
     assert result.returncode == 2 and result.stderr.strip().count("\n") == 0, result.stderr

@@ -76,6 +76,9 @@ class EnvConfig:
         if self.backend == EnvBackend.envpool and self.atari is None:
             raise ConfigError(f"env.backend=envpool steps the Atari games (env=pong, env=breakout), not env.id="
                               f"{self.id}; use env.backend=gymnasium")
+        if self.backend == EnvBackend.envpool and self.atari.noop_max < 1:
+            raise ConfigError(f"env.atari.noop_max={self.atari.noop_max} with env.backend=envpool: EnvPool plays at "
+                              "least one no-op after each reset; use env.atari.noop_max>=1, or env.backend=gymnasium")
 
 
 # ---------------------------------------------------------------------------------------------

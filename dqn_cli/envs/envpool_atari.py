@@ -77,7 +77,10 @@ class EnvPoolAtari(gym.vector.VectorEnv):
         self.pool = envpool.make(task, env_type="gymnasium", num_envs=cfg.num_envs, batch_size=cfg.num_envs,
                                  seed=seed, **envpool_settings(cfg, training=True))
         self.num_envs, self.env_ids = cfg.num_envs, np.arange(cfg.num_envs)
-        self.single_observation_space = gym.spaces.Box(0, 255, self.pool.observation_space.shape, np.uint8)
+        # One frame comes as a stack of one; the Gymnasium stack (and so evaluation) has no stack axis then.
+        self.unstack = cfg.frame_stack == 1
+        shape = self.pool.observation_space.shape[1:] if self.unstack else self.pool.observation_space.shape
+        self.single_observation_space = gym.spaces.Box(0, 255, shape, np.uint8)
         self.single_action_space = gym.spaces.Discrete(int(self.pool.action_space.n))
         self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, self.num_envs)
         self.action_space = gym.vector.utils.batch_space(self.single_action_space, self.num_envs)
@@ -86,7 +89,10 @@ class EnvPoolAtari(gym.vector.VectorEnv):
     def reset(self, *, seed=None, options=None):
         """New games in every env (the seeds were fixed when the pool was made)."""
         obs, _ = self.pool.reset()
-        return obs, {}
+        return self._frames(obs), {}
+
+    def _frames(self, obs: np.ndarray) -> np.ndarray:
+        return obs[:, 0] if self.unstack else obs
 
     def step(self, actions):
         obs, rewards, terminated, truncated, info = self.pool.step(np.asarray(actions, dtype=np.int32))
@@ -94,7 +100,7 @@ class EnvPoolAtari(gym.vector.VectorEnv):
             order = np.argsort(info["env_id"])
             obs, rewards, terminated, truncated = obs[order], rewards[order], terminated[order], truncated[order]
             info = {key: value[order] for key, value in info.items()}
-        terminated, truncated = terminated.astype(bool), truncated.astype(bool)
+        obs, terminated, truncated = self._frames(obs), terminated.astype(bool), truncated.astype(bool)
         done = terminated | truncated
         step_info: dict = {}
         if done.any():
@@ -104,7 +110,7 @@ class EnvPoolAtari(gym.vector.VectorEnv):
                          "final_info": {"life_lost": life_lost, "_life_lost": done}}
             obs = obs.copy()
             first, reset_info = self.pool.reset(ended)
-            obs[reset_info["env_id"]] = first
+            obs[reset_info["env_id"]] = self._frames(first)
         return obs, rewards.astype(np.float64), terminated, truncated, step_info
 
     def close(self, **kwargs) -> None:

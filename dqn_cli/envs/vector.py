@@ -14,6 +14,7 @@ from dqn_cli.config import EnvConfig
 from dqn_cli.envs.batched import BatchedTrainingEnv, make_batched_env
 from dqn_cli.envs.envpool_atari import EnvPoolAtari
 from dqn_cli.envs.make import make_env
+from dqn_cli.errors import ConfigError
 
 # From this many training envs a numpy-vectorised batch steps faster than Python envs side by side.
 BATCHED_TRAINING_FROM = 8
@@ -29,9 +30,10 @@ def make_vector_env(cfg: EnvConfig, seed: int) -> gym.vector.VectorEnv:
     a `BatchedTrainingEnv` plays the same episodes, bit for bit, as one batch. env.backend=envpool
     gives EnvPool's Atari envs behind the same interface (envpool_atari.py).
     """
-    make_env(cfg).close()  # fail fast, with our one-line message, before building copies
+    single = make_env(cfg)  # fail fast, with our one-line message, before building copies
+    single.close()
     if cfg.backend == "envpool":
-        return EnvPoolAtari(cfg, seed)
+        return same_observations_as(single, EnvPoolAtari(cfg, seed), cfg)
     if cfg.vectorization == "async" and cfg.num_envs > 1:
         # A worker's error reaches us as the env's exception, which the run reports in one line.
         warnings.filterwarnings("ignore", message=r".*ERROR: (Received the following error from Worker|Raising the "
@@ -54,6 +56,16 @@ def make_vector_env(cfg: EnvConfig, seed: int) -> gym.vector.VectorEnv:
             copy=False,  # hands out its own buffer instead of a deep copy per step: TrainingState copies
         )
     envs.action_space.seed(seed)
+    return envs
+
+
+def same_observations_as(single: gym.Env, envs: gym.vector.VectorEnv, cfg: EnvConfig) -> gym.vector.VectorEnv:
+    """`envs`, if its observations are those of the Gymnasium env that evaluation plays; else one line."""
+    if envs.single_observation_space.shape != single.observation_space.shape:
+        envs.close()
+        raise ConfigError(f"env.backend={cfg.backend} gives observations of shape {envs.single_observation_space.shape}, "
+                          f"the Gymnasium env that evaluation plays {single.observation_space.shape}; use "
+                          "env.backend=gymnasium with these settings")
     return envs
 
 
