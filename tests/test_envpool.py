@@ -5,6 +5,7 @@ does not install (no Linux wheel for the platform), these tests are skipped with
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -92,6 +93,13 @@ def test_settings_envpool_cannot_play_as_the_gymnasium_stack_does_are_refused_be
     monkeypatch.setattr(backend, "envpool_settings", lambda cfg, training: {**settings(cfg, training), "img_height": 80})
     with pytest.raises(ConfigError, match=r"observations of shape \(4, 80, 84\).*evaluation plays \(4, 84, 84\)"):
         make_vector_env(atari, 0)
+
+
+def test_without_envpool_installed_the_backend_says_how_to_get_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "envpool", None)  # what Python does for a module that is not there
+    with pytest.raises(ConfigError, match=r'env.backend=envpool needs EnvPool .*pip install "dqn-cli\[envpool\]"'):
+        make_vector_env(EnvConfig(id="ALE/Pong-v5", import_module="ale_py", frame_stack=4, atari=AtariConfig(),
+                                  backend="envpool"), 0)
 
 
 def test_one_frame_without_a_stack_has_the_gymnasium_envs_shape():
