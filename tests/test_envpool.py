@@ -79,7 +79,7 @@ def test_envpool_refuses_what_it_cannot_play():
         EnvConfig(id="CartPole-v1", backend="envpool")
     atari = EnvConfig(id="ALE/Pong-v5", import_module="ale_py", frame_stack=4, atari=AtariConfig(), backend="envpool")
     with pytest.raises(ConfigError, match="env.make_kwargs.render_mode .*does not take"):
-        make_vector_env(replace(atari, make_kwargs={"render_mode": "rgb_array"}), 0)
+        replace(atari, make_kwargs={"render_mode": "rgb_array"})
 
 
 def test_settings_envpool_cannot_play_as_the_gymnasium_stack_does_are_refused_before_any_env(monkeypatch):
@@ -113,10 +113,15 @@ def test_one_frame_without_a_stack_has_the_gymnasium_envs_shape():
     pool.close()
 
 
-def test_envpool_backend_on_the_command_line_is_one_line(workdir: Path):
-    result = run_cli("dqn-train", ["env.backend=envpool"], workdir)
+@pytest.mark.parametrize("args, says", [
+    (["env.backend=envpool"], "env.backend=envpool steps the Atari games (env=pong, env=breakout), not env.id=CartPole-v1"),
+    (["env=pong", "env.backend=envpool", "+env.make_kwargs.render_mode=rgb_array"],
+     "env.make_kwargs.render_mode is a gymnasium.make argument that env.backend=envpool does not take"),
+    (["env=breakout", "env.backend=envpool", "env.atari.noop_max=0"], "env.atari.noop_max=0 with env.backend=envpool")])
+def test_envpool_refusals_on_the_command_line_are_one_line(workdir: Path, args, says):
+    result = run_cli("dqn-train", args, workdir)
     assert result.returncode == 2 and result.stderr.strip().count("\n") == 0, result.stderr
-    assert "env.backend=envpool steps the Atari games" in result.stderr and "CartPole-v1" in result.stderr
+    assert says in result.stderr
     assert not (workdir / "outputs").exists()
 
 

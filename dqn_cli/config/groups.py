@@ -7,8 +7,8 @@ from typing import Any, Dict, List, Optional
 
 from omegaconf import MISSING
 
-from dqn_cli.config.choices import (Activation, EnvBackend, Norm, Unit, Vectorization, require, require_null_or_positive,
-                                    require_positive)
+from dqn_cli.config.choices import (Activation, EnvBackend, Norm, Unit, Vectorization, require,
+                                    require_null_or_positive, require_positive)
 from dqn_cli.errors import ConfigError
 
 
@@ -35,6 +35,10 @@ class AtariConfig:
         require(self.frame_skip >= 1, "env.atari.frame_skip", self.frame_skip, "an integer >= 1")
         require(self.screen_size >= 36, "env.atari.screen_size", self.screen_size,
                 "an integer >= 36 (the Nature CNN needs 36 pixels)")
+
+
+# env.make_kwargs keys that mean the same to EnvPool as to gymnasium.make of an ALE game.
+ENVPOOL_MAKE_KWARGS = ("repeat_action_probability", "full_action_space", "mode", "difficulty")
 
 
 @dataclass
@@ -76,9 +80,17 @@ class EnvConfig:
         if self.backend == EnvBackend.envpool and self.atari is None:
             raise ConfigError(f"env.backend=envpool steps the Atari games (env=pong, env=breakout), not env.id="
                               f"{self.id}; use env.backend=gymnasium")
-        if self.backend == EnvBackend.envpool and self.atari.noop_max < 1:
+        if self.backend == EnvBackend.envpool:
+            self._check_envpool_can_play()
+
+    def _check_envpool_can_play(self) -> None:
+        if self.atari.noop_max < 1:
             raise ConfigError(f"env.atari.noop_max={self.atari.noop_max} with env.backend=envpool: EnvPool plays at "
                               "least one no-op after each reset; use env.atari.noop_max>=1, or env.backend=gymnasium")
+        unknown = sorted(set(self.make_kwargs) - set(ENVPOOL_MAKE_KWARGS))
+        if unknown:
+            raise ConfigError(f"env.make_kwargs.{unknown[0]} is a gymnasium.make argument that env.backend=envpool "
+                              f"does not take; with envpool use {', '.join(ENVPOOL_MAKE_KWARGS)}")
 
 
 # ---------------------------------------------------------------------------------------------

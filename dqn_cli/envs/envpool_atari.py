@@ -27,10 +27,6 @@ import numpy as np
 from dqn_cli.config import EnvConfig
 from dqn_cli.errors import ConfigError
 
-# env.make_kwargs keys that mean the same to EnvPool as to gymnasium.make of an ALE game.
-_SHARED_MAKE_KWARGS = ("repeat_action_probability", "full_action_space", "mode", "difficulty")
-
-
 def envpool_task(env_id: str) -> str:
     """ALE/Pong-v5 -> Pong-v5, EnvPool's name for the same game."""
     return env_id.split("/", 1)[1] if env_id.startswith("ALE/") else env_id
@@ -38,11 +34,7 @@ def envpool_task(env_id: str) -> str:
 
 def envpool_settings(cfg: EnvConfig, training: bool) -> Dict[str, Any]:
     """EnvPool's keyword arguments for the preprocessing `cfg` describes."""
-    atari = cfg.atari  # set: EnvConfig refuses env.backend=envpool without it
-    unknown = sorted(set(cfg.make_kwargs) - set(_SHARED_MAKE_KWARGS))
-    if unknown:
-        raise ConfigError(f"env.make_kwargs.{unknown[0]} is a gymnasium.make argument that env.backend=envpool "
-                          f"does not take; with envpool use {', '.join(_SHARED_MAKE_KWARGS)}")
+    atari = cfg.atari  # EnvConfig checked that EnvPool can play these settings
     settings = {"stack_num": cfg.frame_stack, "frame_skip": atari.frame_skip, "noop_max": atari.noop_max,
                 "img_height": atari.screen_size, "img_width": atari.screen_size, "gray_scale": True,
                 "episodic_life": training and atari.episodic_life, "use_fire_reset": atari.fire_on_life_start,

@@ -30,10 +30,9 @@ def make_vector_env(cfg: EnvConfig, seed: int) -> gym.vector.VectorEnv:
     a `BatchedTrainingEnv` plays the same episodes, bit for bit, as one batch. env.backend=envpool
     gives EnvPool's Atari envs behind the same interface (envpool_atari.py).
     """
-    single = make_env(cfg)  # fail fast, with our one-line message, before building copies
-    single.close()
+    evaluated_shape = closed_env_shape(make_env(cfg))  # fail fast, with our one-line message, before building copies
     if cfg.backend == "envpool":
-        return same_observations_as(single, EnvPoolAtari(cfg, seed), cfg)
+        return same_observations_as(evaluated_shape, EnvPoolAtari(cfg, seed), cfg)
     if cfg.vectorization == "async" and cfg.num_envs > 1:
         # A worker's error reaches us as the env's exception, which the run reports in one line.
         warnings.filterwarnings("ignore", message=r".*ERROR: (Received the following error from Worker|Raising the "
@@ -59,13 +58,21 @@ def make_vector_env(cfg: EnvConfig, seed: int) -> gym.vector.VectorEnv:
     return envs
 
 
-def same_observations_as(single: gym.Env, envs: gym.vector.VectorEnv, cfg: EnvConfig) -> gym.vector.VectorEnv:
+def closed_env_shape(env: gym.Env) -> tuple:
+    """The observation shape of an env, closed at once: a native env (ALE's) kept alive until exit by an
+    error's traceback is reported as leaked by its bindings, in lines that bury our one-line message."""
+    shape = env.observation_space.shape
+    env.close()
+    return shape
+
+
+def same_observations_as(evaluated_shape: tuple, envs: gym.vector.VectorEnv, cfg: EnvConfig) -> gym.vector.VectorEnv:
     """`envs`, if its observations are those of the Gymnasium env that evaluation plays; else one line."""
-    if envs.single_observation_space.shape != single.observation_space.shape:
+    if envs.single_observation_space.shape != evaluated_shape:
         envs.close()
         raise ConfigError(f"env.backend={cfg.backend} gives observations of shape {envs.single_observation_space.shape}, "
-                          f"the Gymnasium env that evaluation plays {single.observation_space.shape}; use "
-                          "env.backend=gymnasium with these settings")
+                          f"the Gymnasium env that evaluation plays {evaluated_shape}; use env.backend=gymnasium with "
+                          "these settings")
     return envs
 
 
