@@ -281,8 +281,10 @@ def test_the_printed_resume_hint_runs_as_printed(finished: Path, workdir: Path, 
 def test_a_stop_during_the_final_evaluation_writes_a_partial_summary(workdir: Path):
     process = start(["total_steps=1000", "learning_starts=100", "eval.final_episodes=100000",
                      "log.progress=off", "env.num_envs=1"], workdir)
-    run_until(process, lambda: bool(list((workdir / "outputs" / "runs").glob(  # the end's evaluation done
-        "*/checkpoints/best.pt"))), 120)
+    # The final evaluation says how far it got after 5 s: only then is the stop surely past training,
+    # whose last step writes best.pt too (a stop there is an interrupted run, not a partial summary).
+    run_until(process, lambda: any("final evaluation of best.pt:" in log.read_text()
+                                   for log in (workdir / "outputs" / "runs").glob("*/train.log")), 120)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 143
