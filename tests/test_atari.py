@@ -308,3 +308,33 @@ def test_atari_keys_on_a_non_atari_env_are_one_line(workdir: Path):
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == [result.stderr.strip()] and "env.atari.noop_max" in result.stderr
     assert not (workdir / "outputs").exists()
+
+
+@pytest.mark.parametrize("make_kwargs, says", [
+    ({"repeat_action_probability": 2}, "env.make_kwargs.repeat_action_probability=2 is out of range; allowed: a prob"),
+    ({"repeat_action_probability": float("nan")}, "repeat_action_probability=nan is out of range"),
+    ({"full_action_space": "maybe"}, "env.make_kwargs.full_action_space='maybe' is out of range; allowed: true or"),
+    ({"mode": -1}, "env.make_kwargs.mode=-1 is out of range; allowed: an integer >= 0"),
+    ({"difficulty": 1.5}, "env.make_kwargs.difficulty=1.5 is out of range"),
+    ({"frameskip": 4}, "env.make_kwargs.frameskip is set by the Atari preprocessing; use env.atari.frame_skip"),
+    ({"obs_type": "rgb"}, "env.make_kwargs.obs_type is set by the Atari preprocessing")])
+def test_ale_arguments_ale_would_take_silently_are_refused(make_kwargs, says):
+    """ALE plays a 'probability' of 2 and full_action_space='maybe' without a word, and frameskip
+    would skip frames twice: each backend refuses them before any env is made."""
+    for backend in ("gymnasium", "envpool"):
+        with pytest.raises(ConfigError) as refused:
+            EnvConfig(id="ALE/Pong-v5", import_module="ale_py", frame_stack=4, atari=AtariConfig(), backend=backend,
+                      make_kwargs=make_kwargs)
+        assert says in str(refused.value)
+
+
+@pytest.mark.parametrize("setting, says", [
+    ("+env.make_kwargs.mode=99", "could not be made with env.make_kwargs={'mode': 99}: RuntimeError: Invalid game mode"),
+    ("+env.make_kwargs.max_num_frames_per_episode=abc", "not accepted by ALE/Pong-v5: TypeError: setInt()")])
+def test_what_ale_refuses_when_the_game_is_made_is_one_line(workdir: Path, setting, says):
+    """Not buried under a traceback, nor under ALE's report of the half-made emulator leaked at exit."""
+    result = run_cli("dqn-train", ["env=pong", setting], workdir)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.strip().splitlines()[-1].startswith("dqn-train: error: ") and says in result.stderr
+    assert "Traceback" not in result.stderr and "leaked" not in result.stderr
+    assert not (workdir / "outputs").exists()

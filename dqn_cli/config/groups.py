@@ -39,6 +39,29 @@ class AtariConfig:
 
 # env.make_kwargs keys that mean the same to EnvPool as to gymnasium.make of an ALE game.
 ENVPOOL_MAKE_KWARGS = ("repeat_action_probability", "full_action_space", "mode", "difficulty")
+# ALE arguments the Atari preprocessing sets itself: a make_kwargs value would skip frames twice or
+# hand it colour screens.
+ALE_ARGUMENTS_OWNED = {"frameskip": "env.atari.frame_skip", "obs_type": "env.atari (it greyscales the screen)"}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_ale_make_kwargs(make_kwargs: Dict[str, Any]) -> None:
+    """The ALE arguments with a known type are checked here; ALE itself takes a probability of 2 or
+    `full_action_space='maybe'` without a word. Whether a game has a mode is known when it is made."""
+    for key, value in make_kwargs.items():
+        if key in ALE_ARGUMENTS_OWNED:
+            raise ConfigError(f"env.make_kwargs.{key} is set by the Atari preprocessing; use "
+                              f"{ALE_ARGUMENTS_OWNED[key]} instead")
+    checks = {"repeat_action_probability": (lambda v: _is_number(v) and 0 <= v <= 1, "a probability in [0, 1]"),
+              "full_action_space": (lambda v: isinstance(v, bool), "true or false"),
+              "mode": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "an integer >= 0"),
+              "difficulty": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "an integer >= 0")}
+    for key, (ok, allowed) in checks.items():
+        if key in make_kwargs:
+            require(ok(make_kwargs[key]), f"env.make_kwargs.{key}", make_kwargs[key], allowed)
 
 
 @dataclass
@@ -80,6 +103,8 @@ class EnvConfig:
         if self.backend == EnvBackend.envpool and self.atari is None:
             raise ConfigError(f"env.backend=envpool steps the Atari games (env=pong, env=breakout), not env.id="
                               f"{self.id}; use env.backend=gymnasium")
+        if self.atari is not None:
+            _check_ale_make_kwargs(self.make_kwargs)
         if self.backend == EnvBackend.envpool:
             self._check_envpool_can_play()
 

@@ -9,7 +9,7 @@ import functools
 import importlib
 import logging
 import warnings
-from typing import Optional
+from typing import Any, Dict, Optional
 
 import gymnasium as gym
 
@@ -91,20 +91,7 @@ def make_env(cfg: EnvConfig, render_mode: Optional[str] = None, training: bool =
         kwargs["max_episode_steps"] = cfg.max_episode_steps
     if render_mode is not None:
         kwargs["render_mode"] = render_mode
-    try:
-        with older_versions_meant():
-            env = gym.make(cfg.id, **kwargs)
-    except gym.error.Error as error:
-        if isinstance(error, (gym.error.NameNotFound, gym.error.NamespaceNotFound,
-                              gym.error.VersionNotFound, gym.error.UnregisteredEnv)):
-            close = difflib.get_close_matches(cfg.id, list(gym.registry), n=3, cutoff=0.5)
-            hint = f"; did you mean {', '.join(close)}?" if close else "; pick one from gymnasium.pprint_registry()"
-            raise ConfigError(f"env.id={cfg.id!r} is not a registered gymnasium environment{hint}") from None
-        raise ConfigError(f"env.id={cfg.id!r} could not be made: {error}") from None
-    except TypeError as error:
-        if cfg.atari is not None:  # ALE's frameskip / obs_type arguments refused: not an Atari game
-            raise ConfigError(_NOT_ATARI.format(id=cfg.id)) from None
-        raise ConfigError(f"env.make_kwargs={cfg.make_kwargs!r} not accepted by {cfg.id}: {error}") from None
+    env = _gym_make(cfg, kwargs)
     if cfg.atari is not None:
         if not hasattr(env.unwrapped, "ale"):
             raise ConfigError(_NOT_ATARI.format(id=cfg.id))
@@ -118,6 +105,33 @@ def make_env(cfg: EnvConfig, render_mode: Optional[str] = None, training: bool =
         _warn_once(f"env {cfg.id!r} has no time limit: an episode that never ends also never ends an evaluation "
                    "(a signal still stops it); set env.max_episode_steps=<steps>")
     return ContractCheckedEnv(env, cfg.id)
+
+
+def _gym_make(cfg: EnvConfig, kwargs: Dict[str, Any]) -> gym.Env:
+    try:
+        with older_versions_meant():
+            return gym.make(cfg.id, **kwargs)
+    except Exception as error:
+        refusal = _why_not_made(cfg, error)
+    # Raised out here, with no exception context: that would keep the half-made env (and ALE's
+    # emulator, which reports itself leaked at exit, burying the one line) alive.
+    raise ConfigError(refusal)
+
+
+def _why_not_made(cfg: EnvConfig, error: Exception) -> str:
+    if isinstance(error, (gym.error.NameNotFound, gym.error.NamespaceNotFound, gym.error.VersionNotFound,
+                          gym.error.UnregisteredEnv)):
+        close = difflib.get_close_matches(cfg.id, list(gym.registry), n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else "; pick one from gymnasium.pprint_registry()"
+        return f"env.id={cfg.id!r} is not a registered gymnasium environment{hint}"
+    if isinstance(error, gym.error.Error):
+        return f"env.id={cfg.id!r} could not be made: {error}"
+    if isinstance(error, TypeError):
+        if cfg.atari is not None and "ale_py" not in str(gym.spec(cfg.id).entry_point):
+            return _NOT_ATARI.format(id=cfg.id)  # ALE's frameskip / obs_type arguments refused
+        return f"env.make_kwargs={cfg.make_kwargs!r} not accepted by {cfg.id}: {_one_line(error)}"
+    # an env's constructor refusing a setting (ALE: a mode the game does not have)
+    return f"env.id={cfg.id!r} could not be made with env.make_kwargs={cfg.make_kwargs!r}: {_one_line(error)}"
 
 
 @functools.lru_cache(maxsize=None)
