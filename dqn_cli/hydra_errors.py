@@ -99,6 +99,18 @@ def explain_hydra_error(error: BaseException) -> str:
     missing_value = re.search(r"Missing mandatory value: (\S+)", text)
     if missing_value:
         return f"{missing_value.group(1)} must be set, e.g. env=gym env.id=Acrobot-v1"
+    not_optional = re.search(r"field '[^']+' is not Optional", text)
+    if not_optional:
+        return f"{key}=null: {key} needs a value; set it to one, or leave it out for the default"
+    not_a_list = re.search(r"Invalid value assigned: \w+ is not a ListConfig", text)
+    if not_a_list:
+        return f"{key} takes a list, written in brackets and quoted for the shell: '{key}=[...]'"
+    wrong_item = re.search(r"Invalid type assigned: (\w+) is not a subclass of (\w+)", text)
+    if wrong_item:
+        item = next((e.full_key for e in chain if getattr(e, "full_key", None)), key)
+        given = "null" if wrong_item.group(1) == "NoneType" else f"a {wrong_item.group(1)}"
+        kind = {"int": "an integer", "float": "a number", "str": "a string"}.get(wrong_item.group(2), wrong_item.group(2))
+        return f"{item} is {given}; each item of {key} must be {kind}"
     not_bool = re.search(r"Value '([^']*)' is not a valid bool", text)
     if not_bool:
         return f"{key}={not_bool.group(1)!r} is not valid: expected true or false"

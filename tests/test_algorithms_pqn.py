@@ -72,7 +72,7 @@ def test_a_stopped_pqn_run_resumes_bit_for_bit(tmp_path: Path):
 
 @pytest.mark.parametrize("override", ["buffer=prioritized", "buffer.capacity=5000", "target=soft",
                                       "target.interval=10", "double_q=true", "learning_starts=100",
-                                      "batch_size=32", "train_freq=2", "gradient_steps=2"])
+                                      "batch_size=32", "train_freq=2", "gradient_steps=2", "total_episodes=5"])
 def test_keys_pqn_does_not_use_are_refused_in_one_line(override: str, workdir: Path):
     result = run_cli("dqn-train", ["algorithm=pqn", override, *TINY], workdir)
     assert result.returncode != 0

@@ -124,6 +124,12 @@ def test_every_range_check_also_guards_direct_construction():
     (["loss=l1"], "loss='l1' is not valid; choose one of: huber, mse"),
     (["network.activation=swish"], "network.activation='swish' is not valid; choose one of: relu, tanh, elu"),
     (["log.progress=fancy"], "log.progress='fancy' is not valid; choose one of: auto, bar, lines, off"),
+    (["batch_size=null"], "batch_size=null: batch_size needs a value; set it to one, or leave it out for the default"),
+    (["eval.stop_when_solved=null"], "eval.stop_when_solved=null: eval.stop_when_solved needs a value"),
+    (["network=mlp", "network.hidden_sizes=64"], "network.hidden_sizes takes a list, written in brackets"),
+    (["network=mlp", "network.hidden_sizes=[64,null]"],
+     "network.hidden_sizes[1] is null; each item of network.hidden_sizes must be an integer"),
+    (["optimizer.betas=[0.9,null]"], "optimizer.betas[1] is null; each item of optimizer.betas must be a number"),
 ])
 def test_composition_errors_become_one_clear_line(overrides, expected):
     with pytest.raises(HydraException) as caught:

@@ -155,6 +155,8 @@ class TrainConfig:
         if self.env is not MISSING:
             self.eval = self.eval.resolved(self.env.atari is not None, self.total_steps)
         require_null_or_positive(self, "", "total_episodes")
+        if isinstance(self.algorithm, PQNConfig):  # before the exploration check, which total_episodes also fails
+            self._check_pqn()
         exploration = self.exploration
         if isinstance(exploration, LinearExplorationConfig) and exploration.steps is None:
             require(exploration.unit == self.budget_unit, "exploration.unit", str(exploration.unit),
@@ -165,8 +167,6 @@ class TrainConfig:
             if self.optimizer is not MISSING:
                 require(self.optimizer.name in ("adam", "adamw"), "optimizer", self.optimizer.name,
                         "adam or adamw with cuda_graph=true (their whole state lives on the GPU)")
-        if isinstance(self.algorithm, PQNConfig):
-            self._check_pqn()
         if self.buffer is not MISSING:
             require(self.buffer.capacity >= self.batch_size, "buffer.capacity", self.buffer.capacity,
                     f">= batch_size ({self.batch_size})")
