@@ -62,6 +62,9 @@ def report_main(argv: List[str] | None = None) -> None:
                 raise UserError(f"--label {name}= is given twice ({labels[name]} and {folder}); give each group its "
                                 "own name")
             labels[name] = Path(folder)
+        if args.paths and labels:  # the dirs would not be in any labelled group
+            raise UserError(f"{args.paths[0]} is given beside --label groups, which would leave it out; label it "
+                            f"too (--label NAME={args.paths[0]}), or drop the --label groups")
         if not args.paths and not labels:
             raise UserError("nothing to report: pass a sweep dir, run dirs, or --label NAME=DIR")
         start_up_done()
@@ -70,6 +73,10 @@ def report_main(argv: List[str] | None = None) -> None:
         fail("dqn-report", str(error))
     say(f"report: {out / 'report.md'} (+ report.json, learning_curves.png, episode_returns.png)")
     say((out / "report.md").read_text().split("\n\n![")[0])
+
+
+EVAL_ARG_EXAMPLES = {"run": "run=outputs/runs/<run-dir>", "checkpoint": "checkpoint=best (or last, or a file)",
+                     "episodes": "episodes=10", "video": "video=true", "seed": "seed=7", "device": "device=cpu"}
 
 
 def parse_eval_args(argv: List[str]) -> config_module.EvalArgs:
@@ -81,8 +88,9 @@ def parse_eval_args(argv: List[str]) -> config_module.EvalArgs:
     for arg in argv:
         if "=" not in arg or arg.startswith("-"):
             raise UserError(f"unexpected argument {arg!r}; use key=value with keys: {keys}")
-        if not arg.partition("=")[2].strip():
-            raise UserError(f"{arg}: needs a value, e.g. run=outputs/runs/<run-dir> or episodes=10")
+        key, _, value = arg.partition("=")
+        if not value.strip():
+            raise UserError(f"{arg}: needs a value, e.g. {EVAL_ARG_EXAMPLES.get(key, 'run=outputs/runs/<run-dir>')}")
     try:
         return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(config_module.EvalArgs),
                                                    OmegaConf.from_dotlist(argv)))

@@ -309,10 +309,16 @@ def test_dqn_eval_stopped_by_sigterm_writes_the_episodes_so_far(finished_run: Pa
     assert report["partial"] is True and report["episodes"] < 1000000
 
 
-def test_dqn_eval_empty_values_are_one_line(tmp_path: Path):
-    result = run_cli("dqn-eval", ["run="], tmp_path)
-    assert result.returncode == 2 and result.stderr.strip() == (
-        "dqn-eval: error: run=: needs a value, e.g. run=outputs/runs/<run-dir> or episodes=10")
+@pytest.mark.parametrize("arg, example", [("run=", "run=outputs/runs/<run-dir>"),
+                                          ("checkpoint=", "checkpoint=best (or last, or a file)"),
+                                          ("episodes= ", "episodes=10")])
+def test_dqn_eval_empty_values_are_one_line_with_an_example_of_their_own(tmp_path: Path, arg, example):
+    result = run_cli("dqn-eval", [arg], tmp_path)
+    assert result.returncode == 2 and result.stderr.strip() == f"dqn-eval: error: {arg}: needs a value, e.g. {example}"
+    from dqn_cli.cli import EVAL_ARG_EXAMPLES
+    from dqn_cli.config import EvalArgs
+
+    assert set(EVAL_ARG_EXAMPLES) == set(EvalArgs.__dataclass_fields__)  # every key has its own example
 
 
 def job_dir(sweep: Path, override: str) -> Path:

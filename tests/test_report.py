@@ -177,6 +177,10 @@ def test_a_label_over_runs_of_two_envs_gives_one_row_per_env(sweep: Path, tmp_pa
     assert set(rows) == {"x (Acrobot-v1)", "x (CartPole-v1)"} and all(r["seeds"] == 1 for r in rows.values())
     twice = run_cli("dqn-report", ["--label", f"x={mixed}", "--label", f"x={sweep}"], workdir)
     assert twice.returncode == 2 and "--label x= is given twice" in twice.stderr
+    beside = run_cli("dqn-report", [str(sweep), "--label", f"x={mixed}"], workdir)  # the sweep would be left out
+    assert beside.returncode == 2 and beside.stderr.strip().splitlines() == [
+        f"dqn-report: error: {sweep} is given beside --label groups, which would leave it out; label it too "
+        f"(--label NAME={sweep}), or drop the --label groups"]
 
 
 def test_one_configuration_is_labelled_by_its_env_and_preset(workdir: Path):
