@@ -12,7 +12,7 @@ import os
 import re
 import shutil
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import Any, List, Optional, Sequence
 
 from dqn_cli import config as config_module
 from dqn_cli.errors import ConfigError, resume_argument
@@ -57,22 +57,36 @@ def claim_new_run_dir(name: str) -> str:
                               "writable folder or set hydra.run.dir=<folder>") from None
 
 
+def _given_run_dir(key: str, value: Any) -> Optional[str]:
+    """resume=<dir> or reproduce=<dir> as a path; an empty one would quietly mean a new run."""
+    if value is None:
+        return None
+    if not str(value).strip():
+        raise ConfigError(f"{key}=: needs the dir of an earlier run, e.g. {key}=outputs/runs/<run>")
+    return str(value)  # resume=5 is a dir named 5, not file descriptor 5 to os.path
+
+
 def _run_dir(resume: Optional[str], fresh: str) -> str:
     """Hydra's run dir: a new one, or the resumed run's own dir, which must be a dqn-train run dir
     (checked before Hydra writes anything into it)."""
-    if not resume:
+    resume = _given_run_dir("resume", resume)
+    if resume is None:
         return fresh if print_only else claim_new_run_dir(fresh)
     if not os.path.isdir(resume):
         raise ConfigError(f"resume={resume}: no such run dir; pass the dir of an earlier run, e.g. "
                           "resume=outputs/runs/<run>")
     if not os.path.isdir(os.path.join(resume, "checkpoints")):
-        raise ConfigError(f"resume={resume}: not a dqn-train run dir (no checkpoints/ in it)")
+        inside = os.path.dirname(os.path.normpath(resume))  # a run's checkpoints/ (or another folder of it)
+        in_a_run = os.path.isdir(os.path.join(inside, "checkpoints"))
+        hint = f"; pass the run dir itself, resume={inside}" if in_a_run else ""
+        raise ConfigError(f"resume={resume}: not a dqn-train run dir (no checkpoints/ in it){hint}")
     return resume
 
 
 def _run_name(reproduce: Optional[str], fresh: str) -> str:
     """A reproduction is named after the run it reproduces: <its name without its date>_reproduced."""
-    if not reproduce:
+    reproduce = _given_run_dir("reproduce", reproduce)
+    if reproduce is None:
         return fresh
     original = Path(reproduce.rstrip("/")).name
     return re.sub(r"^\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d_", "", original) + "_reproduced"

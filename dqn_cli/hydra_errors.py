@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from pathlib import Path
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 from dqn_cli import config as config_module
 from dqn_cli.errors import ConfigError, UserError
@@ -56,6 +56,12 @@ def _error_chain(error: BaseException) -> List[BaseException]:
     return chain
 
 
+def _kind(type_name: str) -> str:
+    """A Python or OmegaConf type's name as a user reads it: int -> an integer."""
+    return {"int": "an integer", "float": "a number", "str": "a string", "bool": "true or false", "list": "a list",
+            "dict": "a mapping"}.get(type_name.lower(), type_name)
+
+
 def explain_hydra_error(error: BaseException) -> str:
     """One line for a composition error: a missing option, an unknown key, a value of the wrong type."""
     chain = _error_chain(error)
@@ -92,16 +98,36 @@ def explain_hydra_error(error: BaseException) -> str:
     choice = re.search(r"Invalid value '([^']*)', expected one of \[([^\]]*)\]", text)
     if choice:
         return f"{key}={choice.group(1)!r} is not valid; choose one of: {choice.group(2)}"
-    conversion = re.search(r"Value '([^']*)' of type '\w+' could not be converted to (\w+)", text)
+    conversion = re.search(r"Value '(.*?)' of type '\w+' could not be converted to (\w+)", text)
     if conversion:
         value, kind = conversion.groups()
         return f"{key}={value!r} is not valid: expected {kind.lower()}"
     missing_value = re.search(r"Missing mandatory value: (\S+)", text)
     if missing_value:
         return f"{missing_value.group(1)} must be set, e.g. env=gym env.id=Acrobot-v1"
+    shape = _wrong_shape(key, text, chain)
+    if shape:
+        return shape
+    not_bool = re.search(r"Value '([^']*)' is not a valid bool", text)
+    if not_bool:
+        return f"{key}={not_bool.group(1)!r} is not valid: expected true or false"
+    return text.strip().splitlines()[0] if text.strip() else type(error).__name__
+
+
+def _wrong_shape(key: str, text: str, chain: List[BaseException]) -> Optional[str]:
+    """A value of the wrong shape: null where a value is needed, a list where one value is, a scalar
+    where a list or a mapping is, a list item of the wrong type."""
     not_optional = re.search(r"field '[^']+' is not Optional", text)
     if not_optional:
         return f"{key}=null: {key} needs a value; set it to one, or leave it out for the default"
+    not_a_string = re.search(r"Cannot convert '(\w+)' to string", text)
+    if not_a_string:
+        return (f"{key} takes one value, not {_kind(not_a_string.group(1))}; quote a value with brackets or "
+                f"commas: '{key}=\"...\"'")
+    not_a_mapping = re.search(r"Cannot merge DictConfig with (\w+)Config|Cannot assign (\w+) to Dict\[", text)
+    if not_a_mapping:
+        given = _kind(not_a_mapping.group(1) or not_a_mapping.group(2))
+        return f"{key} is a mapping, not {given}; set its keys one by one: +{key}.<name>=<value>"
     not_a_list = re.search(r"Invalid value assigned: \w+ is not a ListConfig", text)
     if not_a_list:
         return f"{key} takes a list, written in brackets and quoted for the shell: '{key}=[...]'"
@@ -109,9 +135,5 @@ def explain_hydra_error(error: BaseException) -> str:
     if wrong_item:
         item = next((e.full_key for e in chain if getattr(e, "full_key", None)), key)
         given = "null" if wrong_item.group(1) == "NoneType" else f"a {wrong_item.group(1)}"
-        kind = {"int": "an integer", "float": "a number", "str": "a string"}.get(wrong_item.group(2), wrong_item.group(2))
-        return f"{item} is {given}; each item of {key} must be {kind}"
-    not_bool = re.search(r"Value '([^']*)' is not a valid bool", text)
-    if not_bool:
-        return f"{key}={not_bool.group(1)!r} is not valid: expected true or false"
-    return text.strip().splitlines()[0] if text.strip() else type(error).__name__
+        return f"{item} is {given}; each item of {key} must be {_kind(wrong_item.group(2))}"
+    return None

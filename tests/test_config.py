@@ -130,6 +130,10 @@ def test_every_range_check_also_guards_direct_construction():
     (["network=mlp", "network.hidden_sizes=[64,null]"],
      "network.hidden_sizes[1] is null; each item of network.hidden_sizes must be an integer"),
     (["optimizer.betas=[0.9,null]"], "optimizer.betas[1] is null; each item of optimizer.betas must be a number"),
+    (["env.id=[a,b]"], "env.id takes one value, not a list; quote a value with brackets or commas"),
+    (["env.make_kwargs=5"], "env.make_kwargs is a mapping, not an integer; set its keys one by one: +env.make_kwargs."),
+    (["env.make_kwargs=[1]"], "env.make_kwargs is a mapping, not a list"),
+    (["optimizer.lr={a:1}"], "optimizer.lr=\"{'a': 1}\" is not valid: expected float"),
 ])
 def test_composition_errors_become_one_clear_line(overrides, expected):
     with pytest.raises(HydraException) as caught:

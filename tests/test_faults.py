@@ -97,6 +97,18 @@ def test_resume_of_a_folder_that_is_no_run(workdir: Path):
         f"dqn-train: error: resume={typo}: no such run dir; pass the dir of an earlier run, e.g. "
         "resume=outputs/runs/<run>"]
     assert not typo.exists() and workdir.is_dir()  # nothing created, nothing removed
+    (workdir / "run" / "checkpoints").mkdir(parents=True)  # a run's own checkpoints/ given instead of the run
+    result = run_cli("dqn-train", [f"resume={workdir / 'run' / 'checkpoints'}"], workdir)
+    assert result.stderr.strip().splitlines()[-1].endswith(f"; pass the run dir itself, resume={workdir / 'run'}")
+
+
+@pytest.mark.parametrize("arg", ["resume=", "reproduce=", "resume= "])
+def test_an_empty_run_dir_to_resume_or_reproduce_is_refused_not_taken_as_a_new_run(workdir: Path, arg: str):
+    result = run_cli("dqn-train", [arg, "total_steps=100"], workdir)
+    key = arg.split("=")[0]
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+        f"dqn-train: error: {key}=: needs the dir of an earlier run, e.g. {key}=outputs/runs/<run>"]
+    assert not (workdir / "outputs").exists() or not any((workdir / "outputs").rglob("*.*"))
 
 
 def test_unwritable_output_folder_is_one_line(workdir: Path):

@@ -19,7 +19,7 @@ import torch
 from conftest import TINY, only_run_dir, run_cli
 from dqn_cli.checkpoint import RunDirLock, atomic_write_bytes, prune_periodic, remove_stale_temp_files
 from dqn_cli.compose import claim_new_run_dir
-from dqn_cli.errors import RunDirError, TrainingInterrupted
+from dqn_cli.errors import ConfigError, RunDirError, TrainingInterrupted
 from conftest import run_until, start
 
 SHORT = ["total_steps=1200", "learning_starts=100", "checkpoint.interval=300", "eval.interval=600",
@@ -218,6 +218,15 @@ def test_a_resume_refuses_what_the_checkpoint_cannot_carry_and_writes_nothing(fi
     result = resume(finished, "total_steps=2400", change, cwd=workdir)
     assert result.returncode == 2 and says in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and tree(finished) == before
+
+
+def test_a_resume_on_another_env_names_the_env_not_a_setting_that_came_with_it():
+    import dqn_cli
+    from dqn_cli.config import check_resume_compatible, to_dict
+
+    with pytest.raises(ConfigError, match=r"^resume: env.id was 'ALE/Pong-v5' in the run being resumed, now "
+                                          r"'CartPole-v1'"):
+        check_resume_compatible(to_dict(dqn_cli.compose_config(["env=pong"])), dqn_cli.compose_config([]))
 
 
 def test_an_episode_budget_run_is_extended_with_its_own_exploration_settings(workdir: Path):

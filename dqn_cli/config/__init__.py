@@ -116,10 +116,11 @@ RESUME_FIXED = {"seed": "its random streams continue from the checkpoint",
 
 
 def check_resume_compatible(saved: Dict[str, Any], cfg: TrainConfig) -> None:
-    """Refuse, before anything is written, a change that the checkpoint cannot carry. A group's
-    option (network.name) is named before the values that come with it."""
+    """Refuse, before anything is written, a change that the checkpoint cannot carry. What names a
+    thing (network.name, env.id) is named before the values that come with it."""
     old, new = flatten(saved), flatten(to_dict(cfg))
-    for key in sorted(set(old) | set(new), key=lambda key: (not key.endswith(".name"), key)):
+    names_first = lambda key: (not (key.endswith(".name") or key == "env.id"), key)  # noqa: E731
+    for key in sorted(set(old) | set(new), key=names_first):
         fixed = next((prefix for prefix in RESUME_FIXED if key == prefix or key.startswith(prefix + ".")), None)
         if fixed is not None and old.get(key) != new.get(key):
             raise ConfigError(f"resume: {key} was {old.get(key)!r} in the run being resumed, now {new.get(key)!r}: "
