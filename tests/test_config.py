@@ -142,10 +142,21 @@ def test_composition_errors_become_one_clear_line(overrides, expected):
     assert message.startswith(expected) and "\n" not in message
 
 
+@pytest.mark.parametrize("overrides", [["tracker=wandb", "tracker.project="], ["tracker=mlflow", "tracker.tracking_uri= "],
+                                       ["tracker=mlflow", "tracker.experiment="], ["env.import_module="], ["device="]])
+def test_an_empty_text_setting_is_refused_not_taken_for_the_default(overrides):
+    """`tracker.project=` would log to $WANDB_PROJECT or dqn-cli without a word, as null does."""
+    with pytest.raises(ConfigError) as caught:
+        compose_typed(overrides)
+    key = overrides[-1].partition("=")[0]
+    assert str(caught.value) == f"{key}=: needs a value; give one, or leave it out for the default"
+
+
 @pytest.mark.parametrize("overrides,key", [
     (["gamma=1.5"], "gamma=1.5"), (["buffer.capacity=0"], "buffer.capacity=0"),
     (["target=soft", "target.tau=0"], "target.tau=0.0"),
     (["exploration.end=-0.1"], "exploration.end=-0.1"), (["env.num_envs=0"], "env.num_envs=0"),
+    (["env.reward_scale=0"], "env.reward_scale=0.0"), (["env.reward_scale=-1"], "env.reward_scale=-1.0"),
     (["batch_size=500", "buffer.capacity=100"], "buffer.capacity=100"),
     (["env=gym"], "env.id must be set"),
     (["cuda_graph=true", "optimizer=rmsprop"], "optimizer='rmsprop'"),

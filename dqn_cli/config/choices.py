@@ -61,6 +61,17 @@ def require_finite_floats(config: Any, prefix: str = "") -> None:
             raise ConfigError(f"{prefix}{field.name}={value!r} is not a finite number; give a real value")
 
 
+def require_no_blank_strings(config: Any, prefix: str = "") -> None:
+    """No text setting of a config (or of the configs inside it) is empty: `tracker.project=` would
+    otherwise quietly mean the default, as null does."""
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if dataclasses.is_dataclass(value):
+            require_no_blank_strings(value, f"{prefix}{field.name}.")
+        elif isinstance(value, str) and not isinstance(value, Enum) and not value.strip():
+            raise ConfigError(f"{prefix}{field.name}=: needs a value; give one, or leave it out for the default")
+
+
 def require_positive(owner: Any, prefix: str, *names: str) -> None:
     for name in names:
         value = getattr(owner, name)

@@ -97,7 +97,7 @@ class EnvConfig:
     def __post_init__(self):
         if not self.id:
             raise ConfigError("env.id must be set to a registered Gymnasium id, e.g. env=gym env.id=Acrobot-v1")
-        require_positive(self, "env.", "num_envs")
+        require_positive(self, "env.", "num_envs", "reward_scale")  # 0 would train on no reward, < 0 on its opposite
         require_null_or_positive(self, "env.", "reward_clip", "max_episode_steps")
         require(self.frame_stack >= 1, "env.frame_stack", self.frame_stack, "an integer >= 1")
         if self.backend == EnvBackend.envpool and self.atari is None:

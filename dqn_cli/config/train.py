@@ -9,7 +9,7 @@ from typing import Optional
 from omegaconf import MISSING
 
 from dqn_cli.config.choices import (DEVICES, Loss, ProgressMode, Unit, require, require_finite_floats,
-                                    require_null_or_positive, require_positive)
+                                    require_no_blank_strings, require_null_or_positive, require_positive)
 from dqn_cli.config.groups import (BufferConfig, EnvConfig, ExplorationConfig, LinearExplorationConfig, NetworkConfig,
                                    TargetConfig, TrackerConfig)
 from dqn_cli.config.learning import AlgorithmConfig, OptimizerConfig, PQNConfig
@@ -145,6 +145,7 @@ class TrainConfig:
 
     def __post_init__(self):
         require_finite_floats(self)
+        require_no_blank_strings(self)
         require_positive(self, "", "total_steps", "batch_size", "train_freq", "gradient_steps")
         require(0 <= self.seed <= MAX_SEED, "seed", self.seed, f"an integer from 0 to {MAX_SEED}")
         require(0.0 <= self.gamma <= 1.0, "gamma", self.gamma, "0 <= gamma <= 1")
