@@ -134,6 +134,6 @@ def _wrong_shape(key: str, text: str, chain: List[BaseException]) -> Optional[st
     wrong_item = re.search(r"Invalid type assigned: (\w+) is not a subclass of (\w+)", text)
     if wrong_item:
         item = next((e.full_key for e in chain if getattr(e, "full_key", None)), key)
-        given = "null" if wrong_item.group(1) == "NoneType" else f"a {wrong_item.group(1)}"
+        given = "null" if wrong_item.group(1) == "NoneType" else _kind(wrong_item.group(1))
         return f"{item} is {given}; each item of {key} must be {_kind(wrong_item.group(2))}"
     return None
