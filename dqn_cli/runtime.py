@@ -42,16 +42,21 @@ def job_device(device: str, job_number: int, gpu_count: int) -> str:
     return device
 
 
-# Below this many weights a convolutional network (MinAtar's, about 0.1M) runs fastest on one thread.
+# Below this many weights a convolutional network (MinAtar's, about 0.1M) runs fastest on one thread,
+# unless each gradient step takes at least LARGE_UPDATE_ROWS transitions (PQN's minibatches).
 SMALL_NETWORK_WEIGHTS = 1_000_000
+LARGE_UPDATE_ROWS = 128
 
 
-def torch_threads(requested: int, device: torch.device, q_network: nn.Module) -> int:
-    """MLPs and small CNNs run fastest on one thread (less sync than work); the Nature CNN uses the cores."""
+def torch_threads(requested: int, device: torch.device, q_network: nn.Module, update_rows: int) -> int:
+    """MLPs, and small CNNs on small batches, run fastest on one thread (less sync than work); the
+    Nature CNN, and a small CNN fit on large minibatches, use the cores."""
     if requested > 0:
         return requested
+    if device.type == "cuda" or not is_convolutional(q_network):
+        return 1
     weights = sum(p.numel() for p in q_network.parameters())
-    if device.type == "cuda" or not is_convolutional(q_network) or weights < SMALL_NETWORK_WEIGHTS:
+    if weights < SMALL_NETWORK_WEIGHTS and update_rows < LARGE_UPDATE_ROWS:
         return 1
     return os.cpu_count() or 1
 

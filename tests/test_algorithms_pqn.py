@@ -6,13 +6,16 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from conftest import TIMING_KEYS, compose_typed, run_cli, TINY
-from dqn_cli.algorithms.pqn import lambda_returns
+from dqn_cli.algorithms.pqn import collect_rollout, lambda_returns
+from dqn_cli.envs import real_next_obs, shape_rewards
 from dqn_cli.config import EnvConfig, PQNConfig
 from dqn_cli.errors import ConfigError, TrainingInterrupted
+from dqn_cli.run.assembly import Run
 from dqn_cli.run.train import train
 
 
@@ -46,6 +49,35 @@ def pqn_cartpole(**overrides):
                          "eval.interval=512", "eval.episodes=2", "eval.final_episodes=3", "log.progress=off",
                          "log.train_interval=256", "checkpoint.interval=512"])
     return replace(cfg, **overrides)
+
+
+def test_a_rollout_bootstraps_each_step_from_the_state_its_env_really_reached(tmp_path: Path):
+    """Every target is the lambda-return over the Q-values of the states reached: for an ended episode
+    its last state (info["final_obs"]), not the next episode's first."""
+    base = pqn_cartpole()  # episodes cut at 12 steps: truncated ones bootstrap from their last state
+    cfg = replace(base, algorithm=replace(base.algorithm, rollout_steps=64), env=replace(base.env, max_episode_steps=12))
+    run = Run(cfg, tmp_path / "run", resume=False)
+    reached, step = [], run.envs.step
+
+    def recording_step(actions):
+        next_obs, reward, terminated, truncated, info = step(actions)
+        reached.append((real_next_obs(next_obs, terminated | truncated, info).copy(),
+                        shape_rewards(reward, cfg.env.reward_scale, cfg.env.reward_clip), terminated, terminated | truncated))
+        return next_obs, reward, terminated, truncated, info
+
+    run.envs.step = recording_step
+    try:
+        rollout = collect_rollout(run, run.algorithm, epsilon=1.0)
+    finally:
+        run.envs.close()
+        run.metrics.close()
+    obs, rewards, terminated, ended = (torch.as_tensor(np.stack(column)) for column in zip(*reached))
+    assert (ended & ~terminated).any()  # truncations inside the rollout, so the final observations matter
+    with torch.no_grad():
+        next_values = run.algorithm.network(obs.flatten(0, 1).float()).amax(dim=1).view(ended.shape)
+    expected = lambda_returns(rewards, terminated.float(), ended, next_values, cfg.gamma,
+                              cfg.algorithm.td_lambda)
+    assert torch.allclose(rollout.targets, expected, atol=1e-5)
 
 
 def test_a_pqn_run_fits_each_rollout_epochs_times_minibatches(tmp_path: Path):

@@ -61,9 +61,11 @@ def test_the_papers_network_and_threads():
     assert (conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride) == (4, 16, (3, 3), (1, 1))
     assert (linear.in_features, linear.out_features) == (16 * 8 * 8, 128)
     assert net(torch.zeros(2, 10, 10, 4)).shape == (2, 6)
-    assert torch_threads(0, torch.device("cpu"), net) == 1  # a net this small loses to thread sync
+    assert torch_threads(0, torch.device("cpu"), net, cfg.update_rows) == 1  # a net this small loses to thread sync
     nature = NatureCNN((4, 84, 84), np.uint8, 6, NatureCNNConfig())
-    assert torch_threads(0, torch.device("cpu"), nature) == (os.cpu_count() or 1)
+    assert torch_threads(0, torch.device("cpu"), nature, cfg.update_rows) == (os.cpu_count() or 1)
+    pqn = compose_typed(["experiment=pqn_minatar"])  # the same small net, fit on minibatches of 128
+    assert torch_threads(0, torch.device("cpu"), net, pqn.update_rows) == (os.cpu_count() or 1)
 
 
 def test_the_paper_step_size_follows_the_game():

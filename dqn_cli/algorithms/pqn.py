@@ -130,11 +130,14 @@ def collect_rollout(run: TrainingRun, pqn: PQN, epsilon: float) -> Rollout:
         terminated[t], ended[t] = torch.from_numpy(terminal.astype(np.float32)), torch.from_numpy(done)
         run.metrics.episodes_ended_together(state.record_step(next_obs, reward, game_over(done, info)))
         state.advance(envs)
-        q_values = pqn.q_values(state.obs)
-        next_values[t] = q_values.amax(dim=1)
-        if done.any():  # the value of where each ended episode really got to (not the next one's start)
-            last = torch.from_numpy(np.flatnonzero(done)).to(pqn.device)
-            next_values[t, last] = pqn.q_values(real_next_obs(next_obs, done, info)[done]).amax(dim=1)
+        if done.any():  # also the value of where each ended episode really got to (not the next one's start)
+            q_values = pqn.q_values(np.concatenate([state.obs, real_next_obs(next_obs, done, info)[done]]))
+            next_values[t] = q_values[:envs].amax(dim=1)
+            next_values[t, torch.from_numpy(np.flatnonzero(done)).to(pqn.device)] = q_values[envs:].amax(dim=1)
+            q_values = q_values[:envs]
+        else:
+            q_values = pqn.q_values(state.obs)
+            next_values[t] = q_values.amax(dim=1)
     targets = lambda_returns(rewards, terminated, ended.bool(), next_values, cfg.gamma, pqn.cfg.td_lambda)
     return Rollout(torch.stack(observations), torch.stack(actions), targets)
 

@@ -125,7 +125,8 @@ class TrainConfig:
     """auto (a GPU if available and the network is convolutional; MLPs run faster on the CPU) | cpu |
     cuda | cuda:N | auto:N (GPU N, for a convolutional network)."""
     torch_threads: int = 0
-    """Intra-op threads for torch; 0 picks 1 for MLPs and small CNNs, the core count for larger CNNs."""
+    """Intra-op threads for torch; 0 picks 1 for MLPs and for small CNNs on small batches, the core count
+    for larger CNNs and for PQN's minibatches of 128 and more."""
     resume: Optional[str] = None
     """A run directory to continue (dqn-train resume=outputs/runs/<run>)."""
     reproduce: Optional[str] = None
@@ -187,6 +188,13 @@ class TrainConfig:
     @property
     def budget(self) -> int:
         return self.total_steps if self.total_episodes is None else self.total_episodes
+
+    @property
+    def update_rows(self) -> int:
+        """Transitions in one gradient step: batch_size for DQN, a rollout's minibatch for PQN."""
+        if isinstance(self.algorithm, PQNConfig):
+            return self.env.num_envs * self.algorithm.rollout_steps // self.algorithm.minibatches
+        return self.batch_size
 
 
 @dataclass
