@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +48,23 @@ def test_every_game_registers_and_plays(game: str):
     assert obs.dtype == np.bool_ and obs.shape[:2] == (10, 10) and env.action_space.n == 6
     env.step(0)
     env.close()
+
+
+def test_minatar_imports_without_its_plotting_modules_and_still_draws_frames():
+    """MinAtar imports matplotlib.pyplot and seaborn (scipy, pandas) at import time, only to render:
+    a fresh process registering its envs does not run them; rendering a frame then does."""
+    script = ("import sys\n"
+              "from dqn_cli.envs import import_env_module, make_env\n"
+              "from conftest import compose_typed\n"
+              "import_env_module('minatar.gym:register_envs')\n"
+              "print(sorted(m for m in ('seaborn', 'matplotlib.pyplot', 'scipy.stats') if m in sys.modules))\n"
+              "env = make_env(compose_typed(['env=minatar_breakout']).env, render_mode='rgb_array')\n"
+              "env.reset(seed=0)\n"
+              "print(env.render().shape, 'seaborn' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            cwd=Path(__file__).parent, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["[]", "(10, 10, 3) True"]
 
 
 def test_the_papers_network_and_threads():

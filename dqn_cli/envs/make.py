@@ -7,7 +7,10 @@ import contextlib
 import difflib
 import functools
 import importlib
+import importlib.util
 import logging
+import sys
+import types
 import warnings
 from typing import Any, Dict, Optional
 
@@ -37,7 +40,8 @@ def import_env_module(name: Optional[str]) -> None:
         return
     module_name, _, function = name.partition(":")
     try:
-        module = importlib.import_module(module_name)
+        with contextlib.nullcontext() if module_name in sys.modules else plotting_imported_on_first_use():
+            module = importlib.import_module(module_name)
     except ImportError as error:
         extra = _EXTRAS.get(module_name.split(".")[0])
         install = f'pip install "dqn-cli[{extra}]"' if extra else "install the package that provides it"
@@ -51,6 +55,41 @@ def import_env_module(name: Optional[str]) -> None:
             raise ConfigError(f"env.import_module={name!r}: {module_name} has no function {function!r}; use "
                               "module:function with a function that registers the envs")
         _call_once(module_name, function)
+
+
+# Imported by env packages at import time only to draw a frame (MinAtar: 2-3 s of every run's start-up).
+PLOTTING_MODULES = ("matplotlib.pyplot", "seaborn")
+
+
+class _ImportedOnFirstUse(types.ModuleType):
+    """A plotting module's stand-in in an env package: the real module is imported when the package
+    first uses it, and every attribute comes from it."""
+
+    def __getattr__(self, attribute: str) -> Any:
+        if sys.modules.get(self.__name__) is self:
+            del sys.modules[self.__name__]
+        return getattr(importlib.import_module(self.__name__), attribute)
+
+
+@contextlib.contextmanager
+def plotting_imported_on_first_use():
+    """While an env package is imported, the plotting modules it imports are stand-ins that import
+    the real ones on first use (to render a frame), not at every start. Afterwards the rest of the
+    process imports them as usual."""
+    stand_ins = {}
+    for name in PLOTTING_MODULES:
+        try:  # by its package, which finding a submodule would import
+            installed = name not in sys.modules and importlib.util.find_spec(name.partition(".")[0]) is not None
+        except (ImportError, ValueError):
+            installed = False
+        if installed:  # one not installed fails the package's own import, as it would have
+            stand_ins[name] = sys.modules[name] = _ImportedOnFirstUse(name)
+    try:
+        yield
+    finally:
+        for name, stand_in in stand_ins.items():
+            if sys.modules.get(name) is stand_in:
+                del sys.modules[name]
 
 
 @functools.lru_cache(maxsize=None)
