@@ -21,6 +21,7 @@ from dqn_cli.config import AdamConfig, AdamWConfig, NatureCNNConfig, RAdamConfig
 from dqn_cli.errors import RunDirError
 from dqn_cli.learners import (AutogradLearner, CUDAGraphLearner, FastCNNLearner, FastLayerNormCNNLearner,
                               FastMLPLearner, FlatAdam)
+from dqn_cli.learners.base import clip_grad_norm_
 from dqn_cli.learners.fast_mlp import MLPBackprop
 from dqn_cli.learners import update
 from dqn_cli.learners.flat import FlatParameters
@@ -216,6 +217,19 @@ def test_a_checkpoint_with_per_parameter_optimizer_state_is_refused_in_one_line(
     state = {**agent.state_dict(), "optimizer": old_style.state_dict()}
     with pytest.raises(RunDirError, match="older dqn-cli"):
         agent.load_state_dict(state)
+
+
+@pytest.mark.parametrize("max_norm", [0.5, 20.0])  # a gradient of norm about 5: clipped, and left alone
+def test_clipping_the_flat_gradient_gives_torchs_clip_grad_norm_numbers(max_norm: float):
+    torch.manual_seed(0)
+    grad = torch.randn(10_000) * 0.05
+    reference = torch.nn.Parameter(torch.zeros(10_000))
+    reference.grad = grad.clone()
+    torch.nn.utils.clip_grad_norm_(reference, max_norm)
+    clipped = grad.clone()
+    clip_grad_norm_(clipped, max_norm)
+    assert torch.equal(clipped, reference.grad)
+    assert torch.equal(clipped, grad) == bool(grad.norm() < max_norm)
 
 
 @pytest.mark.parametrize("weighted", [False, True])

@@ -79,15 +79,17 @@ class PQN:
 
     def fit_rollout(self, rollout: Rollout, rng: np.random.Generator, fits_so_far: int):
         """Epochs of shuffled minibatches toward the rollout's lambda-returns; yields each LearnResult."""
-        obs = rollout.obs.flatten(0, 1)
-        actions, targets = rollout.actions.flatten(), rollout.targets.flatten()
+        columns = (rollout.obs.flatten(0, 1), rollout.actions.flatten(), rollout.targets.flatten())
+        size = len(columns[1]) // self.cfg.minibatches
         for _ in range(self.cfg.epochs):
-            order = torch.from_numpy(rng.permutation(len(actions))).to(self.device)
-            for chunk in order.view(self.cfg.minibatches, -1):
+            order = torch.from_numpy(rng.permutation(len(columns[1]))).to(self.device)
+            obs, actions, targets = (column.index_select(0, order) for column in columns)  # shuffled once an epoch
+            for start in range(0, len(actions), size):
                 if self.cfg.lr_decay:  # linearly to 0 over the run's fits
                     set_learning_rate(self.optimizer, self.lr * (1.0 - fits_so_far / self.total_fits))
                 fits_so_far += 1
-                yield self.learner.fit(obs[chunk], actions[chunk], targets[chunk])
+                rows = slice(start, start + size)
+                yield self.learner.fit(obs[rows], actions[rows], targets[rows])
 
     def weights_are_finite(self) -> bool:
         return bool(torch.isfinite(self.weights.data).all())

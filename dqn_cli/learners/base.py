@@ -5,12 +5,19 @@ from __future__ import annotations
 from typing import Optional
 
 import torch
-from torch import nn
 
 from dqn_cli.learners.adam import Optimizer
 from dqn_cli.learners.flat import FlatParameters
 from dqn_cli.learners.update import LearnResult, QFunction, UpdateSettings, td_targets
 from dqn_cli.replay import Batch
+
+
+def clip_grad_norm_(grad: torch.Tensor, max_norm: float) -> None:
+    """nn.utils.clip_grad_norm_ for one flat gradient, its kernels in its order (the same numbers),
+    without its grouping of tensors by device and type, half of its time."""
+    norm = torch._foreach_norm([grad], 2.0)[0]
+    total = torch.linalg.vector_norm(norm.unsqueeze(0), 2.0)  # torch's norm of the stacked norms
+    grad.mul_(torch.clamp(max_norm / (total + 1e-6), max=1.0))
 
 
 class Learner:
@@ -27,7 +34,7 @@ class Learner:
 
     def clip_gradients(self) -> None:
         if self.settings.max_grad_norm is not None:
-            nn.utils.clip_grad_norm_(self.weights.param, self.settings.max_grad_norm)
+            clip_grad_norm_(self.weights.grad, self.settings.max_grad_norm)
         if self.settings.max_grad_value is not None:
             self.weights.grad.clamp_(-self.settings.max_grad_value, self.settings.max_grad_value)
 
