@@ -48,9 +48,11 @@ SMALL_NETWORK_WEIGHTS = 1_000_000
 LARGE_UPDATE_ROWS = 128
 
 
-def torch_threads(requested: int, device: torch.device, q_network: nn.Module, update_rows: int) -> int:
+def torch_threads(requested: int, device: torch.device, q_network: nn.Module, update_rows: int,
+                  cores: Optional[int] = None) -> int:
     """MLPs, and small CNNs on small batches, run fastest on one thread (less sync than work); the
-    Nature CNN, and a small CNN fit on large minibatches, use the cores."""
+    Nature CNN, and a small CNN fit on large minibatches, use the cores: `cores` of them where the run
+    shares the machine with others (the jobs of a parallel sweep), else all."""
     if requested > 0:
         return requested
     if device.type == "cuda" or not is_convolutional(q_network):
@@ -58,7 +60,18 @@ def torch_threads(requested: int, device: torch.device, q_network: nn.Module, up
     weights = sum(p.numel() for p in q_network.parameters())
     if weights < SMALL_NETWORK_WEIGHTS and update_rows < LARGE_UPDATE_ROWS:
         return 1
-    return os.cpu_count() or 1
+    return cores or os.cpu_count() or 1
+
+
+def cores_per_job(launcher_target: str, n_jobs: Optional[int]) -> Optional[int]:
+    """The cores each job of a sweep may take: the machine's shared by joblib's parallel jobs (n_jobs,
+    negative counting back from one per core, as joblib does); None (all) for launchers that run jobs
+    one at a time or each on an allocation of its own (SLURM)."""
+    if "joblib" not in launcher_target:
+        return None
+    cores = os.cpu_count() or 1
+    jobs = cores + 1 + n_jobs if n_jobs is not None and n_jobs < 0 else (n_jobs or 1)
+    return max(1, cores // max(1, jobs))
 
 
 @contextlib.contextmanager

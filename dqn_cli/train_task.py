@@ -73,7 +73,7 @@ class TrainTask:
 
         from dqn_cli.run.checkpointer import final_summary
         from dqn_cli.run.train import train
-        from dqn_cli.runtime import job_device
+        from dqn_cli.runtime import cores_per_job, job_device
 
         typed = config_for_run(cfg, list(hydra_cfg.overrides.task), hydra_cfg.runtime.choices.get("env"))
         resume = typed.resume is not None
@@ -95,8 +95,10 @@ class TrainTask:
                 log.info(f"{run_dir} holds an unfinished run of this job: resuming it")
                 (run_dir / "error.txt").unlink(missing_ok=True)
                 resume = True
+        launcher = hydra_cfg.get("launcher") or {}
+        cores = cores_per_job(str(launcher.get("_target_", "")), launcher.get("n_jobs")) if in_sweep else None
         return train(typed, run_dir, resume=resume, overrides=list(hydra_cfg.overrides.task),
-                     sweep=Path(hydra_cfg.sweep.dir).name if in_sweep else None)
+                     sweep=Path(hydra_cfg.sweep.dir).name if in_sweep else None, cores=cores)
 
     @staticmethod
     def _leave_nothing_behind(cfg, hydra_cfg, run_dir: Path) -> None:

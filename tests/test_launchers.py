@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -9,6 +10,7 @@ import sys
 import sysconfig
 from pathlib import Path
 
+import pytest
 import yaml
 
 from conftest import TINY, run_cli, run_until
@@ -141,3 +143,23 @@ def test_ray_launcher_against_a_local_ray_instance(tmp_path: Path, workdir: Path
     sweep = sweep_dir(workdir)
     assert len([j for j in job_dirs(sweep) if (j / "summary.json").is_file()]) == 2
     assert (sweep / "report.md").is_file()
+
+
+def test_parallel_joblib_jobs_share_the_cores_that_one_run_takes(workdir: Path):
+    """PQN's minibatches of 128 give the MinAtar network every core; two joblib jobs at once take
+    half each, where every job on all cores would stall both."""
+    pytest.importorskip("minatar", reason="the minatar extra is not installed")
+    tiny_pqn = ["experiment=pqn_minatar", "total_steps=512", "env.num_envs=16", "algorithm.rollout_steps=16",
+                "algorithm.minibatches=2", "eval.interval=0", "eval.final_episodes=1", "log.progress=off"]
+    single = run_cli("dqn-train", tiny_pqn, workdir)
+    assert single.returncode == 0, single.stderr
+    (run,) = (workdir / "outputs" / "runs").iterdir()
+    cores = os.cpu_count() or 1
+    assert json.loads((run / "summary.json").read_text())["provenance"]["torch_threads"] == cores
+
+    sweep = run_cli("dqn-train", ["-m", "seed=0,1", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", *tiny_pqn],
+                    workdir)
+    assert sweep.returncode == 0, sweep.stderr
+    threads = [json.loads((job / "summary.json").read_text())["provenance"]["torch_threads"]
+               for job in job_dirs(sweep_dir(workdir))]
+    assert threads == [max(1, cores // 2)] * 2

@@ -52,7 +52,7 @@ class Run:
     every random number where a fresh or resumed run expects it."""
 
     def __init__(self, cfg: TrainConfig, run_dir: Path, resume: bool, overrides: Sequence[str] = (),
-                 sweep: Optional[str] = None):
+                 sweep: Optional[str] = None, cores: Optional[int] = None):
         self.clock = RunClock()
         self.cfg, self.run_dir = cfg, run_dir
         self.rng = seed_everything(cfg.seed)
@@ -63,7 +63,7 @@ class Run:
         obs_space, self.n_actions = self.envs.single_observation_space, int(self.envs.single_action_space.n)
         q_network = build_q_network(cfg.network, obs_space.shape, obs_space.dtype, self.n_actions)
         self.device = device_for(cfg.device, q_network)
-        torch.set_num_threads(torch_threads(cfg.torch_threads, self.device, q_network, cfg.update_rows))
+        torch.set_num_threads(torch_threads(cfg.torch_threads, self.device, q_network, cfg.update_rows, cores))
         self.algorithm = ALGORITHMS[cfg.algorithm.name].build(q_network, cfg, obs_space, self.device)
         self.state = TrainingState.start(obs)
         self.checkpoints = Checkpointer(self)

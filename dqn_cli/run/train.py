@@ -16,20 +16,21 @@ from dqn_cli.runtime import StopOnSignal, subnormals_flushed
 
 def train(cfg: TrainConfig, run_dir: Path, resume: bool = False,
           should_stop: Optional[Callable[[int], bool]] = None, overrides: Sequence[str] = (),
-          sweep: Optional[str] = None) -> Dict[str, Any]:
+          sweep: Optional[str] = None, cores: Optional[int] = None) -> Dict[str, Any]:
     """Train as `cfg` says, writing checkpoints, TensorBoard events and summary.json to run_dir.
 
     resume=True continues from the newest readable periodic checkpoint in run_dir (exactly, for
     envs whose state can be copied). `should_stop(step)` is asked after every step; by default
     SIGINT/SIGTERM/SIGHUP make it true, and the loop then checkpoints and raises TrainingInterrupted.
     `overrides` (the command line's) lead the run's HPARAMS entry and name its tracker run;
-    `sweep` (the sweep dir's name) groups tracker runs.
+    `sweep` (the sweep dir's name) groups tracker runs; `cores`, the cores a sweep job may take (all
+    by default).
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     # Signals are caught from the start, so a SIGTERM during set-up also ends in a clean stop.
     with StopOnSignal() as stop_on_signal, RunDirLock(run_dir), subnormals_flushed():
         should_stop = should_stop or stop_on_signal
-        run = Run(cfg, run_dir, resume, overrides, sweep)
+        run = Run(cfg, run_dir, resume, overrides, sweep, cores)
         run.evaluator.stop = lambda: should_stop(run.state.step)
         try:
             try:
