@@ -60,7 +60,12 @@ def torch_threads(requested: int, device: torch.device, q_network: nn.Module, up
     weights = sum(p.numel() for p in q_network.parameters())
     if weights < SMALL_NETWORK_WEIGHTS and update_rows < LARGE_UPDATE_ROWS:
         return 1
-    return cores or os.cpu_count() or 1
+    return cores or usable_cores()
+
+
+def usable_cores() -> int:
+    """The cores this process may run on: a SLURM allocation's or taskset's, not the whole node's."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def cores_per_job(launcher_target: str, n_jobs: Optional[int]) -> Optional[int]:
@@ -69,7 +74,7 @@ def cores_per_job(launcher_target: str, n_jobs: Optional[int]) -> Optional[int]:
     one at a time or each on an allocation of its own (SLURM)."""
     if "joblib" not in launcher_target:
         return None
-    cores = os.cpu_count() or 1
+    cores = usable_cores()
     jobs = cores + 1 + n_jobs if n_jobs is not None and n_jobs < 0 else (n_jobs or 1)
     return max(1, cores // max(1, jobs))
 

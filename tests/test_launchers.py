@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from conftest import TINY, run_cli, run_until
+from dqn_cli.runtime import usable_cores
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -154,7 +155,7 @@ def test_parallel_joblib_jobs_share_the_cores_that_one_run_takes(workdir: Path):
     single = run_cli("dqn-train", tiny_pqn, workdir)
     assert single.returncode == 0, single.stderr
     (run,) = (workdir / "outputs" / "runs").iterdir()
-    cores = os.cpu_count() or 1
+    cores = usable_cores()
     assert json.loads((run / "summary.json").read_text())["provenance"]["torch_threads"] == cores
 
     sweep = run_cli("dqn-train", ["-m", "seed=0,1", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", *tiny_pqn],

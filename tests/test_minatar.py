@@ -20,7 +20,7 @@ from dqn_cli.envs import import_env_module, make_env
 from dqn_cli.errors import ConfigError
 from dqn_cli.networks import NatureCNN
 from dqn_cli.replay import ReplayBuffer
-from dqn_cli.runtime import torch_threads
+from dqn_cli.runtime import torch_threads, usable_cores
 
 pytest.importorskip("minatar", reason="the minatar extra (pip install 'dqn-cli[minatar]') is not installed")
 GAMES = ["breakout", "asterix", "freeway", "seaquest", "space_invaders"]
@@ -67,7 +67,7 @@ def test_minatar_imports_without_its_plotting_modules_and_still_draws_frames():
     assert result.stdout.splitlines() == ["[]", "(10, 10, 3) True"]
 
 
-def test_the_papers_network_and_threads():
+def test_the_papers_network_and_threads(monkeypatch):
     cfg = compose_typed(["experiment=minatar"])
     assert (cfg.network.name, list(cfg.network.channels), list(cfg.network.kernel_sizes), list(cfg.network.strides),
             cfg.network.hidden_size) == ("minatar_cnn", [16], [3], [1], 128)
@@ -82,9 +82,11 @@ def test_the_papers_network_and_threads():
     assert net(torch.zeros(2, 10, 10, 4)).shape == (2, 6)
     assert torch_threads(0, torch.device("cpu"), net, cfg.update_rows) == 1  # a net this small loses to thread sync
     nature = NatureCNN((4, 84, 84), np.uint8, 6, NatureCNNConfig())
-    assert torch_threads(0, torch.device("cpu"), nature, cfg.update_rows) == (os.cpu_count() or 1)
+    assert torch_threads(0, torch.device("cpu"), nature, cfg.update_rows) == usable_cores()
     pqn = compose_typed(["experiment=pqn_minatar"])  # the same small net, fit on minibatches of 128
-    assert torch_threads(0, torch.device("cpu"), net, pqn.update_rows) == (os.cpu_count() or 1)
+    assert torch_threads(0, torch.device("cpu"), net, pqn.update_rows) == usable_cores()
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {3}, raising=False)  # SLURM or taskset: one core
+    assert torch_threads(0, torch.device("cpu"), nature, cfg.update_rows) == 1
 
 
 def test_the_paper_step_size_follows_the_game():

@@ -125,8 +125,9 @@ class TrainConfig:
     """auto (a GPU if available and the network is convolutional; MLPs run faster on the CPU) | cpu |
     cuda | cuda:N | auto:N (GPU N, for a convolutional network)."""
     torch_threads: int = 0
-    """Intra-op threads for torch; 0 picks 1 for MLPs and for small CNNs on small batches, the core count
-    for larger CNNs and for PQN's minibatches of 128 and more (divided by n_jobs in a joblib sweep)."""
+    """Intra-op threads for torch; 0 picks 1 for MLPs and for small CNNs on small batches, the cores this
+    process may use (a SLURM allocation's, a taskset's) for larger CNNs and for PQN's minibatches of 128
+    and more, divided by n_jobs in a joblib sweep."""
     resume: Optional[str] = None
     """A run directory to continue (dqn-train resume=outputs/runs/<run>)."""
     reproduce: Optional[str] = None
