@@ -148,16 +148,22 @@ def test_the_mlflow_ui_serves_a_run_with_its_artifacts(workdir: Path, tmp_path: 
     db = tmp_path / "mlflow.db"
     assert run_cli("dqn-train", ["tracker=mlflow", f"tracker.tracking_uri=sqlite:///{db}", *TINY], workdir).returncode == 0
     _, (run,) = mlflow_runs(db)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen([str(mlflow_cli), "ui", "--backend-store-uri", f"sqlite:///{db}", "--host", "127.0.0.1",
-                               "--port", str(port), "--workers", "1"], cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True)
-    try:
+    for _ in range(2):  # a free port found here can be taken before the server binds it: then once more
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        server = subprocess.Popen([str(mlflow_cli), "ui", "--backend-store-uri", f"sqlite:///{db}", "--host",
+                                   "127.0.0.1", "--port", str(port), "--workers", "1"], cwd=workdir,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        output = []
         for line in server.stdout:  # the server says when its worker is ready
+            output.append(line)
             if "Application startup complete" in line:
                 break
+        if server.poll() is None:
+            break
+    try:
+        assert server.poll() is None, "mlflow ui ended before it was ready:\n" + "".join(output[-20:])
         base = f"http://127.0.0.1:{port}"
         page = urllib.request.urlopen(f"{base}/", timeout=30).read().decode()
         assert "<title>MLflow</title>" in page or "mlflow" in page.lower()
