@@ -181,9 +181,8 @@ def test_a_torch_whose_fused_kernel_differs_falls_back_to_torch_optims_step():
     assert manual.optimizer.state_dict()["state"][0]["step"] == 4
 
 
-@pytest.mark.parametrize("cfg", [SGDConfig(lr=0.1, momentum=0.9), RMSpropConfig(lr=1e-3)])
-def test_other_optimizers_step_through_torch_optim(cfg):
-    agent = DQNAgent(MLPQNetwork(5, 3, [8], "relu"), agent_config(optimizer=cfg), CPU)
+def test_sgd_steps_through_torch_optim():
+    agent = DQNAgent(MLPQNetwork(5, 3, [8], "relu"), agent_config(optimizer=SGDConfig(lr=0.1, momentum=0.9)), CPU)
     assert isinstance(agent.optimizer, torch.optim.Optimizer)
     before = agent.online_weights.data.clone()
     agent.learn(_batch(0))
@@ -208,6 +207,42 @@ def test_flat_radam_steps_as_torch_optims_radam_and_shares_its_state_dict(weight
         ours.step()
         theirs.step()
         assert torch.equal(ours_param, theirs_param), step
+
+
+@pytest.mark.parametrize("centered,momentum,weight_decay", [(True, 0.0, 0.0), (False, 0.0, 0.0), (True, 0.9, 0.0),
+                                                           (False, 0.9, 0.01)])
+def test_flat_rmsprop_steps_as_torch_optims_rmsprop_and_shares_its_state_dict(centered, momentum, weight_decay):
+    """A third of the weights never get a gradient (as MinAtar's empty cells leave them), so their
+    statistics stay zero: the square root's zero handling is in every step."""
+    from dqn_cli.learners import FlatRMSprop
+
+    settings = {"lr": 1e-3, "alpha": 0.95, "eps": 0.01, "centered": centered, "momentum": momentum,
+                "weight_decay": weight_decay}
+    generator = torch.Generator().manual_seed(0)
+    ours_param = torch.randn(1000, generator=generator)
+    theirs_param = ours_param.clone()
+    ours, theirs = FlatRMSprop(ours_param, **settings), torch.optim.RMSprop([theirs_param], **settings)
+    for step in range(12):
+        if step == 6:  # each loads the other's state midway
+            ours.load_state_dict(theirs.state_dict())
+            theirs.load_state_dict(ours.state_dict())
+        grad = torch.randn(1000, generator=generator)
+        grad[::3] = 0.0
+        ours_param.grad, theirs_param.grad = grad.clone(), grad.clone()
+        ours.step()
+        theirs.step()
+        assert torch.equal(ours_param, theirs_param), step
+    assert isinstance(DQNAgent(MLPQNetwork(5, 3, [8], "relu"), agent_config(optimizer=RMSpropConfig()), CPU).optimizer,
+                      FlatRMSprop)
+
+
+def test_the_square_root_without_the_slow_path_for_zeros_gives_torchs_numbers():
+    from dqn_cli.learners.adam import sqrt_
+
+    values = torch.tensor([0.0, -0.0, 1e-40, 1e-38, 2.0, 1e30, -1.0, float("inf"), float("nan")]).repeat(40)
+    values = values[torch.randperm(len(values), generator=torch.Generator().manual_seed(0))]
+    ours = sqrt_(values.clone(), torch.empty_like(values))
+    assert torch.equal(ours.nan_to_num(nan=-7.0), torch.sqrt(values).nan_to_num(nan=-7.0))  # -0.0 == 0.0
 
 
 def test_a_checkpoint_with_per_parameter_optimizer_state_is_refused_in_one_line():

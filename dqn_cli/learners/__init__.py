@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from dqn_cli.config import AdamConfig, AdamWConfig, OptimizerConfig, RAdamConfig, RMSpropConfig, SGDConfig
-from dqn_cli.learners.adam import FlatAdam, FlatOptimizer, FlatRAdam, Optimizer
+from dqn_cli.learners.adam import FlatAdam, FlatOptimizer, FlatRAdam, FlatRMSprop, Optimizer
 from dqn_cli.learners.autograd import AutogradLearner
 from dqn_cli.learners.base import Learner
 from dqn_cli.learners.cuda_graph import CUDAGraphLearner
@@ -22,7 +22,7 @@ from dqn_cli.learners.flat import FlatParameters
 from dqn_cli.learners.update import LearnResult, UpdateSettings
 
 __all__ = ["AutogradLearner", "CUDAGraphLearner", "FastCNNLearner", "FastLayerNormCNNLearner", "FastMLPLearner",
-           "FlatAdam", "FlatOptimizer", "FlatParameters", "FlatRAdam",
+           "FlatAdam", "FlatOptimizer", "FlatParameters", "FlatRAdam", "FlatRMSprop",
            "Learner", "LearnResult", "Optimizer", "UpdateSettings", "build_learner", "build_optimizer",
            "load_optimizer_state", "set_learning_rate"]
 
@@ -36,8 +36,8 @@ def build_optimizer(cfg: OptimizerConfig, param: torch.Tensor) -> Optimizer:
     if isinstance(cfg, RAdamConfig):
         return FlatRAdam(param, betas=tuple(cfg.betas), eps=cfg.eps, **common)
     if isinstance(cfg, RMSpropConfig):
-        return torch.optim.RMSprop([param], alpha=cfg.alpha, eps=cfg.eps, momentum=cfg.momentum,
-                                   centered=cfg.centered, **common)
+        return FlatRMSprop(param, alpha=cfg.alpha, eps=cfg.eps, momentum=cfg.momentum, centered=cfg.centered,
+                           **common)
     if isinstance(cfg, SGDConfig):
         return torch.optim.SGD([param], momentum=cfg.momentum, nesterov=cfg.nesterov, **common)
     raise TypeError(f"unknown optimizer config {type(cfg).__name__}")

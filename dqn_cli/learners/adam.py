@@ -1,4 +1,5 @@
-"""Adam and RAdam over the one flat tensor that holds all of a network's weights (FlatParameters.param)."""
+"""Adam, RAdam and RMSprop over the one flat tensor that holds all of a network's weights
+(FlatParameters.param), each step bit-identical to torch.optim's."""
 
 from __future__ import annotations
 
@@ -34,11 +35,12 @@ class FlatOptimizer:
         groups, states = state_dict["param_groups"], state_dict["state"]
         if len(groups) != 1 or len(groups[0]["params"]) != 1 or len(states) > 1:
             raise ValueError("the state is not that of one optimizer over one tensor")
-        saved = next(iter(states.values()), None)
-        if saved is not None and saved["exp_avg"].shape != self.param.shape:
-            raise ValueError(f"the state is for {saved['exp_avg'].numel()} weights, not {self.param.numel()}")
-        for name, tensor in self.state.items():
-            tensor.copy_(saved[name] if saved is not None else torch.zeros_like(tensor))
+        saved = next(iter(states.values()), {})
+        moments = [tensor for name, tensor in saved.items() if name != "step"]
+        if moments and moments[0].shape != self.param.shape:
+            raise ValueError(f"the state is for {moments[0].numel()} weights, not {self.param.numel()}")
+        for name, tensor in self.state.items():  # a statistic the saved run did not keep starts at zero
+            tensor.copy_(saved[name] if name in saved else torch.zeros_like(tensor))
 
 
 class FlatAdam(FlatOptimizer):
@@ -123,6 +125,57 @@ class FlatRAdam(FlatOptimizer):
             rect = ((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
             update.mul_(scale).mul_(rect)
         self.param.add_(update, alpha=-1.0)
+
+
+def sqrt_(tensor: torch.Tensor, zeros: torch.Tensor) -> torch.Tensor:
+    """torch.sqrt in place, the same numbers, in a third of its time on a tensor with many zeros: torch's
+    vectorized square root takes a slow path for every block of floats that holds a zero, and a network
+    fed MinAtar's sparse grids keeps a third of its RMSprop statistics exactly zero. Each zero is taken
+    to 1 and its root, 1, back to 0 (-0.0 to 0.0); `zeros` is a scratch tensor of the same shape."""
+    torch.eq(tensor, 0, out=zeros)  # 1.0 where zero
+    return tensor.add_(zeros).sqrt_().sub_(zeros)
+
+
+class FlatRMSprop(FlatOptimizer):
+    """torch.optim.RMSprop's single-tensor step (its CPU path), op for op, so each step is bit-identical to
+    torch's; its temporary lives in a buffer made once, its square root skips torch's slow path for
+    zeros (`sqrt_`), and the step skips torch.optim's per-call bookkeeping."""
+
+    def __init__(self, param: torch.Tensor, *, lr: float, alpha: float, eps: float, weight_decay: float,
+                 momentum: float, centered: bool):
+        self.param = param
+        self.group = {"lr": lr, "momentum": momentum, "alpha": alpha, "eps": eps, "centered": centered,
+                      "weight_decay": weight_decay, "capturable": False, "foreach": None, "maximize": False,
+                      "differentiable": False}
+        self.state = {"step": torch.zeros((), dtype=torch.float32, device=param.device),
+                      "square_avg": torch.zeros_like(param)}
+        if momentum > 0:
+            self.state["momentum_buffer"] = torch.zeros_like(param)
+        if centered:
+            self.state["grad_avg"] = torch.zeros_like(param)
+        self.avg, self.zeros = torch.empty_like(param), torch.empty_like(param)
+
+    @torch.no_grad()
+    def step(self) -> None:
+        group, state = self.group, self.state
+        lr, alpha, momentum, weight_decay = group["lr"], group["alpha"], group["momentum"], group["weight_decay"]
+        state["step"] += 1
+        grad = self.param.grad if weight_decay == 0 else self.param.grad.add(self.param, alpha=weight_decay)
+        square_avg = state["square_avg"]
+        square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
+        if group["centered"]:
+            grad_avg = state["grad_avg"]
+            grad_avg.lerp_(grad, 1 - alpha)
+            avg = torch.addcmul(square_avg, grad_avg, grad_avg, value=-1, out=self.avg)
+        else:
+            avg = self.avg.copy_(square_avg)
+        sqrt_(avg, self.zeros).add_(group["eps"])
+        if momentum > 0:
+            buffer = state["momentum_buffer"]
+            buffer.mul_(momentum).addcdiv_(grad, avg)
+            self.param.add_(buffer, alpha=-lr)
+        else:
+            self.param.addcdiv_(grad, avg, value=-lr)
 
 
 Optimizer = Union[FlatOptimizer, torch.optim.Optimizer]  # what a learner steps
