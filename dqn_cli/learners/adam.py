@@ -142,7 +142,10 @@ def sqrt_(tensor: torch.Tensor, zeros: torch.Tensor) -> torch.Tensor:
 class FlatRMSprop(FlatOptimizer):
     """torch.optim.RMSprop's single-tensor step (its CPU path), op for op, so each step is bit-identical to
     torch's; its temporary lives in a buffer made once, its square root skips torch's slow path for
-    zeros (`sqrt_`), and the step skips torch.optim's per-call bookkeeping."""
+    zeros (`sqrt_`) while there are many, and the step skips torch.optim's per-call bookkeeping."""
+
+    ZERO_CHECK_INTERVAL = 1000  # steps between counts of the zero statistics (their share moves slowly)
+    MANY_ZEROS = 0.05  # below this share, sqrt_'s three extra passes cost more than the slow path
 
     def __init__(self, param: torch.Tensor, *, lr: float, alpha: float, eps: float, weight_decay: float,
                  momentum: float, centered: bool):
@@ -157,6 +160,7 @@ class FlatRMSprop(FlatOptimizer):
         if centered:
             self.state["grad_avg"] = torch.zeros_like(param)
         self.avg, self.zeros = torch.empty_like(param), torch.empty_like(param)
+        self.steps_to_zero_check, self.many_zeros = 0, True
 
     @torch.no_grad()
     def step(self) -> None:
@@ -172,7 +176,11 @@ class FlatRMSprop(FlatOptimizer):
             avg = torch.addcmul(square_avg, grad_avg, grad_avg, value=-1, out=self.avg)
         else:
             avg = self.avg.copy_(square_avg)
-        sqrt_(avg, self.zeros).add_(group["eps"])
+        if self.steps_to_zero_check == 0:
+            self.steps_to_zero_check = self.ZERO_CHECK_INTERVAL
+            self.many_zeros = bool(torch.count_nonzero(avg == 0) > self.MANY_ZEROS * avg.numel())
+        self.steps_to_zero_check -= 1
+        (sqrt_(avg, self.zeros) if self.many_zeros else avg.sqrt_()).add_(group["eps"])
         if momentum > 0:
             buffer = state["momentum_buffer"]
             buffer.mul_(momentum).addcdiv_(grad, avg)
