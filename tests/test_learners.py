@@ -213,7 +213,8 @@ def test_flat_radam_steps_as_torch_optims_radam_and_shares_its_state_dict(weight
                                                            (False, 0.9, 0.01)])
 def test_flat_rmsprop_steps_as_torch_optims_rmsprop_and_shares_its_state_dict(centered, momentum, weight_decay):
     """A third of the weights never get a gradient (as MinAtar's empty cells leave them), so their
-    statistics stay zero: the square root's zero handling is in every step."""
+    statistics stay zero and the square root takes its zero handling; with weight decay no gradient is
+    zero, and it takes torch's own."""
     from dqn_cli.learners import FlatRMSprop
 
     settings = {"lr": 1e-3, "alpha": 0.95, "eps": 0.01, "centered": centered, "momentum": momentum,
