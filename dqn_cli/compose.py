@@ -240,9 +240,10 @@ def config_for_run(composed, overrides: Sequence[str], env_choice: Optional[str]
         # would fail their checks): type only the resumed run's own config with the overrides on top.
         typed = resumed_config(Path(composed.resume), list(overrides))
     else:
+        # Before typing: a DQN-only key out of range (buffer.capacity=10) would be refused for its range.
+        refuse_what_the_algorithm_does_not_use(composed.algorithm.name, overrides)
         typed = typed_config(composed)
         refuse_keys_the_config_lacks(composed, typed)
-    refuse_what_the_algorithm_does_not_use(typed, overrides)
     return typed
 
 
@@ -253,9 +254,9 @@ _DQN_ONLY = {"buffer": "keeps no replay buffer", "target": "has no target networ
                 for key in ("batch_size", "train_freq", "train_freq_unit", "gradient_steps")}}
 
 
-def refuse_what_the_algorithm_does_not_use(cfg: config_module.TrainConfig, overrides: Sequence[str]) -> None:
+def refuse_what_the_algorithm_does_not_use(algorithm: str, overrides: Sequence[str]) -> None:
     """A DQN-only key set on the command line with algorithm=pqn would be ignored: say so instead."""
-    if cfg.algorithm.name != "pqn":
+    if algorithm != "pqn":
         return
     for override in overrides:
         key = override.lstrip("+~").split("=", 1)[0]
@@ -285,6 +286,8 @@ def resumed_config(run_dir: Path, new_overrides: List[str]) -> config_module.Tra
     if groups:
         composed = OmegaConf.to_container(compose(config_name="config", overrides=[o.input_line for o in groups]))
         saved = {**saved, **{o.key_or_group: composed[o.key_or_group] for o in groups}}
+    refuse_what_the_algorithm_does_not_use(saved.get("algorithm", {}).get("name", "dqn"),
+                                           [o.input_line for o in overrides])
     try:
         merged = OmegaConf.structured(config_module.from_dict(saved))
         for override in overrides:

@@ -104,13 +104,32 @@ def test_a_stopped_pqn_run_resumes_bit_for_bit(tmp_path: Path):
 
 @pytest.mark.parametrize("override", ["buffer=prioritized", "buffer.capacity=5000", "target=soft",
                                       "target.interval=10", "double_q=true", "learning_starts=100",
-                                      "batch_size=32", "train_freq=2", "gradient_steps=2", "total_episodes=5"])
+                                      "batch_size=32", "train_freq=2", "gradient_steps=2", "total_episodes=5",
+                                      # out of DQN's range too: still refused for PQN's reason, not the range
+                                      "buffer.capacity=10", "batch_size=0", "target.interval=0", "learning_starts=-1"])
 def test_keys_pqn_does_not_use_are_refused_in_one_line(override: str, workdir: Path):
-    result = run_cli("dqn-train", ["algorithm=pqn", override, *TINY], workdir)
+    tiny = [o for o in TINY if not o.startswith("learning_starts=")]  # a DQN-only key itself
+    result = run_cli("dqn-train", ["algorithm=pqn", override, *tiny], workdir)
+    assert_refused_for_pqn(result, override)
+    assert not (workdir / "outputs").exists() or not any((workdir / "outputs").rglob("*.pt"))
+
+
+def assert_refused_for_pqn(result, override: str) -> None:
     assert result.returncode != 0
     error = result.stderr.strip().splitlines()
     assert len(error) == 1 and override.split("=")[0] in error[0] and "algorithm=pqn" in error[0], error
-    assert not (workdir / "outputs").exists() or not any((workdir / "outputs").rglob("*.pt"))
+    assert "drop it" in error[0] or "set total_steps" in error[0], error  # PQN's reason, not DQN's range
+
+
+@pytest.mark.parametrize("override", ["buffer.capacity=10", "target.interval=5"])
+def test_a_resumed_pqn_run_refuses_the_keys_it_does_not_use(override: str, workdir: Path):
+    run = workdir / "pqn_run"
+    trained = run_cli("dqn-train", ["algorithm=pqn", "total_steps=1024", "log.progress=off", "eval.final_episodes=2",
+                                    f"hydra.run.dir={run}"], workdir)
+    assert trained.returncode == 0, trained.stderr
+    before = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert_refused_for_pqn(run_cli("dqn-train", [f"resume={run}", override], workdir), override)
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == before
 
 
 def test_the_rollout_must_split_into_the_minibatches():
