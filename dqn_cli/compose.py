@@ -250,6 +250,7 @@ def config_for_run(composed, overrides: Sequence[str], env_choice: Optional[str]
 # Keys only DQN reads, and what PQN has instead.
 _DQN_ONLY = {"buffer": "keeps no replay buffer", "target": "has no target network",
              "double_q": "has no target network", "learning_starts": "learns from its first rollout",
+             "checkpoint.save_replay": "keeps no replay buffer",
              **{key: "fits each rollout in algorithm.epochs x algorithm.minibatches instead"
                 for key in ("batch_size", "train_freq", "train_freq_unit", "gradient_steps")}}
 
@@ -260,9 +261,10 @@ def refuse_what_the_algorithm_does_not_use(algorithm: str, overrides: Sequence[s
         return
     for override in overrides:
         key = override.lstrip("+~").split("=", 1)[0]
-        if key.split(".")[0] in _DQN_ONLY:
-            raise ConfigError(f"{key}: algorithm=pqn {_DQN_ONLY[key.split('.')[0]]}, so {key} would be ignored; "
-                              "drop it, or train with algorithm=dqn")
+        reason = _DQN_ONLY.get(key) or _DQN_ONLY.get(key.split(".")[0])
+        if reason:
+            raise ConfigError(f"{key}: algorithm=pqn {reason}, so {key} would be ignored; drop it, or train with "
+                              "algorithm=dqn")
 
 
 def resumed_config(run_dir: Path, new_overrides: List[str]) -> config_module.TrainConfig:

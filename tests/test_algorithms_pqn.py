@@ -11,10 +11,11 @@ import pytest
 import torch
 
 from conftest import TIMING_KEYS, compose_typed, run_cli, TINY
-from dqn_cli.algorithms.pqn import collect_rollout, lambda_returns
+from dqn_cli.algorithms.pqn import PQN, collect_rollout, lambda_returns
 from dqn_cli.envs import real_next_obs, shape_rewards
 from dqn_cli.config import EnvConfig, PQNConfig
 from dqn_cli.errors import ConfigError, TrainingInterrupted
+from dqn_cli.networks import build_q_network
 from dqn_cli.run.assembly import Run
 from dqn_cli.run.train import train
 
@@ -80,6 +81,16 @@ def test_a_rollout_bootstraps_each_step_from_the_state_its_env_really_reached(tm
     assert torch.allclose(rollout.targets, expected, atol=1e-5)
 
 
+@pytest.mark.parametrize("compile_fits", [False, True])
+def test_compile_true_compiles_the_networks_pqn_fits_through(compile_fits: bool):
+    import gymnasium as gym
+
+    cfg = replace(pqn_cartpole(), compile=compile_fits)
+    network = build_q_network(cfg.network, (4,), np.float32, 2)
+    fits_through = PQN(network, cfg, gym.spaces.Box(-1, 1, (4,)), torch.device("cpu")).learner.online_q
+    assert isinstance(fits_through, torch._dynamo.eval_frame.OptimizedModule) == compile_fits
+
+
 def test_a_pqn_run_fits_each_rollout_epochs_times_minibatches(tmp_path: Path):
     cfg = pqn_cartpole()
     summary = train(cfg, tmp_path / "run")
@@ -106,7 +117,8 @@ def test_a_stopped_pqn_run_resumes_bit_for_bit(tmp_path: Path):
                                       "target.interval=10", "double_q=true", "learning_starts=100",
                                       "batch_size=32", "train_freq=2", "gradient_steps=2", "total_episodes=5",
                                       # out of DQN's range too: still refused for PQN's reason, not the range
-                                      "buffer.capacity=10", "batch_size=0", "target.interval=0", "learning_starts=-1"])
+                                      "buffer.capacity=10", "batch_size=0", "target.interval=0", "learning_starts=-1",
+                                      "checkpoint.save_replay=true"])
 def test_keys_pqn_does_not_use_are_refused_in_one_line(override: str, workdir: Path):
     tiny = [o for o in TINY if not o.startswith("learning_starts=")]  # a DQN-only key itself
     result = run_cli("dqn-train", ["algorithm=pqn", override, *tiny], workdir)

@@ -63,7 +63,8 @@ class PQN:
         self.network = q_network.to(device)
         self.weights = FlatParameters(self.network)
         self.optimizer = build_optimizer(cfg.optimizer, self.weights.param)
-        self.learner = build_learner(self.network, self.network, self.weights, self.optimizer, self.settings)
+        self.learner = build_learner(self.network, self.network, self.weights, self.optimizer, self.settings,
+                                     compile_forward=cfg.compile)
         # Acting and bootstrapping score the module itself: for a batch of envs its forward is as fast
         # as a fast learner's, and evaluation then sees the same Q-values training did.
         self.act_q = self.eval_q = self.network
