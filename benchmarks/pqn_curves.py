@@ -2,6 +2,8 @@
 
     python benchmarks/pqn_curves.py --runs breakout=<run dir> breakout=<run dir> asterix=<run dir> \
         --purejaxql breakout=<curve json of benchmarks/purejaxql_pqn.py --curve> --out docs/results/pqn_minatar
+    python benchmarks/pqn_curves.py --previous docs/results/pqn_minatar/pqn_minatar.json \
+        --purejaxql space_invaders=<curve json> --out docs/results/pqn_minatar   # add runs to those drawn before
 
 Draws each game's training return against env steps (dqn-train: the episodes that ended, averaged
 per 200k steps, one line per seed; purejaxql: its per-update mean over its 128 envs, averaged the
@@ -101,11 +103,15 @@ def figure(results: dict, path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", nargs="+", required=True, metavar="GAME=RUN_DIR")
+    parser.add_argument("--runs", nargs="*", default=[], metavar="GAME=RUN_DIR")
     parser.add_argument("--purejaxql", nargs="*", default=[], metavar="GAME=CURVE_JSON")
+    parser.add_argument("--previous", type=Path, help="a pqn_minatar.json this script wrote: its runs come first "
+                        "(their run dirs need not exist any more)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     results: dict = defaultdict(lambda: {"dqn-train": [], "purejaxql": []})
+    if args.previous:
+        results.update(json.loads(args.previous.read_text()))
     for item in args.runs:
         game, folder = item.split("=", 1)
         results[game]["dqn-train"].append(ours(Path(folder)))
