@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -93,6 +94,7 @@ def test_report_shows_provenance_and_warns_when_a_group_mixes_versions(sweep: Pa
     assert result.returncode == 0 and "Warning" not in result.stdout  # one code, one machine: nothing to say
     markdown = (copy / "report.md").read_text()
     assert "## Provenance" in markdown and f"torch {torch.__version__}" in markdown.split("## Provenance")[1]
+    assert re.search(r"torch threads: \d+\)", markdown.split("## Provenance")[1])  # not "1 torch threads"
     jobs = sorted(p for p in copy.iterdir() if (p / "summary.json").is_file())
     summary = json.loads((jobs[0] / "summary.json").read_text())
     summary["provenance"]["torch"] = "2.4.0+cu121"

@@ -60,7 +60,7 @@ def provenance_lines(rows: List[dict]) -> List[str]:
             lines.append(f"- {row['configuration']}: dqn-cli {values['dqn_cli']} (git {values['git_commit']}), "
                          f"Python {values['python']}, torch {values['torch']}, gymnasium {values['gymnasium']}, "
                          f"numpy {values['numpy']}, hydra-core {values['hydra-core']}; device {values['device']} "
-                         f"({values['cpu']}, {values['torch_threads']} torch threads); host {values['hostname']}")
+                         f"({values['cpu']}, torch threads: {values['torch_threads']}); host {values['hostname']}")
     return lines + [""]
 
 
