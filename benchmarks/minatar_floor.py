@@ -3,6 +3,7 @@ a step's time goes.
 
     python benchmarks/minatar_floor.py                  # 30k-step run (25k updates), one torch thread
     python benchmarks/minatar_floor.py --steps 60000
+    python benchmarks/minatar_floor.py compile=true    # dqn-train overrides for the timed run
 
 1. The update's floating-point work, counted from the network's shapes: the online network's forward
    and backward passes and the target network's forward pass on a batch of 32.
@@ -69,7 +70,7 @@ def floor_table() -> float:
     return product_us
 
 
-def timed_run(steps: int) -> None:
+def timed_run(steps: int, overrides: list) -> None:
     """experiment=minatar for `steps` steps, each part of the loop timed by wrapping it."""
     import gymnasium as gym
 
@@ -96,7 +97,7 @@ def timed_run(steps: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
         sys.argv = ["dqn-train", "experiment=minatar", f"total_steps={steps}", "eval.interval=0",
                     "eval.final_episodes=1", "log.progress=off", "checkpoint.save_replay=false",
-                    f"hydra.run.dir={Path(folder) / 'run'}"]
+                    f"hydra.run.dir={Path(folder) / 'run'}", *overrides]
         started = time.perf_counter()
         try:
             train_main()
@@ -105,7 +106,7 @@ def timed_run(steps: int) -> None:
                 raise
         whole = time.perf_counter() - started
     learning = steps - 5000  # experiment=minatar learns from step 5,000, one update per step
-    print(f"| experiment=minatar, {steps:,} steps ({learning:,} updates) | seconds | per step |\n|---|---|---|")
+    print(f"| experiment=minatar {' '.join(overrides)}, {steps:,} steps ({learning:,} updates) | seconds | per step |\n|---|---|---|")
     for label, seconds in spent.items():
         per = seconds / (learning if label.startswith(("the update", "replay sample")) else steps)
         print(f"| {label} | {seconds:.1f} | {per * 1e6:.0f} us |")
@@ -117,10 +118,13 @@ def timed_run(steps: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=30_000)
+    parser.add_argument("--run-only", action="store_true", help="skip the floor tables")
+    parser.add_argument("overrides", nargs="*", help="dqn-train overrides for the timed run (compile=true)")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    floor_table()
-    timed_run(args.steps)
+    if not args.run_only:
+        floor_table()
+    timed_run(args.steps, args.overrides)
 
 
 if __name__ == "__main__":

@@ -32,10 +32,11 @@ class DQNAgent:
         self.target_weights = FlatParameters(self.target, grads=False)
         self.optimizer = build_optimizer(cfg.optimizer, self.online_weights.param)
         self.learner = build_learner(self.online, self.target, self.online_weights, self.optimizer,
-                                     UpdateSettings.of(cfg), compile_forward=cfg.compile, fast=fast_learner,
+                                     UpdateSettings.of(cfg), compile_update=cfg.compile, fast=fast_learner,
                                      cuda_graph=cfg.cuda_graph)
-        # Acting stays eager: a batch of one would compile a second graph.
-        self.act_q = self.online if cfg.compile else self.learner.online_q
+        # Acting stays eager: a batch of one would compile a second graph (a compiled learner's own
+        # forward pass is a compiled module; a fast learner compiles its update, not its forward pass).
+        self.act_q = self.online if isinstance(self.learner.online_q, nn.Module) else self.learner.online_q
         # Evaluations score the module's own Q-values; a learner's faster pass where it gives the same bits.
         exact = getattr(getattr(self.learner, "backprop", None), "EXACT_FORWARD", False)
         self.eval_q = self.act_q if exact and not cfg.compile else self.online

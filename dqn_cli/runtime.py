@@ -35,6 +35,19 @@ def device_for(name: str, q_network: nn.Module) -> torch.device:
     return resolve_device(name, gpu_pays_off=is_convolutional(q_network))
 
 
+def check_compiler(compile_update: bool, device: torch.device) -> None:
+    """compile=true on the CPU builds its kernels with a C++ compiler: without one, refuse it in one
+    line before training starts, not with a compiler trace at the first update."""
+    if not compile_update or device.type != "cpu":
+        return
+    from torch._inductor.cpp_builder import get_cpp_compiler
+    try:
+        get_cpp_compiler()
+    except Exception:  # torch's InvalidCxxCompiler, or whatever a future torch raises for it
+        raise ConfigError("compile=true on the CPU needs a C++ compiler for torch.compile's kernels and none was "
+                          "found (install g++, or set CXX to one); or set compile=false") from None
+
+
 def job_device(device: str, job_number: int, gpu_count: int) -> str:
     """Spread the jobs of a sweep over the GPUs of one machine: job n gets GPU (n mod count)."""
     if device in ("auto", "cuda") and gpu_count > 1:

@@ -4,6 +4,7 @@ scripts the way a user would."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -20,6 +21,11 @@ from dqn_cli.config import (CheckpointConfig, EnvConfig, EvalConfig, HardTargetC
 from dqn_cli.hydra_errors import CONF_DIR
 
 BIN_DIR = Path(sys.executable).parent
+
+# compile=true builds its CPU kernels with a C++ compiler (torch.compile's, found as it finds it: $CXX or
+# g++); CI installs g++ where it is missing (.ci/run).
+needs_cpp_compiler = pytest.mark.skipif(shutil.which(os.environ.get("CXX", "g++")) is None,
+                                        reason="no C++ compiler here (g++, or $CXX) for compile=true's CPU kernels")
 
 # A few hundred steps: enough to exercise every part of the loop in a couple of seconds.
 # One env, so step counts are exact (CartPole's 16 default envs end a budget at a multiple of 16).

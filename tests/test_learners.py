@@ -5,6 +5,7 @@ ones, the gate that picks a learner, and the deferred loss statistics against pe
 from __future__ import annotations
 
 import copy
+import os
 from dataclasses import replace
 import subprocess
 import sys
@@ -15,12 +16,12 @@ import torch
 
 import torch.nn.functional as F
 
-from conftest import agent_config
+from conftest import agent_config, needs_cpp_compiler
 from dqn_cli.agent import DQNAgent
 from dqn_cli.config import AdamConfig, AdamWConfig, NatureCNNConfig, RAdamConfig, RMSpropConfig, SGDConfig
-from dqn_cli.errors import RunDirError
+from dqn_cli.errors import ConfigError, RunDirError
 from dqn_cli.learners import (AutogradLearner, CUDAGraphLearner, FastCNNLearner, FastLayerNormCNNLearner,
-                              FastMLPLearner, FlatAdam)
+                              FastMLPLearner, FlatAdam, set_learning_rate)
 from dqn_cli.learners.base import clip_grad_norm_
 from dqn_cli.learners.fast_mlp import MLPBackprop
 from dqn_cli.learners import update
@@ -28,6 +29,7 @@ from dqn_cli.learners.flat import FlatParameters
 from dqn_cli.metrics import UpdateLog
 from dqn_cli.networks import DuelingQNetwork, MLPQNetwork, NatureCNN, small_image_cnn
 from dqn_cli.replay import Batch
+from dqn_cli.runtime import check_compiler
 
 CPU = torch.device("cpu")
 
@@ -355,6 +357,55 @@ def test_the_layer_norm_cnn_learner_fits_targets_as_autograd_does(loss):
     assert torch.allclose(manual.online_weights.data, autograd.online_weights.data, rtol=1e-5, atol=1e-6)
     assert not FastCNNLearner.covers(network, loss) and not FastLayerNormCNNLearner.covers(
         NatureCNN((10, 10, 4), np.bool_, 4, replace(cfg, norm="none")), loss)
+
+
+def _compiled_graphs() -> int:
+    return torch._dynamo.utils.counters["stats"]["unique_graphs"]
+
+
+@needs_cpp_compiler
+@pytest.mark.parametrize("norm,optimizer", [
+    ("none", RMSpropConfig(lr=1e-3, alpha=0.95, eps=0.01, centered=True)),  # DQN at the MinAtar paper's settings
+    ("layer", RAdamConfig(lr=1e-3, max_grad_norm=10.0)),  # PQN's MinAtar network, fit to its own targets
+], ids=["minatar-rmsprop", "layer-norm-radam"])
+def test_compile_true_compiles_a_fast_learners_update_once_and_takes_its_steps(norm, optimizer):
+    """compile=true where a fast learner covers the network: the update (and RMSProp's step) compile
+    on the first update only, new batches and a decaying learning rate compile nothing more, and the
+    steps are the eager learner's within rounding."""
+    torch.manual_seed(0)
+    network = NatureCNN((10, 10, 4), np.bool_, 4,
+                        NatureCNNConfig(channels=[16], kernel_sizes=[3], strides=[1], hidden_size=32, norm=norm))
+    cfg = agent_config(optimizer=optimizer)
+    eager, compiled = (DQNAgent(copy.deepcopy(network), replace(cfg, compile=on), CPU) for on in (False, True))
+    assert type(compiled.learner) is type(eager.learner) and type(eager.learner) in (FastCNNLearner,
+                                                                                    FastLayerNormCNNLearner)
+    initial, graphs = eager.online_weights.data.clone(), _compiled_graphs()
+    for step in range(6):
+        batch = _image_batch(step, (10, 10, 4))
+        batch = batch._replace(obs=(batch.obs > 200).float(), next_obs=(batch.next_obs > 200).float())
+        for agent in (eager, compiled):
+            set_learning_rate(agent.optimizer, 1e-3 * (1 - step / 6))
+            if norm == "none":
+                agent.learn(batch)
+            else:
+                agent.learner.fit(batch.obs, batch.actions, batch.rewards)
+        if step == 0:
+            first_update = _compiled_graphs() - graphs
+    assert first_update == (2 if norm == "none" else 1)  # the gradient, and RMSProp's step (RAdam's stays eager)
+    assert _compiled_graphs() - graphs == first_update
+    assert (eager.online_weights.data - initial).abs().max() > 1e-3
+    assert torch.allclose(compiled.online_weights.data, eager.online_weights.data, rtol=1e-4, atol=1e-6)
+
+
+def test_compile_true_on_the_cpu_without_a_cpp_compiler_is_refused_in_one_line():
+    from torch._inductor import config as inductor_config
+
+    with inductor_config.patch({"cpp.cxx": (None, "/nonexistent/g++")}):  # where torch looks for one
+        with pytest.raises(ConfigError, match=r"^compile=true on the CPU needs a C\+\+ compiler .*; or set compile=false$"):
+            check_compiler(True, CPU)
+        check_compiler(False, CPU)
+        check_compiler(True, torch.device("cuda"))  # a GPU's kernels are not built with it
+    assert inductor_config.cpp.cxx == (None, os.environ.get("CXX", "g++"))
 
 
 def test_the_small_cnn_learner_covers_one_convolution_and_a_plain_head_only():

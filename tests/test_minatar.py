@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from conftest import TINY, run_cli
-from conftest import compose_typed
+from conftest import compose_typed, needs_cpp_compiler
 from dqn_cli.config import EnvConfig, NatureCNNConfig
 from dqn_cli.envs import import_env_module, make_env
 from dqn_cli.errors import ConfigError
@@ -150,11 +150,13 @@ def test_a_games_state_is_captured_and_restored_exactly(game: str):
         assert np.array_equal(obs_a, obs_b) and np.array_equal(reward_a, reward_b)
 
 
-def test_a_minatar_run_resumes_exactly(tmp_path: Path):
+@pytest.mark.parametrize("compile_update", ["false", pytest.param("true", marks=needs_cpp_compiler)])  # compiled too
+def test_a_minatar_run_resumes_exactly(tmp_path: Path, compile_update: str):
     from dqn_cli.errors import TrainingInterrupted
     from dqn_cli.run.train import train
 
-    cfg = compose_typed(["experiment=minatar", *TINY, "buffer.capacity=1000", "checkpoint.interval=100"])
+    cfg = compose_typed(["experiment=minatar", *TINY, "buffer.capacity=1000", "checkpoint.interval=100",
+                         f"compile={compile_update}"])
     straight = train(cfg, tmp_path / "straight")
     with pytest.raises(TrainingInterrupted):
         train(cfg, tmp_path / "resumed", should_stop=lambda step: step >= 350)

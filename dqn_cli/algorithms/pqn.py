@@ -64,7 +64,7 @@ class PQN:
         self.weights = FlatParameters(self.network)
         self.optimizer = build_optimizer(cfg.optimizer, self.weights.param)
         self.learner = build_learner(self.network, self.network, self.weights, self.optimizer, self.settings,
-                                     compile_forward=cfg.compile)
+                                     compile_update=cfg.compile)
         # Acting and bootstrapping score the module itself: for a batch of envs its forward is as fast
         # as a fast learner's, and evaluation then sees the same Q-values training did.
         self.act_q = self.eval_q = self.network

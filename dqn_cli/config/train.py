@@ -133,7 +133,10 @@ class TrainConfig:
     reproduce: Optional[str] = None
     """A run directory whose config a new run trains again, exactly (dqn-train reproduce=outputs/runs/<run>)."""
     compile: bool = False
-    """torch.compile the learner's forward passes (costs compile time up front; see the benchmarks)."""
+    """torch.compile the update: where a fast learner covers the network (MLPs, MinAtar's CNNs), its target,
+    forward and backward passes as one graph and RMSProp's step as another; else autograd's forward passes.
+    About 10 s of compiling up front, numbers that round differently, and on the CPU a C++ compiler
+    (docs: benchmarks)."""
     cuda_graph: bool = False
     """On a GPU, record the update once as a CUDA graph and replay it for every batch: one launch instead
     of a hundred small kernels, the same kernels (docs/atari.md). Needs optimizer=adam or adamw; no effect

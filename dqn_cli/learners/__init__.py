@@ -63,16 +63,19 @@ def load_optimizer_state(optimizer: Optimizer, state: dict) -> None:
 
 
 def build_learner(online: nn.Module, target: nn.Module, weights: FlatParameters, optimizer: Optimizer,
-                  settings: UpdateSettings, *, compile_forward: bool = False, fast: bool = True,
+                  settings: UpdateSettings, *, compile_update: bool = False, fast: bool = True,
                   cuda_graph: bool = False) -> Union[Learner, CUDAGraphLearner]:
-    """A fast learner where its gate lets it (and neither `fast=False` nor compilation asks for
-    autograd), AutogradLearner otherwise; `compile_forward` compiles autograd's forward passes,
-    `cuda_graph` replays the update as a CUDA graph when the weights are on a GPU."""
+    """A fast learner where its gate lets it (and `fast=False` does not ask for autograd),
+    AutogradLearner otherwise. `compile_update` compiles a fast learner's whole update
+    (BackpropLearner.compile), or autograd's forward passes; `cuda_graph` replays the update as a
+    CUDA graph when the weights are on a GPU."""
     learner = next((fast_learner(online, target, weights, optimizer, settings)
                     for fast_learner in (FastMLPLearner, FastCNNLearner, FastLayerNormCNNLearner)
-                    if fast and not compile_forward and fast_learner.covers(online, settings.loss)), None)
+                    if fast and fast_learner.covers(online, settings.loss)), None)
     if learner is None:
-        if compile_forward:
+        if compile_update:
             online, target = torch.compile(online, dynamic=False), torch.compile(target, dynamic=False)
         learner = AutogradLearner(online, target, weights, optimizer, settings)
+    elif compile_update:
+        learner.compile()
     return CUDAGraphLearner(learner) if cuda_graph and weights.data.is_cuda else learner

@@ -42,6 +42,10 @@ class FlatOptimizer:
         for name, tensor in self.state.items():  # a statistic the saved run did not keep starts at zero
             tensor.copy_(saved[name] if name in saved else torch.zeros_like(tensor))
 
+    def compile(self) -> None:
+        """torch.compile the step (a learner's compile=true). A step that reads its count back into
+        Python (RAdam) or calls one fused kernel already (Adam) stays as it is."""
+
 
 class FlatAdam(FlatOptimizer):
     """Adam or AdamW over one tensor: the fused kernel torch.optim.Adam(fused=True) calls, called
@@ -162,10 +166,19 @@ class FlatRMSprop(FlatOptimizer):
         self.avg, self.zeros = torch.empty_like(param), torch.empty_like(param)
         self.steps_to_zero_check, self.many_zeros = 0, True
 
-    @torch.no_grad()
     def step(self) -> None:
+        self._step(self.group["lr"])
+
+    def compile(self) -> None:
+        """Its ten passes over the weights as one fused loop. The learning rate enters as a tensor, so
+        that each new rate of a decay schedule is an input rather than a new compilation."""
+        compiled = torch.compile(self._step, fullgraph=True, dynamic=False)
+        self.step = lambda: compiled(torch.tensor(self.group["lr"]))
+
+    @torch.no_grad()
+    def _step(self, lr: Union[float, torch.Tensor]) -> None:
         group, state = self.group, self.state
-        lr, alpha, momentum, weight_decay = group["lr"], group["alpha"], group["momentum"], group["weight_decay"]
+        alpha, momentum, weight_decay = group["alpha"], group["momentum"], group["weight_decay"]
         state["step"] += 1
         grad = self.param.grad if weight_decay == 0 else self.param.grad.add(self.param, alpha=weight_decay)
         square_avg = state["square_avg"]
@@ -176,15 +189,20 @@ class FlatRMSprop(FlatOptimizer):
             avg = torch.addcmul(square_avg, grad_avg, grad_avg, value=-1, out=self.avg)
         else:
             avg = self.avg.copy_(square_avg)
-        if self.steps_to_zero_check == 0:
-            self.steps_to_zero_check = self.ZERO_CHECK_INTERVAL
-            self.many_zeros = bool(torch.count_nonzero(avg == 0) > self.MANY_ZEROS * avg.numel())
-        self.steps_to_zero_check -= 1
-        (sqrt_(avg, self.zeros) if self.many_zeros else avg.sqrt_()).add_(group["eps"])
+        if torch.compiler.is_compiling():  # a compiled square root has no slow path for zeros; the lr is a tensor
+            avg.sqrt_().add_(group["eps"])
+        else:
+            if self.steps_to_zero_check == 0:
+                self.steps_to_zero_check = self.ZERO_CHECK_INTERVAL
+                self.many_zeros = bool(torch.count_nonzero(avg == 0) > self.MANY_ZEROS * avg.numel())
+            self.steps_to_zero_check -= 1
+            (sqrt_(avg, self.zeros) if self.many_zeros else avg.sqrt_()).add_(group["eps"])
         if momentum > 0:
             buffer = state["momentum_buffer"]
             buffer.mul_(momentum).addcdiv_(grad, avg)
-            self.param.add_(buffer, alpha=-lr)
+            self.param.sub_(buffer * lr) if torch.compiler.is_compiling() else self.param.add_(buffer, alpha=-lr)
+        elif torch.compiler.is_compiling():
+            self.param.sub_(grad / avg * lr)
         else:
             self.param.addcdiv_(grad, avg, value=-lr)
 

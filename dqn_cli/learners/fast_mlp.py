@@ -16,11 +16,12 @@ from typing import List, Optional
 import torch
 from torch import nn
 
-from dqn_cli.learners.adam import Optimizer
+from dqn_cli.learners.adam import FlatOptimizer, Optimizer
 from dqn_cli.learners.base import Learner
 from dqn_cli.learners.flat import FlatParameters
 from dqn_cli.learners.update import LearnResult, UpdateSettings
 from dqn_cli.networks import MLPQNetwork
+from dqn_cli.replay import Batch
 
 # activation -> (in-place forward, backward from the activation's *output*), as autograd computes them
 _ACTIVATIONS = {
@@ -97,18 +98,48 @@ class BackpropLearner(Learner):
         """The gate: the networks and losses whose gradient this learner knows."""
         return cls.BACKPROP.covers(network) and loss in _LOSS_GRADIENTS
 
-    @torch.no_grad()
+    def learn(self, batch: Batch) -> LearnResult:
+        result = self.td_backprop(batch._replace(indices=None))  # the slots are numpy: not the graph's
+        self.clip_and_step()
+        return result
+
     def fit(self, obs: torch.Tensor, actions: torch.Tensor, targets: torch.Tensor,
             weights: Optional[torch.Tensor] = None) -> LearnResult:
+        result = self.loss_backprop(obs, actions, targets, weights)
+        self.clip_and_step()
+        return result
+
+    def td_backprop(self, batch: Batch) -> LearnResult:
+        """The batch's TD targets, and the gradient of the TD loss toward them in the flat .grad."""
+        return self.loss_backprop(batch.obs, batch.actions, self.td_targets(batch), batch.weights)
+
+    @torch.no_grad()
+    def loss_backprop(self, obs: torch.Tensor, actions: torch.Tensor, targets: torch.Tensor,
+                      weights: Optional[torch.Tensor] = None) -> LearnResult:
+        """The gradient of td_loss(Q(obs, actions), targets), written into the flat .grad."""
         actions = actions.unsqueeze(1)
         saved: list = []
         q_values = self.backprop.forward(obs, saved)
         q_taken = q_values.gather(1, actions).squeeze(1)
         grad_taken = td_loss_grad(q_taken, targets, self.settings.loss, weights)
         self.backprop.backward(saved, torch.zeros_like(q_values).scatter_(1, actions, grad_taken.unsqueeze(1)))
+        return LearnResult(q_taken, targets, weights, self.settings.loss)
+
+    def clip_and_step(self) -> None:
         self.clip_gradients()
         self.optimizer.step()
-        return LearnResult(q_taken, targets, weights, self.settings.loss)
+
+    def compile(self) -> None:
+        """torch.compile the update: the target network's pass and the forward and backward passes as
+        one graph of fused kernels, and the optimizer step as another (FlatOptimizer.compile; one graph
+        with both is slower, its guards and fusions heavier). Clipping stays eager: in the graph that
+        writes the per-layer gradients, torch cannot also read the flat tensor they are views of. The
+        numbers round differently from the eager update's."""
+        options = {"fullgraph": True, "dynamic": False}
+        self.td_backprop = torch.compile(self.td_backprop, **options)  # DQN
+        self.loss_backprop = torch.compile(self.loss_backprop, **options)  # PQN: targets of its own
+        if isinstance(self.optimizer, FlatOptimizer):  # torch.optim's SGD steps as it is
+            self.optimizer.compile()
 
 
 class FastMLPLearner(BackpropLearner):

@@ -20,7 +20,7 @@ from dqn_cli.networks import build_q_network
 from dqn_cli.run.checkpointer import Checkpointer, find_resume_point
 from dqn_cli.run.evaluator import Evaluator
 from dqn_cli.run.parts import RunClock
-from dqn_cli.runtime import device_for, seconds_since_launch, seed_everything, torch_threads
+from dqn_cli.runtime import check_compiler, device_for, seconds_since_launch, seed_everything, torch_threads
 from dqn_cli.state import TrainingState
 from dqn_cli.trackers import build_tracker, run_name
 
@@ -63,6 +63,7 @@ class Run:
         obs_space, self.n_actions = self.envs.single_observation_space, int(self.envs.single_action_space.n)
         q_network = build_q_network(cfg.network, obs_space.shape, obs_space.dtype, self.n_actions)
         self.device = device_for(cfg.device, q_network)
+        check_compiler(cfg.compile, self.device)
         torch.set_num_threads(torch_threads(cfg.torch_threads, self.device, q_network, cfg.update_rows, cores))
         self.algorithm = ALGORITHMS[cfg.algorithm.name].build(q_network, cfg, obs_space, self.device)
         self.state = TrainingState.start(obs)
