@@ -7,8 +7,11 @@ import os
 import random
 import re
 import signal
+import subprocess
+import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -36,16 +39,25 @@ def device_for(name: str, q_network: nn.Module) -> torch.device:
 
 
 def check_compiler(compile_update: bool, device: torch.device) -> None:
-    """compile=true on the CPU builds its kernels with a C++ compiler: without one, refuse it in one
-    line before training starts, not with a compiler trace at the first update."""
+    """compile=true on the CPU builds its kernels with a C++ compiler: without one that builds, refuse it
+    in one line before training starts, not with a compiler trace at the first update."""
     if not compile_update or device.type != "cpu":
         return
     from torch._inductor.cpp_builder import get_cpp_compiler
     try:
-        get_cpp_compiler()
+        compiler = get_cpp_compiler()
     except Exception:  # torch's InvalidCxxCompiler, or whatever a future torch raises for it
         raise ConfigError("compile=true on the CPU needs a C++ compiler for torch.compile's kernels and none was "
                           "found (install g++, or set CXX to one); or set compile=false") from None
+    with tempfile.TemporaryDirectory() as folder:  # one that answers --version may still not build
+        source, library = Path(folder) / "probe.cpp", Path(folder) / "probe.so"
+        source.write_text('#include <cmath>\n#include <vector>\nextern "C" float probe(float x) { return std::sqrt(x); }\n')
+        built = subprocess.run([compiler, "-shared", "-fPIC", str(source), "-o", str(library)], capture_output=True,
+                               text=True)
+        if built.returncode != 0 or not library.is_file():
+            why = next(iter(built.stderr.strip().splitlines()), "no library written")
+            raise ConfigError(f"compile=true on the CPU needs a working C++ compiler, and {compiler} could not build "
+                              f"a test file ({why}); fix it, set CXX to another, or set compile=false")
 
 
 def job_device(device: str, job_number: int, gpu_count: int) -> str:

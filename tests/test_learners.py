@@ -405,6 +405,10 @@ def test_compile_true_on_the_cpu_without_a_cpp_compiler_is_refused_in_one_line()
             check_compiler(True, CPU)
         check_compiler(False, CPU)
         check_compiler(True, torch.device("cuda"))  # a GPU's kernels are not built with it
+    with inductor_config.patch({"cpp.cxx": (None, "true")}):  # answers --version, builds nothing
+        with pytest.raises(ConfigError, match=r"^compile=true on the CPU needs a working C\+\+ compiler, and true "
+                                              r"could not build a test file \(no library written\); .*compile=false$"):
+            check_compiler(True, CPU)
     assert inductor_config.cpp.cxx == (None, os.environ.get("CXX", "g++"))
 
 
