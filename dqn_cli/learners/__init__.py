@@ -1,8 +1,9 @@
 """Learners: how a batch becomes a gradient step. The update itself is learners/update.py, on one
 screen; AutogradLearner runs it through autograd, for any network. FastMLPLearner and FastCNNLearner
 compute the same gradient faster for the networks and losses their gates cover (a default CartPole
-run takes FastMLPLearner, MinAtar's one-convolution CNN FastCNNLearner); CUDAGraphLearner replays
-any of them as one CUDA graph on a GPU. `build_learner` picks."""
+run takes FastMLPLearner, MinAtar's one-convolution CNN FastCNNLearner); compile=true compiles a fast
+learner's update (BackpropLearner.compile); CUDAGraphLearner replays any of them as one CUDA graph on a
+GPU. `build_learner` picks."""
 
 from __future__ import annotations
 
