@@ -366,8 +366,9 @@ def _compiled_graphs() -> int:
 @needs_cpp_compiler
 @pytest.mark.parametrize("norm,optimizer", [
     ("none", RMSpropConfig(lr=1e-3, alpha=0.95, eps=0.01, centered=True)),  # DQN at the MinAtar paper's settings
+    ("none", RMSpropConfig(lr=1e-3, alpha=0.95, eps=0.01, momentum=0.9)),  # RMSProp's other compiled branch
     ("layer", RAdamConfig(lr=1e-3, max_grad_norm=10.0)),  # PQN's MinAtar network, fit to its own targets
-], ids=["minatar-rmsprop", "layer-norm-radam"])
+], ids=["minatar-rmsprop", "rmsprop-momentum", "layer-norm-radam"])
 def test_compile_true_compiles_a_fast_learners_update_once_and_takes_its_steps(norm, optimizer):
     """compile=true where a fast learner covers the network: the update (and RMSProp's step) compile
     on the first update only, new batches and a decaying learning rate compile nothing more, and the
@@ -379,6 +380,7 @@ def test_compile_true_compiles_a_fast_learners_update_once_and_takes_its_steps(n
     eager, compiled = (DQNAgent(copy.deepcopy(network), replace(cfg, compile=on), CPU) for on in (False, True))
     assert type(compiled.learner) is type(eager.learner) and type(eager.learner) in (FastCNNLearner,
                                                                                     FastLayerNormCNNLearner)
+    torch._dynamo.reset()  # graphs cached by the other cases would be reused here, and not counted
     initial, graphs = eager.online_weights.data.clone(), _compiled_graphs()
     for step in range(6):
         batch = _image_batch(step, (10, 10, 4))

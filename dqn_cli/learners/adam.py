@@ -189,7 +189,8 @@ class FlatRMSprop(FlatOptimizer):
             avg = torch.addcmul(square_avg, grad_avg, grad_avg, value=-1, out=self.avg)
         else:
             avg = self.avg.copy_(square_avg)
-        if torch.compiler.is_compiling():  # a compiled square root has no slow path for zeros; the lr is a tensor
+        compiled = torch.compiler.is_compiling()  # then the lr is a tensor
+        if compiled:  # a compiled square root has no slow path for zeros
             avg.sqrt_().add_(group["eps"])
         else:
             if self.steps_to_zero_check == 0:
@@ -200,8 +201,11 @@ class FlatRMSprop(FlatOptimizer):
         if momentum > 0:
             buffer = state["momentum_buffer"]
             buffer.mul_(momentum).addcdiv_(grad, avg)
-            self.param.sub_(buffer * lr) if torch.compiler.is_compiling() else self.param.add_(buffer, alpha=-lr)
-        elif torch.compiler.is_compiling():
+            if compiled:
+                self.param.sub_(buffer * lr)
+            else:
+                self.param.add_(buffer, alpha=-lr)
+        elif compiled:
             self.param.sub_(grad / avg * lr)
         else:
             self.param.addcdiv_(grad, avg, value=-lr)
