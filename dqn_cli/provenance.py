@@ -79,6 +79,8 @@ def collect(device: torch.device, overrides: Sequence[str] = ()) -> Dict[str, An
         **git_state(Path(__file__).resolve().parent.parent),
         "python": platform.python_version(),
         **{name: _version(name) for name in LIBRARIES},
+        # With its build (+cpu, +cu130): PyPI's CUDA wheel's metadata leaves it out, and builds differ in kernels.
+        "torch": torch.__version__,
         "device": device_name(device),
         "cpu": cpu_model(),
         "torch_threads": torch.get_num_threads(),
