@@ -4,6 +4,7 @@ a step's time goes.
     python benchmarks/minatar_floor.py                  # 30k-step run (25k updates), one torch thread
     python benchmarks/minatar_floor.py --steps 60000
     python benchmarks/minatar_floor.py compile=true    # dqn-train overrides for the timed run
+    python benchmarks/minatar_floor.py prefetch=false  # the preset's prefetch worker off: one process
 
 1. The update's floating-point work, counted from the network's shapes: the online network's forward
    and backward passes and the target network's forward pass on a batch of 32.
@@ -76,12 +77,14 @@ def timed_run(steps: int, overrides: list) -> None:
 
     from dqn_cli.agent import DQNAgent
     from dqn_cli.replay.buffer import ReplayBuffer
+    from dqn_cli.replay.prefetch import BatchPrefetcher
     from dqn_cli.state import TrainingState
     from dqn_cli.scripts import train_main
 
     spent: dict = collections.defaultdict(float)
     parts = {"the update (agent.learn)": (DQNAgent, "learn"), "acting (agent.act)": (DQNAgent, "act"),
              "replay sample": (ReplayBuffer, "sample"), "replay add": (ReplayBuffer, "add"),
+             "prefetch=true: the batch handed over (or sampled here)": (BatchPrefetcher, "sample"),
              "env step (Gymnasium + MinAtar)": (gym.vector.SyncVectorEnv, "step"),
              "episode bookkeeping": (TrainingState, "record_step")}
     for label, (owner, name) in parts.items():
@@ -108,7 +111,7 @@ def timed_run(steps: int, overrides: list) -> None:
     learning = steps - 5000  # experiment=minatar learns from step 5,000, one update per step
     print(f"| experiment=minatar {' '.join(overrides)}, {steps:,} steps ({learning:,} updates) | seconds | per step |\n|---|---|---|")
     for label, seconds in spent.items():
-        per = seconds / (learning if label.startswith(("the update", "replay sample")) else steps)
+        per = seconds / (learning if label.startswith(("the update", "replay sample", "prefetch")) else steps)
         print(f"| {label} | {seconds:.1f} | {per * 1e6:.0f} us |")
     rest = whole - sum(spent.values())
     print(f"| the rest (start-up, final evaluation, logging, counters) | {rest:.1f} | {rest / steps * 1e6:.0f} us |")

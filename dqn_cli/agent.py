@@ -41,6 +41,7 @@ class DQNAgent:
         exact = getattr(getattr(self.learner, "backprop", None), "EXACT_FORWARD", False)
         self.eval_q = self.act_q if exact and not cfg.compile else self.online
         self.target_cfg = cfg.target
+        self.target_syncs = 0  # target updates so far in this process (prefetched targets check it)
         self.device = device
 
     @torch.inference_mode()
@@ -59,6 +60,7 @@ class DQNAgent:
 
     def update_target(self, times: int = 1) -> None:
         update_target(self.target_cfg, self.target_weights.data, self.online_weights.data, times)
+        self.target_syncs += 1
 
     def state_dict(self) -> Dict[str, dict]:
         return {"online": self.online.state_dict(), "target": self.target.state_dict(),
@@ -67,6 +69,7 @@ class DQNAgent:
     def load_state_dict(self, state: Dict[str, dict]) -> None:
         self.online.load_state_dict(state["online"])
         self.target.load_state_dict(state["target"])
+        self.target_syncs += 1
         try:
             load_optimizer_state(self.optimizer, state["optimizer"])
         except ValueError:

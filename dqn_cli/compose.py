@@ -250,7 +250,7 @@ def config_for_run(composed, overrides: Sequence[str], env_choice: Optional[str]
 # Keys only DQN reads, and what PQN has instead.
 _DQN_ONLY = {"buffer": "keeps no replay buffer", "target": "has no target network",
              "double_q": "has no target network", "learning_starts": "learns from its first rollout",
-             "checkpoint.save_replay": "keeps no replay buffer",
+             "checkpoint.save_replay": "keeps no replay buffer", "prefetch": "keeps no replay buffer to prefetch from",
              **{key: "fits each rollout in algorithm.epochs x algorithm.minibatches instead"
                 for key in ("batch_size", "train_freq", "train_freq_unit", "gradient_steps")}}
 

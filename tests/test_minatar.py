@@ -104,14 +104,14 @@ def test_bool_grids_are_stored_as_bits_and_read_back_exactly():
     replay = ReplayBuffer(64, (10, 10, 7), np.bool_, seed=0)
     obs, next_obs = rng.random((5, 10, 10, 7)) < 0.3, rng.random((5, 10, 10, 7)) < 0.3
     replay.add(obs, np.arange(5), np.ones(5), next_obs, np.zeros(5), np.zeros(5))
-    batch = replay._gather(np.array([4, 0, 2]))
+    batch = replay.gather(np.array([4, 0, 2]))
     assert np.array_equal(batch.obs.numpy(), obs[[4, 0, 2]]) and np.array_equal(batch.next_obs.numpy(), next_obs[[4, 0, 2]])
     assert batch.obs.dtype == torch.float32
     # 700 cells are 88 bytes; with the action, reward, terminal flag and discount: 2 * 88 + 20
     assert replay.bytes_per_transition == 2 * 88 + 20
     restored = ReplayBuffer(64, (10, 10, 7), np.bool_, seed=0)
     restored.load_state(replay.state())
-    assert np.array_equal(restored._gather(np.array([4])).obs.numpy(), obs[[4]])
+    assert np.array_equal(restored.gather(np.array([4])).obs.numpy(), obs[[4]])
 
 
 def test_a_tiny_minatar_run(workdir: Path):

@@ -9,7 +9,7 @@ from dqn_cli.algorithms import dqn, pqn
 
 
 class AlgorithmParts(NamedTuple):
-    build: Callable  # (q_network, cfg, obs_space, device) -> its own parts
+    build: Callable  # (q_network, cfg, obs_space, device, cores=) -> its own parts
     loop: Callable  # (run, should_stop) -> None
 
 

@@ -9,6 +9,8 @@ run/, which a second algorithm's loop uses the same way.
 from __future__ import annotations
 
 import logging
+import platform
+import sys
 from typing import Any, Callable, Dict, Optional
 
 import numpy as np
@@ -22,7 +24,7 @@ from dqn_cli.envs import game_over, real_next_obs, shape_rewards
 from dqn_cli.errors import TrainingInterrupted
 from dqn_cli.exploration import make_schedule
 from dqn_cli.metrics import UpdateLog
-from dqn_cli.replay import build_replay, check_replay_fits_in_memory
+from dqn_cli.replay import BatchPrefetcher, build_replay, check_replay_fits_in_memory
 from dqn_cli.run.parts import TrainingRun
 
 log = logging.getLogger("dqn_cli")
@@ -54,7 +56,7 @@ def run_loop(run: TrainingRun, should_stop: Callable[[int], bool]) -> None:
         if state.step >= cfg.learning_starts:
             replay.anneal(state.count(cfg.budget_unit) / cfg.budget)  # prioritized replay's beta -> 1
             for _ in range(state.passed(before, cfg.train_freq, cfg.train_freq_unit) * cfg.gradient_steps):
-                batch = replay.sample(cfg.batch_size)
+                batch = dqn.sample(cfg.batch_size)  # the replay's; with prefetch=true, a worker's with its targets
                 result = agent.learn(batch)
                 replay.update_priorities(batch, result)
                 dqn.updates.append(result)
@@ -87,14 +89,25 @@ def run_loop(run: TrainingRun, should_stop: Callable[[int], bool]) -> None:
 
 
 class DQN:
-    """DQN's own parts: the agent (online and target networks, optimizer, learner), the replay,
-    the epsilon schedule and the updates not yet logged. The run packs and scores them through the
+    """DQN's own parts: the agent (online and target networks, optimizer, learner), the replay (its
+    batches drawn ahead by a worker process with prefetch=true), the epsilon schedule and the updates
+    not yet logged. The run packs and scores them through the
     `Algorithm` interface of run/parts.py."""
 
-    def __init__(self, q_network: nn.Module, cfg: TrainConfig, obs_space, device: torch.device):
+    def __init__(self, q_network: nn.Module, cfg: TrainConfig, obs_space, device: torch.device, cores: int = 1):
+        """`cores`: those this run may use (prefetch=true needs two)."""
         self.agent = DQNAgent(q_network, cfg, device)
         check_replay_fits_in_memory(cfg, obs_space, device)
         self.replay = build_replay(cfg, obs_space, device)
+        self.prefetcher = None
+        if cfg.prefetch:
+            why_not = prefetch_unavailable(cfg, device, cores, self.agent.learner)
+            if why_not is None:
+                self.prefetcher = BatchPrefetcher(self.replay, obs_space.shape, self.agent.learner.td_targets,
+                                                  self.agent.target_weights.data, lambda: self.agent.target_syncs)
+            else:
+                log.warning(f"prefetch=true is off for this run: {why_not}")
+        self.sample = self.replay.sample if self.prefetcher is None else self.prefetcher.sample
         self.epsilon_at = make_schedule(cfg.exploration, cfg.budget)
         self.updates = UpdateLog()
         self.network, self.eval_q = self.agent.online, self.agent.eval_q
@@ -107,11 +120,14 @@ class DQN:
         losses, mean_qs = self.updates.per_update()
         return {**self.agent.state_dict(),
                 "loop": to_tensor_tree({"losses": losses, "mean_qs": mean_qs, "n_step": self.replay.pending_state()}),
-                "rng": {"replay": self.replay.rng.bit_generator.state}}
+                "rng": {"replay": self.replay.rng.bit_generator.state if self.prefetcher is None
+                        else self.prefetcher.rng_state()}}
 
     def load_state_dict(self, state: Dict[str, Any], replay_arrays: Optional[Dict[str, np.ndarray]]) -> None:
         self.agent.load_state_dict(state)
         self.replay.rng.bit_generator.state = state["rng"]["replay"]
+        if self.prefetcher is not None:
+            self.prefetcher.forget_pending()
         if replay_arrays is not None:
             self.replay.load_state(replay_arrays)
         loop = to_numpy_tree(state["loop"])
@@ -123,4 +139,27 @@ class DQN:
 
     def describe(self) -> str:
         return (f"replay buffer {self.capacity:,} transitions = {self.replay.nbytes / 2**20:,.1f} MiB "
-                f"({self.replay.bytes_per_transition:,.0f} bytes each)")
+                f"({self.replay.bytes_per_transition:,.0f} bytes each)"
+                + ("" if self.prefetcher is None else "; batches prefetched by a second process"))
+
+    def close(self) -> None:
+        prefetcher = self.prefetcher
+        if prefetcher is not None and (prefetcher.process is not None or prefetcher.failed):
+            prefetcher.close()
+            log.info(f"prefetch=true: {prefetcher.used:,} batches came from the worker process, {prefetcher.redrawn:,} "
+                     "were drawn again here (a target sync or the newest transition among them)")
+
+
+def prefetch_unavailable(cfg: TrainConfig, device: torch.device, cores: int, learner) -> Optional[str]:
+    """Why prefetch=true cannot work for this run, or None. The worker prepares the batch of the next
+    step's update from the ring as it will be then: one transition more, the target network as it is."""
+    needs = {"buffer=uniform": cfg.buffer.name == "uniform", "buffer.n_step=1": cfg.buffer.n_step == 1,
+             "env.num_envs=1": cfg.env.num_envs == 1, "env.frame_stack=1": cfg.env.frame_stack == 1,
+             "train_freq=1 (steps)": cfg.train_freq == 1 and cfg.train_freq_unit == "step",
+             "gradient_steps=1": cfg.gradient_steps == 1, "double_q=false": not cfg.double_q,
+             "target=hard": cfg.target.name == "hard", "a CPU run": device.type == "cpu",
+             "compile=false or a fast learner": not (cfg.compile and type(learner).__name__ == "AutogradLearner"),
+             "Linux on x86-64": sys.platform == "linux" and platform.machine() in ("x86_64", "AMD64"),
+             f"2 cores for this run (it may use {cores})": cores >= 2}
+    missing = [need for need, met in needs.items() if not met]
+    return None if not missing else "it needs " + ", ".join(missing)

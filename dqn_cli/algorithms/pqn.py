@@ -58,7 +58,8 @@ class PQN:
     """PQN's own parts: one Q-network and its optimizer and learner, the epsilon schedule, the
     learning-rate decay and the updates not yet logged. No target network, no replay."""
 
-    def __init__(self, q_network: nn.Module, cfg: TrainConfig, obs_space, device: torch.device):
+    def __init__(self, q_network: nn.Module, cfg: TrainConfig, obs_space, device: torch.device, cores: int = 1):
+        """`cores`: those this run may use (PQN's envs and minibatches take torch's threads as set)."""
         self.cfg, self.settings = cfg.algorithm, UpdateSettings.of(cfg)
         self.network = q_network.to(device)
         self.weights = FlatParameters(self.network)
@@ -108,6 +109,9 @@ class PQN:
 
     def replay_arrays(self) -> None:
         return None  # no replay: a checkpoint is all there is
+
+    def close(self) -> None:
+        """Nothing of its own runs beside the loop."""
 
     def describe(self) -> str:
         cfg = self.cfg

@@ -39,8 +39,9 @@ class Learner:
             self.weights.grad.clamp_(-self.settings.max_grad_value, self.settings.max_grad_value)
 
     def learn(self, batch: Batch) -> LearnResult:
-        """One gradient step toward the batch's TD targets (DQN)."""
-        return self.fit(batch.obs, batch.actions, self.td_targets(batch), batch.weights)
+        """One gradient step toward the batch's TD targets (DQN), computed here unless the batch brings them."""
+        targets = self.td_targets(batch) if batch.targets is None else batch.targets
+        return self.fit(batch.obs, batch.actions, targets, batch.weights)
 
     def fit(self, obs: torch.Tensor, actions: torch.Tensor, targets: torch.Tensor,
             weights: Optional[torch.Tensor] = None) -> LearnResult:

@@ -99,6 +99,8 @@ class BackpropLearner(Learner):
         return cls.BACKPROP.covers(network) and loss in _LOSS_GRADIENTS
 
     def learn(self, batch: Batch) -> LearnResult:
+        if batch.targets is not None:  # computed ahead (prefetch=true)
+            return self.fit(batch.obs, batch.actions, batch.targets, batch.weights)
         result = self.td_backprop(batch._replace(indices=None))  # the slots are numpy: not the graph's
         self.clip_and_step()
         return result

@@ -17,10 +17,11 @@ from dqn_cli.errors import ConfigError
 from dqn_cli.replay.n_step import NStepAccumulator, NStepReplay
 from dqn_cli.replay.prioritized import NonFinitePriority, PrioritizedReplayBuffer, SumTree
 from dqn_cli.replay.buffer import Batch, ReplayBuffer
+from dqn_cli.replay.prefetch import BatchPrefetcher
 
 Replay = Union[ReplayBuffer, NStepReplay]
 
-__all__ = ["Batch", "NStepAccumulator", "NStepReplay", "NonFinitePriority", "PrioritizedReplayBuffer", "Replay",
+__all__ = ["Batch", "BatchPrefetcher", "NStepAccumulator", "NStepReplay", "NonFinitePriority", "PrioritizedReplayBuffer", "Replay",
            "REPLAYS", "ReplayBuffer", "SumTree", "build_replay",
            "check_replay_fits_in_memory"]
 

@@ -7,6 +7,7 @@ from typing import Dict, NamedTuple, Optional, Protocol, Sequence
 import numpy as np
 import torch
 
+from dqn_cli.replay.shared import shared_copy
 from dqn_cli.replay.storage import FrameStackObservations, PackedBoolObservations, StoredObservations
 
 
@@ -19,6 +20,7 @@ class Batch(NamedTuple):
     discounts: Optional[torch.Tensor] = None  # (B,) gamma^k of each n-step transition (k rewards summed)
     weights: Optional[torch.Tensor] = None  # (B,) importance-sampling weights (prioritized replay)
     indices: Optional[np.ndarray] = None  # (B,) slots sampled (to update their priorities)
+    targets: Optional[torch.Tensor] = None  # (B,) TD targets computed ahead (prefetch=true), else the learner's
 
 
 class HasTDErrors(Protocol):
@@ -110,11 +112,17 @@ class ReplayBuffer:
 
     def sample(self, batch_size: int) -> Batch:
         """Uniformly random stored transitions (with replacement)."""
-        # Slots [0, size) while the ring fills; the newest `size` before `position` once frames expire.
-        start = 0 if self.size in (self.position, self.capacity) else self.position - self.size
-        return self._gather((start + self.rng.integers(0, self.size, size=batch_size)) % self.capacity)
+        return self.gather(self.draw_slots(batch_size, self.position, self.size))
 
-    def _gather(self, idx: np.ndarray, weights: Optional[np.ndarray] = None) -> Batch:
+    def draw_slots(self, batch_size: int, position: int, size: int) -> np.ndarray:
+        """Uniformly random slots of the ring when it holds `size` transitions before `position`
+        (prefetch=true draws for the ring as it will be after the next transition)."""
+        # Slots [0, size) while the ring fills; the newest `size` before `position` once frames expire.
+        start = 0 if size in (position, self.capacity) else position - size
+        return (start + self.rng.integers(0, size, size=batch_size)) % self.capacity
+
+    def gather(self, idx: np.ndarray, weights: Optional[np.ndarray] = None) -> Batch:
+        """The transitions in slots `idx` as a Batch."""
         # np.take gathers rows faster than fancy indexing; on the CPU the tensors share the
         # gathered arrays' memory (no copy at all).
         to = self._to_tensor
@@ -123,6 +131,12 @@ class ReplayBuffer:
                      to(next_obs).float(), to(np.take(self.terminated, idx)),
                      to(np.take(self.discounts, idx)) if self.n_step > 1 else None,
                      None if weights is None else to(weights), idx)
+
+    def share_memory(self) -> None:
+        """Move the stored transitions into memory a forked process shares (prefetch=true's worker)."""
+        self.observations.share_memory()
+        for name in ("actions", "rewards", "terminated", "discounts"):
+            setattr(self, name, shared_copy(getattr(self, name)))
 
     def _to_tensor(self, array: np.ndarray) -> torch.Tensor:
         tensor = torch.from_numpy(array)

@@ -83,7 +83,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         idx = np.minimum(self.tree.find(edges), self.filled - 1)
         probabilities = self.tree.values(idx) / self.tree.total
         weights = (self.size * probabilities) ** -self.beta
-        return self._gather(idx, (weights / weights.max()).astype(np.float32))
+        return self.gather(idx, (weights / weights.max()).astype(np.float32))
 
     def update_priorities(self, batch: Batch, result: HasTDErrors) -> None:
         priorities = result.td_errors.detach().cpu().numpy().astype(float) + self.eps

@@ -8,6 +8,8 @@ from typing import Dict, Sequence, Tuple
 
 import numpy as np
 
+from dqn_cli.replay.shared import shared_copy
+
 
 class StoredObservations:
     """Each transition's observation and next observation, stored whole (vectors, small images)."""
@@ -25,6 +27,10 @@ class StoredObservations:
 
     def alive(self, slot: int) -> bool:
         return True
+
+    def share_memory(self) -> None:
+        """Move the arrays into memory a forked process shares."""
+        self.obs, self.next_obs = shared_copy(self.obs), shared_copy(self.next_obs)
 
     @property
     def nbytes(self) -> int:

@@ -20,7 +20,8 @@ from dqn_cli.networks import build_q_network
 from dqn_cli.run.checkpointer import Checkpointer, find_resume_point
 from dqn_cli.run.evaluator import Evaluator
 from dqn_cli.run.parts import RunClock
-from dqn_cli.runtime import check_compiler, device_for, seconds_since_launch, seed_everything, torch_threads
+from dqn_cli.runtime import (check_compiler, device_for, seconds_since_launch, seed_everything, torch_threads,
+                             usable_cores)
 from dqn_cli.state import TrainingState
 from dqn_cli.trackers import build_tracker, run_name
 
@@ -65,7 +66,8 @@ class Run:
         self.device = device_for(cfg.device, q_network)
         check_compiler(cfg.compile, self.device)
         torch.set_num_threads(torch_threads(cfg.torch_threads, self.device, q_network, cfg.update_rows, cores))
-        self.algorithm = ALGORITHMS[cfg.algorithm.name].build(q_network, cfg, obs_space, self.device)
+        self.algorithm = ALGORITHMS[cfg.algorithm.name].build(q_network, cfg, obs_space, self.device,
+                                                              cores=cores or usable_cores())
         self.state = TrainingState.start(obs)
         self.checkpoints = Checkpointer(self)
         if resumed is not None:

@@ -64,6 +64,9 @@ class Algorithm(Protocol):
     def describe(self) -> str:
         """Its part of the start-up line (e.g. the replay buffer's size)."""
 
+    def close(self) -> None:
+        """Stop whatever it started beside the loop (DQN's prefetch worker); called however the run ends."""
+
 
 class Checkpoints(Protocol):
     """What a loop calls of the checkpointer (run/checkpointer.py)."""

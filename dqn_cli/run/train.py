@@ -49,6 +49,7 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False,
                     from None
             finally:
                 run.metrics.close_progress(run.state.count(cfg.budget_unit))
+                run.algorithm.close()
                 run.envs.close()
             summary = run.evaluator.finish(stop=lambda: should_stop(run.state.step), overrides=list(overrides))
         finally:
