@@ -101,26 +101,36 @@ def test_a_run_whose_worker_dies_goes_on_sampling_here(tmp_path: Path, caplog):
     assert_same_checkpoint(tmp_path / "on/checkpoints/last.pt", tmp_path / "off/checkpoints/last.pt")
 
 
+def built_dqn(overrides: list, cores: int) -> DQN:
+    """DQN's parts for a Breakout-shaped env, built as a run builds them: after setting torch's threads
+    (torch_threads=0 picks one for this network)."""
+    cfg = compose_typed(overrides)
+    space = gym.spaces.Box(0, 1, (10, 10, 4), dtype=bool)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(cfg.torch_threads or 1)
+    try:
+        return DQN(build_q_network(cfg.network, space.shape, space.dtype, 6), cfg, space, torch.device("cpu"), cores)
+    finally:
+        torch.set_num_threads(threads)
+
+
 @pytest.mark.parametrize("overrides, cores, reason", [
     (["double_q=true"], CORES, "it needs double_q=false"),
     (["buffer=prioritized"], CORES, "it needs buffer=uniform"),
     (["target=soft", "env.num_envs=2"], CORES, "it needs env.num_envs=1, target=hard"),
     (["train_freq=4"], CORES, "it needs train_freq=1 (steps)"),
     ([], 1, "it needs 2 cores for this run (it may use 1)"),
+    (["torch_threads=2"], CORES, "it needs torch_threads=1 (the worker takes the other core; now 2)"),
 ])
 def test_where_prefetch_cannot_work_the_run_says_why_and_samples_here(caplog, overrides, cores, reason):
-    cfg = compose_typed(["experiment=minatar", "prefetch=true", *overrides])
-    space = gym.spaces.Box(0, 1, (10, 10, 4), dtype=bool)
     with caplog.at_level(logging.WARNING, logger="dqn_cli"):
-        dqn = DQN(build_q_network(cfg.network, space.shape, space.dtype, 6), cfg, space, torch.device("cpu"), cores)
+        dqn = built_dqn(["experiment=minatar", "prefetch=true", *overrides], cores)
     assert dqn.prefetcher is None and dqn.sample == dqn.replay.sample
     assert [r.getMessage() for r in caplog.records] == [f"prefetch=true is off for this run: {reason}"]
 
 
 def test_the_minatar_preset_prefetches():
-    cfg = compose_typed(["experiment=minatar"])
-    space = gym.spaces.Box(0, 1, (10, 10, 4), dtype=bool)
-    dqn = DQN(build_q_network(cfg.network, space.shape, space.dtype, 6), cfg, space, torch.device("cpu"), CORES)
+    dqn = built_dqn(["experiment=minatar"], CORES)
     assert isinstance(dqn.prefetcher, BatchPrefetcher) and dqn.sample == dqn.prefetcher.sample
 
 

@@ -160,6 +160,9 @@ def prefetch_unavailable(cfg: TrainConfig, device: torch.device, cores: int, lea
              "target=hard": cfg.target.name == "hard", "a CPU run": device.type == "cpu",
              "compile=false or a fast learner": not (cfg.compile and type(learner).__name__ == "AutogradLearner"),
              "Linux on x86-64": sys.platform == "linux" and platform.machine() in ("x86_64", "AMD64"),
-             f"2 cores for this run (it may use {cores})": cores >= 2}
+             f"2 cores for this run (it may use {cores})": cores >= 2,
+             # a forked process must not inherit a running OpenMP pool (libgomp is not fork-safe)
+             f"torch_threads=1 (the worker takes the other core; now {torch.get_num_threads()})":
+                 torch.get_num_threads() == 1}
     missing = [need for need, met in needs.items() if not met]
     return None if not missing else "it needs " + ", ".join(missing)

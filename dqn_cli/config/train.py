@@ -139,9 +139,9 @@ class TrainConfig:
     (docs: benchmarks)."""
     prefetch: bool = False
     """DQN on the CPU: a second process samples the next batch and computes its TD targets while this one
-    updates, acts and steps the env; the same numbers, sooner. Needs 2 cores, uniform one-step replay, one
-    env, an update every step, target=hard and no double_q; where it cannot work the run says why and
-    samples as usual."""
+    updates, acts and steps the env; the same numbers, sooner. Needs 2 cores, one torch thread, uniform
+    one-step replay, one env, an update every step, target=hard and no double_q; where it cannot work the
+    run says why and samples as usual."""
     cuda_graph: bool = False
     """On a GPU, record the update once as a CUDA graph and replay it for every batch: one launch instead
     of a hundred small kernels, the same kernels (docs/atari.md). Needs optimizer=adam or adamw; no effect
