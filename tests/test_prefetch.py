@@ -121,6 +121,7 @@ def built_dqn(overrides: list, cores: int) -> DQN:
     (["train_freq=4"], CORES, "it needs train_freq=1 (steps)"),
     ([], 1, "it needs 2 cores for this run (it may use 1)"),
     (["torch_threads=2"], CORES, "it needs torch_threads=1 (the worker takes the other core; now 2)"),
+    (["compile=true", "network.activation=gelu"], CORES, "it needs compile=false or a fast learner"),
 ])
 def test_where_prefetch_cannot_work_the_run_says_why_and_samples_here(caplog, overrides, cores, reason):
     with caplog.at_level(logging.WARNING, logger="dqn_cli"):

@@ -23,6 +23,7 @@ from dqn_cli.config import TrainConfig
 from dqn_cli.envs import game_over, real_next_obs, shape_rewards
 from dqn_cli.errors import TrainingInterrupted
 from dqn_cli.exploration import make_schedule
+from dqn_cli.learners import AutogradLearner, Learner
 from dqn_cli.metrics import UpdateLog
 from dqn_cli.replay import BatchPrefetcher, build_replay, check_replay_fits_in_memory
 from dqn_cli.run.parts import TrainingRun
@@ -150,7 +151,7 @@ class DQN:
                      "were drawn again here (a target sync or the newest transition among them)")
 
 
-def prefetch_unavailable(cfg: TrainConfig, device: torch.device, cores: int, learner) -> Optional[str]:
+def prefetch_unavailable(cfg: TrainConfig, device: torch.device, cores: int, learner: Learner) -> Optional[str]:
     """Why prefetch=true cannot work for this run, or None. The worker prepares the batch of the next
     step's update from the ring as it will be then: one transition more, the target network as it is."""
     needs = {"buffer=uniform": cfg.buffer.name == "uniform", "buffer.n_step=1": cfg.buffer.n_step == 1,
@@ -158,7 +159,8 @@ def prefetch_unavailable(cfg: TrainConfig, device: torch.device, cores: int, lea
              "train_freq=1 (steps)": cfg.train_freq == 1 and cfg.train_freq_unit == "step",
              "gradient_steps=1": cfg.gradient_steps == 1, "double_q=false": not cfg.double_q,
              "target=hard": cfg.target.name == "hard", "a CPU run": device.type == "cpu",
-             "compile=false or a fast learner": not (cfg.compile and type(learner).__name__ == "AutogradLearner"),
+             # autograd's compiled modules would compile again in the forked worker
+             "compile=false or a fast learner": not (cfg.compile and isinstance(learner, AutogradLearner)),
              "Linux on x86-64": sys.platform == "linux" and platform.machine() in ("x86_64", "AMD64"),
              f"2 cores for this run (it may use {cores})": cores >= 2,
              # a forked process must not inherit a running OpenMP pool (libgomp is not fork-safe)
