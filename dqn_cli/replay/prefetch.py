@@ -156,6 +156,7 @@ class BatchPrefetcher:
             if spins % _SPINS_PER_CHECK == 0 and not self.process.is_alive():
                 log.warning(f"prefetch=true: the worker process (pid {self.process.pid}) exited with code "
                             f"{self.process.exitcode}; this process samples the batches from here on (the same ones)")
+                self.process.join()  # reaped, not left a zombie
                 self.failed, self.process = True, None
                 return False
         return True
