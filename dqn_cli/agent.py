@@ -69,7 +69,6 @@ class DQNAgent:
     def load_state_dict(self, state: Dict[str, dict]) -> None:
         self.online.load_state_dict(state["online"])
         self.target.load_state_dict(state["target"])
-        self.target_syncs += 1
         try:
             load_optimizer_state(self.optimizer, state["optimizer"])
         except ValueError:
