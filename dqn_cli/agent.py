@@ -36,7 +36,7 @@ class DQNAgent:
                                      cuda_graph=cfg.cuda_graph)
         # Acting stays eager: a batch of one would compile a second graph (a compiled learner's own
         # forward pass is a compiled module; a fast learner compiles its update, not its forward pass).
-        self.act_q = self.online if isinstance(self.learner.online_q, nn.Module) else self.learner.online_q
+        self.act_q = self.online if isinstance(self.learner.online_q, nn.Module) else self.learner.act_q
         # Evaluations score the module's own Q-values; a learner's faster pass where it gives the same bits.
         exact = getattr(getattr(self.learner, "backprop", None), "EXACT_FORWARD", False)
         self.eval_q = self.act_q if exact and not cfg.compile else self.online

@@ -359,6 +359,40 @@ def test_the_layer_norm_cnn_learner_fits_targets_as_autograd_does(loss):
         NatureCNN((10, 10, 4), np.bool_, 4, replace(cfg, norm="none")), loss)
 
 
+@pytest.mark.parametrize("norm", ["none", "layer"])
+def test_acting_and_batches_prepared_ahead_give_the_learners_own_numbers(norm):
+    """Acting's lean pass (q_values) gives the learner's forward pass bit for bit, after updates and
+    after a checkpoint is loaded (it reads the weights through views made once); an update from a batch
+    prepared ahead (targets and patches, as prefetch=true's worker makes them) takes the same step."""
+    torch.manual_seed(0)
+    cfg = NatureCNNConfig(channels=[16], kernel_sizes=[3], strides=[1], hidden_size=32, norm=norm)
+    network = NatureCNN((10, 10, 4), np.bool_, 4, cfg)
+    agent_cfg = agent_config(optimizer=RMSpropConfig(lr=1e-2, alpha=0.95, eps=0.01, centered=True), gamma=0.99)
+    here, ahead = (DQNAgent(copy.deepcopy(network), agent_cfg, CPU) for _ in range(2))
+    assert isinstance(here.learner, (FastCNNLearner, FastLayerNormCNNLearner))
+    with torch.no_grad():
+        for agent in (here, ahead):
+            agent.target_weights.data.add_(0.05)
+
+    def assert_acting_matches(agent: DQNAgent) -> None:
+        with torch.no_grad():
+            for size in (1, 5):
+                obs = (torch.rand(size, 10, 10, 4) < 0.3).float()
+                assert torch.equal(agent.act_q(obs), agent.learner.backprop.forward(obs))
+
+    for step in range(4):
+        batch = _image_batch(step, (10, 10, 4))
+        batch = batch._replace(obs=(batch.obs > 200).float(), next_obs=(batch.next_obs > 200).float())
+        prepared = ahead.learner.prepare(batch)
+        assert prepared.targets is not None and prepared.prepared_obs is not None
+        here.learn(batch), ahead.learn(prepared)
+        assert torch.equal(here.online_weights.data, ahead.online_weights.data)
+        assert_acting_matches(here)
+    here.load_state_dict(DQNAgent(copy.deepcopy(network), agent_cfg, CPU).state_dict())
+    assert not torch.equal(here.online_weights.data, ahead.online_weights.data)
+    assert_acting_matches(here)
+
+
 def _compiled_graphs() -> int:
     return torch._dynamo.utils.counters["stats"]["unique_graphs"]
 
@@ -428,7 +462,7 @@ def test_evaluations_use_a_forward_pass_that_gives_the_modules_own_q_values():
     """Periodic and final evaluations score the network as a module would; the MLP learner's pass
     is used for speed because it gives the same bits, the CNN learner's (within 1e-6) is not."""
     mlp = DQNAgent(MLPQNetwork(5, 3, [16, 16], "relu"), agent_config(optimizer=AdamConfig()), CPU)
-    assert mlp.eval_q is mlp.learner.online_q
+    assert mlp.eval_q == mlp.learner.online_q  # the same bound method
     with torch.no_grad():
         for size in (1, 10, 100):
             obs = torch.randn(size, 5)

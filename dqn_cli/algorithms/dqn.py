@@ -104,7 +104,7 @@ class DQN:
         if cfg.prefetch:
             why_not = prefetch_unavailable(cfg, device, cores, self.agent.learner)
             if why_not is None:
-                self.prefetcher = BatchPrefetcher(self.replay, obs_space.shape, self.agent.learner.td_targets,
+                self.prefetcher = BatchPrefetcher(self.replay, self.agent.learner.prepare,
                                                   self.agent.target_weights.data, lambda: self.agent.target_syncs)
             else:
                 log.warning(f"prefetch=true is off for this run: {why_not}")

@@ -27,6 +27,7 @@ class Learner:
     def __init__(self, online_q: QFunction, target_q: QFunction, weights: FlatParameters,
                  optimizer: Optimizer, settings: UpdateSettings):
         self.online_q, self.target_q = online_q, target_q
+        self.act_q = online_q  # acting's forward pass: the same Q-values, a learner's fastest for one observation
         self.weights, self.optimizer, self.settings = weights, optimizer, settings
 
     def td_targets(self, batch: Batch) -> torch.Tensor:
@@ -37,6 +38,11 @@ class Learner:
             clip_grad_norm_(self.weights.grad, self.settings.max_grad_norm)
         if self.settings.max_grad_value is not None:
             self.weights.grad.clamp_(-self.settings.max_grad_value, self.settings.max_grad_value)
+
+    def prepare(self, batch: Batch) -> Batch:
+        """The batch with what its update needs that the online weights do not change: its TD targets
+        (prefetch=true's worker process calls this while the update before runs)."""
+        return batch._replace(targets=self.td_targets(batch))
 
     def learn(self, batch: Batch) -> LearnResult:
         """One gradient step toward the batch's TD targets (DQN), computed here unless the batch brings them."""

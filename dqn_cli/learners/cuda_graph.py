@@ -31,7 +31,7 @@ class CUDAGraphLearner:
         if not isinstance(inner.optimizer, FlatAdam):
             raise TypeError(f"a CUDA graph needs optimizer=adam or adamw, not {type(inner.optimizer).__name__}")
         self.inner = inner
-        self.online_q, self.target_q = inner.online_q, inner.target_q  # acting and evaluating stay eager
+        self.online_q, self.target_q, self.act_q = inner.online_q, inner.target_q, inner.act_q  # acting and evaluating stay eager
         self.graph: Optional[torch.cuda.CUDAGraph] = None
         self.inputs: Optional[Batch] = None  # the tensors the graph reads its batch from
         self.outputs: Optional[LearnResult] = None  # the tensors the graph writes its results to

@@ -47,6 +47,10 @@ class SmallCNNBackprop:
         self.index = patch_index(network.obs_shape, network.channels_last, self.conv.kernel_size[0],
                                  self.conv.stride[0]).to(self.conv.weight.device)
         self.cells = self.conv.weight[0].numel()  # channels x kernel x kernel
+        # Acting reads the weights through views made once; the optimizer steps them in place.
+        self.acting_weights = tuple(tensor.detach() for tensor in (
+            self.conv.weight.view(len(self.conv.weight), -1).t(), self.conv.bias,
+            self.hidden.weight.t(), self.hidden.bias, self.head.weight.t(), self.head.bias))
 
     @staticmethod
     def covers(network: nn.Module) -> bool:
@@ -54,17 +58,19 @@ class SmallCNNBackprop:
                 and type(network.head) is nn.Linear and not network.add_channel_axis
                 and network.activation in _ACTIVATIONS and network.norm == "none")
 
-    def patches(self, obs: torch.Tensor) -> torch.Tensor:
+    def prepared_obs(self, obs: torch.Tensor) -> torch.Tensor:
         """Every convolution window of every observation, scaled: (B, patches, cells)."""
         flat = obs.reshape(obs.shape[0], -1)
         if self.network.scale != 1.0:
             flat = flat * self.network.scale
         return flat.index_select(1, self.index).view(obs.shape[0], -1, self.cells)
 
-    def forward(self, obs: torch.Tensor, saved: Optional[list] = None) -> torch.Tensor:
-        """Q-values (B, n_actions); `saved`, if given, collects what the backward pass needs."""
+    def forward(self, obs: torch.Tensor, saved: Optional[list] = None,
+                patches: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Q-values (B, n_actions); `saved`, if given, collects what the backward pass needs; `patches`,
+        those of `obs` if prepared_obs made them already."""
         batch = obs.shape[0]
-        patches = self.patches(obs)
+        patches = self.prepared_obs(obs) if patches is None else patches
         conv_out = self.activate(torch.matmul(patches, self.conv.weight.view(len(self.conv.weight), -1).t())
                                  .add_(self.conv.bias))  # (B, P, out_channels)
         features = conv_out.transpose(1, 2).reshape(batch, -1)  # Conv2d's (channel, row, column) order
@@ -72,6 +78,16 @@ class SmallCNNBackprop:
         if saved is not None:
             saved += [patches, features, hidden]
         return torch.addmm(self.head.bias, hidden, self.head.weight.t())
+
+    def q_values(self, obs: torch.Tensor) -> torch.Tensor:
+        """forward()'s Q-values, bit for bit, in fewer eager calls: acting runs this every step on one
+        observation, where Python's overhead per call is most of the time."""
+        conv_weight, conv_bias, hidden_weight, hidden_bias, head_weight, head_bias = self.acting_weights
+        patches = self.prepared_obs(obs).view(-1, self.cells)
+        conv_out = self.activate(torch.mm(patches, conv_weight).add_(conv_bias))  # (B x patches, out_channels)
+        features = conv_out.view(len(obs), -1, len(conv_bias)).transpose(1, 2).reshape(len(obs), -1)
+        hidden = self.activate(torch.addmm(hidden_bias, features, hidden_weight))
+        return torch.addmm(head_bias, hidden, head_weight)
 
     def backward(self, saved: list, grad_q: torch.Tensor) -> None:
         """Write d loss / d parameter into every .grad (overwriting), given d loss / d Q-values."""
@@ -124,9 +140,10 @@ class LayerNormCNNBackprop(SmallCNNBackprop):
                 and len(network.torso) == 3 and type(network.head) is nn.Linear and not network.add_channel_axis
                 and network.activation in _ACTIVATIONS and network.norm == "layer")
 
-    def forward(self, obs: torch.Tensor, saved: Optional[list] = None) -> torch.Tensor:
+    def forward(self, obs: torch.Tensor, saved: Optional[list] = None,
+                patches: Optional[torch.Tensor] = None) -> torch.Tensor:
         batch = obs.shape[0]
-        patches = self.patches(obs)
+        patches = self.prepared_obs(obs) if patches is None else patches
         conv_pre = torch.matmul(patches, self.conv.weight.view(len(self.conv.weight), -1).t()).add_(self.conv.bias)
         conv_normed, conv_mean, conv_rstd = _layer_norm(conv_pre, self.conv_norm)  # over channels, per position
         features = self.activate(conv_normed).transpose(1, 2).reshape(batch, -1)  # Conv2d's (channel, row, column)
@@ -136,6 +153,8 @@ class LayerNormCNNBackprop(SmallCNNBackprop):
         if saved is not None:
             saved += [patches, conv_pre, conv_mean, conv_rstd, features, hidden_pre, hidden_mean, hidden_rstd, hidden]
         return torch.addmm(self.head.bias, hidden, self.head.weight.t())
+
+    q_values = forward
 
     def backward(self, saved: list, grad_q: torch.Tensor) -> None:
         patches, conv_pre, conv_mean, conv_rstd, features, hidden_pre, hidden_mean, hidden_rstd, hidden = saved

@@ -59,7 +59,10 @@ class MLPBackprop:
     def covers(network: nn.Module) -> bool:
         return type(network) is MLPQNetwork and network.activation in _ACTIVATIONS and network.norm == "none"
 
-    def forward(self, obs: torch.Tensor, inputs: Optional[list] = None) -> torch.Tensor:
+    def prepared_obs(self, obs: torch.Tensor) -> None:
+        return None  # the first layer takes the observations as they are
+
+    def forward(self, obs: torch.Tensor, inputs: Optional[list] = None, prepared_obs: None = None) -> torch.Tensor:
         """Q-values (B, n_actions); `inputs`, if given, collects what each layer received.
         Call it under torch.no_grad() or inference_mode()."""
         h = obs.flatten(1)
@@ -70,6 +73,8 @@ class MLPBackprop:
             if i < len(self.linears) - 1:
                 h = self.activate(h)
         return h
+
+    q_values = forward  # acting's pass: as lean as it gets already
 
     def backward(self, inputs: list, grad_q: torch.Tensor) -> None:
         """Write d loss / d parameter into every .grad (overwriting), given d loss / d Q-values."""
@@ -84,7 +89,8 @@ class MLPBackprop:
 
 class BackpropLearner(Learner):
     """AutogradLearner's update with the backward pass written by hand (`BACKPROP`: a class with
-    `covers(network)`, `forward(obs, saved)` and `backward(saved, grad_q)`)."""
+    `covers(network)`, `forward(obs, saved, prepared_obs)`, `backward(saved, grad_q)`, `q_values(obs)`,
+    the forward pass for acting, and `prepared_obs(obs)`, what of the forward pass can be done ahead)."""
 
     BACKPROP: type
 
@@ -92,22 +98,26 @@ class BackpropLearner(Learner):
                  settings: UpdateSettings):
         self.backprop = self.BACKPROP(online)
         super().__init__(self.backprop.forward, self.BACKPROP(target).forward, weights, optimizer, settings)
+        self.act_q = self.backprop.q_values
 
     @classmethod
     def covers(cls, network: nn.Module, loss: str) -> bool:
         """The gate: the networks and losses whose gradient this learner knows."""
         return cls.BACKPROP.covers(network) and loss in _LOSS_GRADIENTS
 
+    def prepare(self, batch: Batch) -> Batch:
+        return super().prepare(batch)._replace(prepared_obs=self.backprop.prepared_obs(batch.obs))
+
     def learn(self, batch: Batch) -> LearnResult:
         if batch.targets is not None:  # computed ahead (prefetch=true)
-            return self.fit(batch.obs, batch.actions, batch.targets, batch.weights)
+            return self.fit(batch.obs, batch.actions, batch.targets, batch.weights, batch.prepared_obs)
         result = self.td_backprop(batch._replace(indices=None))  # the slots are numpy: not the graph's
         self.clip_and_step()
         return result
 
     def fit(self, obs: torch.Tensor, actions: torch.Tensor, targets: torch.Tensor,
-            weights: Optional[torch.Tensor] = None) -> LearnResult:
-        result = self.loss_backprop(obs, actions, targets, weights)
+            weights: Optional[torch.Tensor] = None, prepared_obs: Optional[torch.Tensor] = None) -> LearnResult:
+        result = self.loss_backprop(obs, actions, targets, weights, prepared_obs)
         self.clip_and_step()
         return result
 
@@ -117,11 +127,11 @@ class BackpropLearner(Learner):
 
     @torch.no_grad()
     def loss_backprop(self, obs: torch.Tensor, actions: torch.Tensor, targets: torch.Tensor,
-                      weights: Optional[torch.Tensor] = None) -> LearnResult:
+                      weights: Optional[torch.Tensor] = None, prepared_obs: Optional[torch.Tensor] = None) -> LearnResult:
         """The gradient of td_loss(Q(obs, actions), targets), written into the flat .grad."""
         actions = actions.unsqueeze(1)
         saved: list = []
-        q_values = self.backprop.forward(obs, saved)
+        q_values = self.backprop.forward(obs, saved, prepared_obs)
         q_taken = q_values.gather(1, actions).squeeze(1)
         grad_taken = td_loss_grad(q_taken, targets, self.settings.loss, weights)
         self.backprop.backward(saved, torch.zeros_like(q_values).scatter_(1, actions, grad_taken.unsqueeze(1)))

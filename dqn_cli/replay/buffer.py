@@ -21,6 +21,7 @@ class Batch(NamedTuple):
     weights: Optional[torch.Tensor] = None  # (B,) importance-sampling weights (prioritized replay)
     indices: Optional[np.ndarray] = None  # (B,) slots sampled (to update their priorities)
     targets: Optional[torch.Tensor] = None  # (B,) TD targets computed ahead (prefetch=true), else the learner's
+    prepared_obs: Optional[torch.Tensor] = None  # obs as the online network's first layer takes them, made ahead
 
 
 class HasTDErrors(Protocol):
