@@ -44,9 +44,10 @@ def epsilon_greedy(greedy_actions: Callable[[], np.ndarray], count: int, epsilon
     """`count` actions: each uniformly random with probability `epsilon`, else greedy. The greedy
     actions (a forward pass) are computed only when at least one is needed."""
     explore = rng.random(count) < epsilon
-    if explore.all():
+    exploring = int(np.count_nonzero(explore))  # one reduction: this runs every step
+    if exploring == count:
         return rng.integers(0, n_actions, size=count)
     actions = greedy_actions()
-    if explore.any():
-        actions[explore] = rng.integers(0, n_actions, size=int(explore.sum()))
+    if exploring:
+        actions[explore] = rng.integers(0, n_actions, size=exploring)
     return actions
